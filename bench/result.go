@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Schema is the value of [Results.Schema] for files this version writes.
+// Readers accept any file whose schema has the "perfagent.bench/v1" prefix
+// and reject other values with an error naming the file.
+const Schema = "perfagent.bench/v1"
+
+// Kinds of [Result], telling reports how to read [Result.Detail].
+const (
+	KindFunc   = "func"   // a function benchmark run by Runner or imported from `go test -bench`
+	KindHTTP   = "http"   // an HTTP endpoint measured by package load
+	KindPage   = "page"   // a page load measured in a browser
+	KindMemory = "memory" // a memory profile of a workload
+)
+
+// Results is one run of one or more benchmarks: the unit that is saved as
+// benchmark-<ts>.json, kept as baseline.json, compared and reported.
+//
+// The JSON encoding of Results is the versioned contract between the bench,
+// load, page, report, budget and cmd/perfagent packages and users' tools.
+// Fields are only ever added; a field's meaning never changes within a schema
+// version.
+type Results struct {
+	// Schema is always [Schema] when written by this package.
+	Schema string `json:"schema"`
+	// Suite names what was run ("system", "api", "memory", "all", or a
+	// user's name).
+	Suite string `json:"suite,omitempty"`
+	// StartedAt and FinishedAt bound the run (wall clock, UTC).
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// Partial is true when the run was interrupted (context cancelled,
+	// Ctrl-C, a fatal error) and Benchmarks holds only what was measured.
+	Partial bool `json:"partial,omitempty"`
+	// Environment describes the machine and build that produced the run.
+	Environment Environment `json:"environment"`
+	// Benchmarks holds one entry per benchmark, in run order.
+	Benchmarks []Result `json:"benchmarks"`
+	// Warnings are run-level findings (noisy machine, MaxDuration reached).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Environment describes where a run happened. Comparisons warn when two runs'
+// environments differ in a field that changes performance.
+type Environment struct {
+	GoVersion  string `json:"go_version"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	CPU        string `json:"cpu,omitempty"` // model name, e.g. from /proc/cpuinfo
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Hostname   string `json:"hostname,omitempty"`
+	// Revision is the VCS revision from the binary's build info, when known;
+	// Modified reports a dirty work tree at build time.
+	Revision string `json:"revision,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+}
+
+// Result is one benchmark's measurements.
+type Result struct {
+	// Name identifies the benchmark across runs (baseline matching is by
+	// Name). Use "/" to separate levels, as testing.B sub-benchmarks do.
+	Name string `json:"name"`
+	// Category groups benchmarks in reports and selects budget targets
+	// ("health", "authentication", "system", ...).
+	Category string `json:"category,omitempty"`
+	// Kind is one of the Kind constants; empty means [KindFunc].
+	Kind string `json:"kind,omitempty"`
+	// Unit is the unit of Samples and Stats, in Go benchmark format spelling:
+	// "ns/op" for time per operation (the default when empty), "sec/op",
+	// "B/op", ...
+	Unit string `json:"unit,omitempty"`
+	// Iterations is the total number of operations measured (over all
+	// samples; a sample may be a batch of operations).
+	Iterations int64 `json:"iterations"`
+	// Samples are the per-operation values in Unit, one per sample, in
+	// measurement order. They may be empty for kinds measured through
+	// histograms (KindHTTP), in which case Stats comes from the histogram.
+	Samples []float64 `json:"samples,omitempty"`
+	// Stats summarises Samples (or the histogram) in Unit.
+	Stats Stats `json:"stats"`
+	// AllocsPerOp and BytesPerOp are heap allocations per operation, when
+	// measured (nil otherwise).
+	AllocsPerOp *float64 `json:"allocs_per_op,omitempty"`
+	BytesPerOp  *float64 `json:"bytes_per_op,omitempty"`
+	// Metrics are further per-benchmark values, each with its unit in Go
+	// benchmark format spelling (e.g. {"req/s", 4500}, {"p99-ns", 1.2e6},
+	// {"error-rate", 0.001}). They are written as extra benchmark-format
+	// columns so benchstat shows them too.
+	Metrics []Metric `json:"metrics,omitempty"`
+	// Error is set when the benchmark failed (panic, returned error); the
+	// other fields then hold whatever was measured before the failure.
+	Error string `json:"error,omitempty"`
+	// Warnings are non-fatal findings (high variation, too few samples,
+	// MaxDuration reached, generator saturated).
+	Warnings []string `json:"warnings,omitempty"`
+	// Labels are free-form key/value facts (URL, method, scenario file).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Detail carries kind-specific data (per-endpoint status counts and phase
+	// timings for KindHTTP, per-type bytes for KindPage, ...). Its shape is
+	// documented by the package that writes it.
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// Metric is one named value of a [Result] beyond its primary unit.
+type Metric struct {
+	// Unit names the metric in Go benchmark format spelling; it must not
+	// contain spaces.
+	Unit  string  `json:"unit"`
+	Value float64 `json:"value"`
+	// Better is "lower" (the default when empty) or "higher" and tells
+	// comparisons which direction is a regression.
+	Better string `json:"better,omitempty"`
+}
+
+// Stats summarises a sample in its unit. Percentiles are exact order
+// statistics of the samples with linear interpolation between closest ranks
+// (type 7 in Hyndman and Fan), or histogram quantiles for histogram-based
+// kinds.
+type Stats struct {
+	N      int     `json:"n"`
+	Mean   float64 `json:"mean"`
+	Median float64 `json:"median"`
+	Stddev float64 `json:"stddev"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	P50    float64 `json:"p50"`
+	P95    float64 `json:"p95"`
+	P99    float64 `json:"p99"`
+	// CILow and CIHigh bound the median with confidence CIConfidence
+	// (e.g. 0.95); all zero when the sample is too small for one.
+	CILow        float64 `json:"ci_low,omitempty"`
+	CIHigh       float64 `json:"ci_high,omitempty"`
+	CIConfidence float64 `json:"ci_confidence,omitempty"`
+	// CV is the coefficient of variation (Stddev/Mean).
+	CV float64 `json:"cv"`
+	// Outliers counts samples outside the Tukey fences (1.5 IQR).
+	Outliers int `json:"outliers"`
+}
