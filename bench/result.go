@@ -142,3 +142,28 @@ type Stats struct {
 	// Outliers counts samples outside the Tukey fences (1.5 IQR).
 	Outliers int `json:"outliers"`
 }
+
+// Well-known [Metric] units. Writers use these spellings so budgets,
+// comparisons and reports find the values without knowing who wrote them.
+// Times are in nanoseconds, rates are fractions in [0, 1], sizes in bytes.
+const (
+	UnitNsPerOp     = "ns/op"        // primary time unit of KindFunc and KindHTTP (request latency)
+	UnitReqPerSec   = "req/s"        // achieved throughput (Better: higher)
+	UnitErrorRate   = "error-rate"   // failed requests / all requests
+	UnitTimeoutRate = "timeout-rate" // timed-out requests / all requests
+	UnitAvailable   = "availability" // 1 - error-rate counting only server-side failures (Better: higher)
+	UnitP90         = "p90-ns"
+	UnitP999        = "p99.9-ns"
+	UnitTTFB        = "ttfb-ns" // page: time to first byte of the main document
+	UnitFCP         = "fcp-ns"
+	UnitLCP         = "lcp-ns"
+	UnitTTI         = "tti-ns"
+	UnitCLS         = "cls"           // unitless layout-shift score
+	UnitBytesPrefix = "bytes-"        // page: "bytes-document", "bytes-script", ..., "bytes-total"
+	UnitReqsPrefix  = "requests-"     // page: request counts per resource type
+	UnitColdStart   = "cold-start-ns" // process start to first healthy response
+	UnitRSSBaseline = "rss-baseline-bytes"
+	UnitRSSPeak     = "rss-peak-bytes"
+	UnitCPUIdle     = "cpu-idle-fraction" // process CPU use while idle, fraction of one core
+	UnitSchedLagP99 = "sched-lag-p99-ns"  // scheduler latency p99 (the event-loop-lag analogue)
+)
