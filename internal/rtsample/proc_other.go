@@ -1,0 +1,25 @@
+//go:build !linux
+
+package rtsample
+
+import (
+	"syscall"
+)
+
+// procReader reads process CPU time with getrusage where /proc is absent;
+// RSS, threads and file descriptors are not reported.
+type procReader struct{}
+
+func newProcReader(int) *procReader { return &procReader{} }
+
+func (p *procReader) read(out *Process) {
+	*out = Process{FDs: -1}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		out.OK = true
+		out.CPUUser = float64(ru.Utime.Sec) + float64(ru.Utime.Usec)/1e6
+		out.CPUSystem = float64(ru.Stime.Sec) + float64(ru.Stime.Usec)/1e6
+	}
+}
+
+func (p *procReader) close() error { return nil }
