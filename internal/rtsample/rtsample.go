@@ -12,40 +12,40 @@ type Key int
 
 // Scalar keys. The comment gives the runtime/metrics name each is read from.
 const (
-	MemTotal           Key = iota // /memory/classes/total:bytes
-	MemHeapReleased               // /memory/classes/heap/released:bytes
-	MemHeapStacks                 // /memory/classes/heap/stacks:bytes
-	MemOSStacks                   // /memory/classes/os-stacks:bytes
-	MemHeapObjects                // /memory/classes/heap/objects:bytes
-	MemLimit                      // /gc/gomemlimit:bytes; absent when no limit is set
-	HeapAllocBytes                // /gc/heap/allocs:bytes (cumulative)
-	HeapAllocObjects              // /gc/heap/allocs:objects (cumulative)
-	HeapFreeBytes                 // /gc/heap/frees:bytes (cumulative)
-	HeapGoal                      // /gc/heap/goal:bytes
-	HeapLive                      // /gc/heap/live:bytes (marked live heap at the end of the last GC)
-	HeapObjectCount               // /gc/heap/objects:objects
-	GCCycles                      // /gc/cycles/total:gc-cycles (cumulative)
-	GCCyclesForced                // /gc/cycles/forced:gc-cycles (cumulative)
-	GOGC                          // /gc/gogc:percent; absent when GOGC=off
-	GCLimiterLastEnabled          // /gc/limiter/last-enabled:gc-cycle (0: never)
-	FinalizersQueued              // /gc/finalizers/queued:finalizers (cumulative)
-	FinalizersExecuted            // /gc/finalizers/executed:finalizers (cumulative)
-	CleanupsQueued                // /gc/cleanups/queued:cleanups (cumulative)
-	CleanupsExecuted              // /gc/cleanups/executed:cleanups (cumulative)
-	Goroutines                    // /sched/goroutines:goroutines
-	GoroutinesCreated             // /sched/goroutines-created:goroutines (cumulative)
-	GoroutinesNotInGo             // /sched/goroutines/not-in-go:goroutines
-	GoroutinesRunnable            // /sched/goroutines/runnable:goroutines
-	GoroutinesRunning             // /sched/goroutines/running:goroutines
-	GoroutinesWaiting             // /sched/goroutines/waiting:goroutines
-	GOMAXPROCS                    // /sched/gomaxprocs:threads
-	Threads                       // /sched/threads/total:threads
-	CPUTotal                      // /cpu/classes/total:cpu-seconds (cumulative)
-	CPUUser                       // /cpu/classes/user:cpu-seconds (cumulative)
-	CPUGC                         // /cpu/classes/gc/total:cpu-seconds (cumulative)
-	CPUScavenge                   // /cpu/classes/scavenge/total:cpu-seconds (cumulative)
-	CPUIdle                       // /cpu/classes/idle:cpu-seconds (cumulative)
-	MutexWait                     // /sync/mutex/wait/total:seconds (cumulative)
+	MemTotal             Key = iota // /memory/classes/total:bytes
+	MemHeapReleased                 // /memory/classes/heap/released:bytes
+	MemHeapStacks                   // /memory/classes/heap/stacks:bytes
+	MemOSStacks                     // /memory/classes/os-stacks:bytes
+	MemHeapObjects                  // /memory/classes/heap/objects:bytes
+	MemLimit                        // /gc/gomemlimit:bytes; absent when no limit is set
+	HeapAllocBytes                  // /gc/heap/allocs:bytes (cumulative)
+	HeapAllocObjects                // /gc/heap/allocs:objects (cumulative)
+	HeapFreeBytes                   // /gc/heap/frees:bytes (cumulative)
+	HeapGoal                        // /gc/heap/goal:bytes
+	HeapLive                        // /gc/heap/live:bytes (marked live heap at the end of the last GC)
+	HeapObjectCount                 // /gc/heap/objects:objects
+	GCCycles                        // /gc/cycles/total:gc-cycles (cumulative)
+	GCCyclesForced                  // /gc/cycles/forced:gc-cycles (cumulative)
+	GOGC                            // /gc/gogc:percent; absent when GOGC=off
+	GCLimiterLastEnabled            // /gc/limiter/last-enabled:gc-cycle (0: never)
+	FinalizersQueued                // /gc/finalizers/queued:finalizers (cumulative)
+	FinalizersExecuted              // /gc/finalizers/executed:finalizers (cumulative)
+	CleanupsQueued                  // /gc/cleanups/queued:cleanups (cumulative)
+	CleanupsExecuted                // /gc/cleanups/executed:cleanups (cumulative)
+	Goroutines                      // /sched/goroutines:goroutines
+	GoroutinesCreated               // /sched/goroutines-created:goroutines (cumulative)
+	GoroutinesNotInGo               // /sched/goroutines/not-in-go:goroutines
+	GoroutinesRunnable              // /sched/goroutines/runnable:goroutines
+	GoroutinesRunning               // /sched/goroutines/running:goroutines
+	GoroutinesWaiting               // /sched/goroutines/waiting:goroutines
+	GOMAXPROCS                      // /sched/gomaxprocs:threads
+	Threads                         // /sched/threads/total:threads
+	CPUTotal                        // /cpu/classes/total:cpu-seconds (cumulative)
+	CPUUser                         // /cpu/classes/user:cpu-seconds (cumulative)
+	CPUGC                           // /cpu/classes/gc/total:cpu-seconds (cumulative)
+	CPUScavenge                     // /cpu/classes/scavenge/total:cpu-seconds (cumulative)
+	CPUIdle                         // /cpu/classes/idle:cpu-seconds (cumulative)
+	MutexWait                       // /sync/mutex/wait/total:seconds (cumulative)
 	numKeys
 )
 
