@@ -219,7 +219,8 @@ type Reader struct {
 	schedBuckets []float64
 	pauseBuckets []float64
 
-	proc *procReader // nil when Options.Process is false
+	proc    *procReader // nil when Options.Process is false
+	created time.Time
 }
 
 const (
@@ -231,7 +232,7 @@ const (
 // and when process files cannot be opened process values are reported as
 // not OK.
 func New(opts Options) *Reader {
-	r := &Reader{}
+	r := &Reader{created: time.Now()}
 	want := make(map[string]Key, numKeys+2)
 	for k := Key(0); k < numKeys; k++ {
 		want[keyNames[k]] = k
@@ -280,6 +281,9 @@ func New(opts Options) *Reader {
 	}
 	return r
 }
+
+// Created returns when the Reader was created.
+func (r *Reader) Created() time.Time { return r.created }
 
 // SchedLatencyBuckets returns the boundaries of [Sample.SchedLatency], or nil
 // when the runtime lacks the histogram. The slice must not be modified.
