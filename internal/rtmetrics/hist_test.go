@@ -2,6 +2,7 @@ package rtmetrics
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/perfagent/perfagent/internal/rtsample"
@@ -51,14 +52,14 @@ func TestHistConvCountsAndSum(t *testing.T) {
 	prev := []uint64{0, 5, 0, 0, 0}
 	b, total, sum := h.explicit(counts, nil)
 	// [0,1) → ≤1.5; [1,2) → ≤3; [2,4) → +Inf; [4,+Inf) → +Inf
-	if want := []uint64{10, 20, 35}; !equal(b, want) || total != 65 {
+	if want := []uint64{10, 20, 35}; !slices.Equal(b, want) || total != 65 {
 		t.Errorf("explicit = %v total %d, want %v 65", b, total, want)
 	}
 	if want := 10*0.5 + 20*1.5 + 30*3 + 5*4.0; sum != want {
 		t.Errorf("sum = %g, want %g", sum, want)
 	}
 	b, total, _ = h.explicit(counts, prev)
-	if want := []uint64{5, 20, 35}; !equal(b, want) || total != 60 {
+	if want := []uint64{5, 20, 35}; !slices.Equal(b, want) || total != 60 {
 		t.Errorf("delta explicit = %v total %d", b, total)
 	}
 	off, eb, zero, total, _ := h.exponential(counts, nil)
@@ -69,16 +70,4 @@ func TestHistConvCountsAndSum(t *testing.T) {
 	if zero != 0 || n != 65 || total != 65 || eb[0] == 0 || eb[len(eb)-1] == 0 {
 		t.Errorf("exponential offset %d buckets %v zero %d total %d", off, eb, zero, total)
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
