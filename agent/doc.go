@@ -1,0 +1,49 @@
+// Package agent is perfagent's in-process agent: one call adds
+// OpenTelemetry metrics for the Go runtime and the process to a service,
+// exports them to Prometheus and OTLP pipelines, and serves a status and
+// debugging surface.
+//
+//	a, err := agent.Start(ctx, agent.WithServiceName("checkout"))
+//	if err != nil {
+//		return err
+//	}
+//	defer a.Shutdown(context.Background())
+//
+// By default the agent serves http://127.0.0.1:9464/metrics (Prometheus
+// exposition from a private registry) and /debug/perfagent/ (JSON status),
+// and pushes OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. Metric names
+// follow the OpenTelemetry semantic conventions for Go runtime and process
+// metrics (schema 1.43.0); perfagent's own additions are under perfagent.*.
+//
+// # Configuration
+//
+// Options override environment variables, which override defaults. The
+// agent reads OpenTelemetry's variables (OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_*,
+// OTEL_METRIC_EXPORT_INTERVAL, OTEL_METRIC_EXPORT_TIMEOUT) and the PERFAGENT_*
+// variables named by the Env* constants. An invalid option or variable
+// fails Start with an error naming it and its value.
+//
+// # Cost and safety
+//
+// A collection (one scrape or one export) reads runtime/metrics and
+// /proc/self once, without stopping the world and without allocating on the
+// read path; it takes about 20µs. The agent never blocks its host on the
+// network: OTLP exports run on their own goroutine with a timeout, and
+// failures are counted (perfagent.agent.export.failures) and logged at most
+// once a minute. Panics in the agent's goroutines and handlers are
+// recovered and counted (perfagent.agent.panics).
+//
+// # Concurrency
+//
+// An Agent's methods are safe for concurrent use. Shutdown stops every
+// goroutine the agent started before it returns (unless its context ends
+// first, in which case it returns the context's error).
+//
+// # Security
+//
+// The built-in listener binds a loopback address unless told otherwise.
+// /debug/ endpoints (status, and pprof when enabled) answer requests that
+// arrive on a non-loopback address only with a bearer token
+// (PERFAGENT_DEBUG_TOKEN) or an explicit opt-in (PERFAGENT_DEBUG_REMOTE).
+package agent
