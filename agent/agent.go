@@ -282,6 +282,38 @@ func (a *Agent) Handler() http.Handler { return a.handler }
 // its own metrics through the same exporters.
 func (a *Agent) MeterProvider() metric.MeterProvider { return a.mp }
 
+// ForceFlush exports the current values through every push exporter now,
+// within ctx. It returns an error naming each exporter whose export failed
+// (failures are also counted and logged as usual). Use it before a short
+// job exits, or in tests.
+func (a *Agent) ForceFlush(ctx context.Context) error {
+	if a.shut.Load() {
+		return ErrShutdown
+	}
+	before := make([]int64, len(a.readers))
+	for i, r := range a.readers {
+		if r.Health != nil {
+			before[i] = r.Health.Status().Failures
+		}
+	}
+	if err := a.mp.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("perfagent: flush: %w", err)
+	}
+	var errs []error
+	for i, r := range a.readers {
+		if r.Health == nil {
+			continue
+		}
+		if st := r.Health.Status(); st.Failures > before[i] {
+			errs = append(errs, fmt.Errorf("%w: %s: %s", exporters.ErrExportFailed, r.Name, st.LastError))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("perfagent: flush: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
 // Shutdown stops the agent: it stops the listener, flushes every exporter
 // (a final OTLP export of the latest values), and waits for every goroutine
 // the agent started. It honours ctx's deadline: when ctx ends first it

@@ -120,21 +120,22 @@ func (c *config) resolve(lookup func(string) (string, bool)) error {
 		}
 	}
 
-	if !c.exportersSet {
-		c.exporters = []string{"prometheus"}
-		_, ep1 := get(envOTLPEndpoint)
-		_, ep2 := get(envOTLPMEndpoint)
-		if ep1 || ep2 {
-			c.exporters = append(c.exporters, "otlp")
+	c.exporters = []string{"prometheus"}
+	_, ep1 := get(envOTLPEndpoint)
+	_, ep2 := get(envOTLPMEndpoint)
+	if ep1 || ep2 {
+		c.exporters = append(c.exporters, "otlp")
+	}
+	if v, ok := get(envMetricsExporter); ok {
+		list, err := parseExporters(v)
+		if err != nil {
+			errs = append(errs, envError(envMetricsExporter, v, err.Error()))
+		} else {
+			c.exporters = list
 		}
-		if v, ok := get(envMetricsExporter); ok {
-			list, err := parseExporters(v)
-			if err != nil {
-				errs = append(errs, envError(envMetricsExporter, v, err.Error()))
-			} else {
-				c.exporters = list
-			}
-		}
+	}
+	for _, op := range c.exporterOps {
+		c.exporters = op(c.exporters)
 	}
 	if c.otlpProtocol == "" {
 		c.otlpProtocol = "http/protobuf"                                   // the OTLP specification's default

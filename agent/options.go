@@ -67,8 +67,8 @@ type config struct {
 	histSet    bool
 	boundaries []float64
 
-	exporters    []string // "prometheus", "otlp", "console"
-	exportersSet bool
+	exporters   []string                   // resolved: "prometheus", "otlp", "console"
+	exporterOps []func([]string) []string // option edits applied over the env/default list
 	otlpProtocol string
 	otlpEndpoint string
 	otlpHeaders  map[string]string
@@ -222,16 +222,31 @@ func WithHistogramBoundaries(bounds ...float64) Option {
 	})
 }
 
-// WithPrometheus serves the Prometheus exposition at /metrics (on by
-// default; OTEL_METRICS_EXPORTER decides when no exporter option is given).
+// WithPrometheus serves the Prometheus exposition at /metrics. It is on by
+// default unless OTEL_METRICS_EXPORTER leaves it out; this option adds it
+// back.
 func WithPrometheus() Option { return withExporter("prometheus") }
+
+// WithoutPrometheus turns the Prometheus exposition off (/metrics answers
+// 404).
+func WithoutPrometheus() Option {
+	return optionFunc(func(c *config) error {
+		c.exporterOps = append(c.exporterOps, func(l []string) []string {
+			return slices.DeleteFunc(l, func(s string) bool { return s == "prometheus" })
+		})
+		return nil
+	})
+}
 
 // WithOTLP pushes metrics to an OpenTelemetry collector over protocol
 // ("grpc" or "http/protobuf") at endpoint (a URL such as
 // "http://localhost:4317"; empty leaves it to OTEL_EXPORTER_OTLP_ENDPOINT
 // and its defaults). The OTLP exporter reads the other OTEL_EXPORTER_OTLP_*
 // variables (headers, TLS, compression, temporality preference) itself.
-// Giving any exporter option replaces OTEL_METRICS_EXPORTER's list.
+// Exporter options add to (or remove from) the list OTEL_METRICS_EXPORTER
+// gives, whose default is prometheus, plus otlp when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set. For HTTP, an endpoint without a path
+// gets /v1/metrics, as the OTLP specification does for base URLs.
 func WithOTLP(protocol, endpoint string) Option {
 	return optionFunc(func(c *config) error {
 		switch protocol {
@@ -269,23 +284,24 @@ func WithConsole(w io.Writer) Option {
 	})
 }
 
-// WithoutExporters exports nothing by itself (no /metrics content, no push);
-// readers given with WithReader still work.
+// WithoutExporters exports nothing by itself (no /metrics content, no push),
+// whatever OTEL_METRICS_EXPORTER says; readers given with WithReader, and
+// exporter options given after this one, still work.
 func WithoutExporters() Option {
 	return optionFunc(func(c *config) error {
-		c.exporters, c.exportersSet = nil, true
+		c.exporterOps = append(c.exporterOps, func([]string) []string { return nil })
 		return nil
 	})
 }
 
 func withExporter(name string) Option {
 	return optionFunc(func(c *config) error {
-		if !c.exportersSet {
-			c.exporters, c.exportersSet = nil, true
-		}
-		if !slices.Contains(c.exporters, name) {
-			c.exporters = append(c.exporters, name)
-		}
+		c.exporterOps = append(c.exporterOps, func(l []string) []string {
+			if !slices.Contains(l, name) {
+				l = append(l, name)
+			}
+			return l
+		})
 		return nil
 	})
 }

@@ -121,8 +121,10 @@ const (
 type OTLPOptions struct {
 	// Protocol is ProtocolGRPC or ProtocolHTTP (the default).
 	Protocol string
-	// Endpoint is the collector's URL (e.g. "http://localhost:4317");
-	// "http" means no TLS. Empty leaves it to OTEL_EXPORTER_OTLP_ENDPOINT.
+	// Endpoint is the collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT
+	// (e.g. "http://localhost:4317"); "http" means no TLS. For HTTP a URL
+	// without a path gets the signal path /v1/metrics; a URL with a path is
+	// used as is. Empty leaves it to the OTEL_EXPORTER_OTLP_* variables.
 	Endpoint string
 	// Headers are sent with every export (e.g. an Authorization header).
 	Headers map[string]string
@@ -157,7 +159,7 @@ func OTLP(ctx context.Context, cfg Config, o OTLPOptions) (*Reader, error) {
 		name = "otlp-http"
 		var opts []otlpmetrichttp.Option
 		if o.Endpoint != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(o.Endpoint))
+			opts = append(opts, otlpmetrichttp.WithEndpointURL(withSignalPath(o.Endpoint)))
 		}
 		if len(o.Headers) > 0 {
 			opts = append(opts, otlpmetrichttp.WithHeaders(o.Headers))
@@ -210,6 +212,17 @@ func periodic(cfg Config, name string, exp sdkmetric.Exporter) (*Reader, error) 
 		opts = append(opts, sdkmetric.WithProducer(p))
 	}
 	return &Reader{Name: name, Reader: sdkmetric.NewPeriodicReader(w, opts...), Health: h}, nil
+}
+
+// withSignalPath appends /v1/metrics to a base URL without a path, as the
+// OTLP specification does for OTEL_EXPORTER_OTLP_ENDPOINT.
+func withSignalPath(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return s
+	}
+	u.Path = "/v1/metrics"
+	return u.String()
 }
 
 func validateEndpoint(s string) error {
