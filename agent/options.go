@@ -67,8 +67,8 @@ type config struct {
 	histSet    bool
 	boundaries []float64
 
-	exporters   []string                   // resolved: "prometheus", "otlp", "console"
-	exporterOps []func([]string) []string // option edits applied over the env/default list
+	exporters    []string                  // resolved: "prometheus", "otlp", "console"
+	exporterOps  []func([]string) []string // option edits applied over the env/default list
 	otlpProtocol string
 	otlpEndpoint string
 	otlpHeaders  map[string]string
