@@ -90,6 +90,7 @@ type Producer struct {
 	pauses *histConv
 
 	tCounter, tUpDown, tHist metricdata.Temporality
+	nInt, nFloat             int // data points per collection, by type
 
 	mu        sync.Mutex
 	cur, prev rtsample.Sample
@@ -140,6 +141,13 @@ func New(r *rtsample.Reader, cfg Config) (*Producer, error) {
 	p.sched = newHistConv(r.SchedLatencyBuckets(), cfg.Boundaries)
 	p.pauses = newHistConv(r.GCPauseBuckets(), cfg.Boundaries)
 	p.specs = p.buildSpecs()
+	for _, m := range p.specs {
+		if m.series[0].f != nil {
+			p.nFloat += len(m.series)
+		} else {
+			p.nInt += len(m.series)
+		}
+	}
 	return p, nil
 }
 
@@ -328,8 +336,14 @@ func (p *Producer) Produce(context.Context) (out []metricdata.ScopeMetrics, err 
 	p.r.Read(&p.cur)
 	p.updateWindow()
 	ms := make([]metricdata.Metrics, 0, len(p.specs)+2)
+	// One backing array per value type for every data point of this
+	// collection, instead of one slice per metric.
+	bufs := pointBufs{
+		i: make([]metricdata.DataPoint[int64], 0, p.nInt),
+		f: make([]metricdata.DataPoint[float64], 0, p.nFloat),
+	}
 	for i := range p.specs {
-		if m, ok := p.scalar(&p.specs[i]); ok {
+		if m, ok := p.scalar(&p.specs[i], &bufs); ok {
 			ms = append(ms, m)
 		}
 	}
@@ -364,7 +378,13 @@ func (p *Producer) startTime() time.Time {
 	return p.r.Created()
 }
 
-func (p *Producer) scalar(m *metricSpec) (metricdata.Metrics, bool) {
+// pointBufs hold the data points of one collection.
+type pointBufs struct {
+	i []metricdata.DataPoint[int64]
+	f []metricdata.DataPoint[float64]
+}
+
+func (p *Producer) scalar(m *metricSpec, bufs *pointBufs) (metricdata.Metrics, bool) {
 	out := metricdata.Metrics{Name: m.name, Description: m.desc, Unit: m.unit}
 	now := p.cur.Time
 	temporality := metricdata.CumulativeTemporality
@@ -381,7 +401,7 @@ func (p *Producer) scalar(m *metricSpec) (metricdata.Metrics, bool) {
 	}
 	isFloat := m.series[0].f != nil
 	if isFloat {
-		pts := make([]metricdata.DataPoint[float64], 0, len(m.series))
+		start := len(bufs.f)
 		for _, s := range m.series {
 			v, ok := s.f(&p.cur)
 			if !ok {
@@ -391,8 +411,9 @@ func (p *Producer) scalar(m *metricSpec) (metricdata.Metrics, bool) {
 				pv, _ := s.f(&p.prev)
 				v -= pv
 			}
-			pts = append(pts, metricdata.DataPoint[float64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
+			bufs.f = append(bufs.f, metricdata.DataPoint[float64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
 		}
+		pts := bufs.f[start:len(bufs.f):len(bufs.f)]
 		if len(pts) == 0 {
 			return out, false
 		}
@@ -404,7 +425,7 @@ func (p *Producer) scalar(m *metricSpec) (metricdata.Metrics, bool) {
 		}
 		return out, true
 	}
-	pts := make([]metricdata.DataPoint[int64], 0, len(m.series))
+	start := len(bufs.i)
 	for _, s := range m.series {
 		v, ok := s.i(&p.cur)
 		if !ok {
@@ -414,8 +435,9 @@ func (p *Producer) scalar(m *metricSpec) (metricdata.Metrics, bool) {
 			pv, _ := s.i(&p.prev)
 			v -= pv
 		}
-		pts = append(pts, metricdata.DataPoint[int64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
+		bufs.i = append(bufs.i, metricdata.DataPoint[int64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
 	}
+	pts := bufs.i[start:len(bufs.i):len(bufs.i)]
 	if len(pts) == 0 {
 		return out, false
 	}

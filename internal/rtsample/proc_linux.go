@@ -67,23 +67,32 @@ func processStart(p *procReader) time.Time {
 	return time.Unix(btime, 0).Add(time.Duration(ticks) * time.Second / clockTicks)
 }
 
+// Note: CPU time comes from /proc/self/stat (in clock ticks, 10ms) rather
+// than getrusage (µs): every syscall costs microseconds on virtual machines,
+// the read is on every scrape, and the tick resolution is what
+// client_golang's process collector reports too.
 func (p *procReader) read(out *Process) {
 	*out = Process{FDs: -1, Start: p.start}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		out.OK = true
-		out.CPUUser = tvSeconds(ru.Utime)
-		out.CPUSystem = tvSeconds(ru.Stime)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stat >= 0 {
 		if n, err := syscall.Pread(p.stat, p.buf[:], 0); err == nil {
 			if f := statFields(p.buf[:n]); f != nil {
+				out.OK = true
+				out.CPUUser = float64(parseUint(field(f, 14))) / clockTicks
+				out.CPUSystem = float64(parseUint(field(f, 15))) / clockTicks
 				out.Threads = int64(parseUint(field(f, 20)))
 				out.Virtual = parseUint(field(f, 23))
 				out.RSS = parseUint(field(f, 24)) * p.page
 			}
+		}
+	}
+	if !out.OK {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+			out.OK = true
+			out.CPUUser = tvSeconds(ru.Utime)
+			out.CPUSystem = tvSeconds(ru.Stime)
 		}
 	}
 	if p.fdDir >= 0 {

@@ -124,7 +124,8 @@ type Process struct {
 	// OK reports whether the process values were read.
 	OK bool
 	// CPUUser and CPUSystem are the process's CPU time in seconds since it
-	// started (getrusage).
+	// started: from /proc/self/stat on Linux (10ms resolution, as the
+	// kernel keeps it there), getrusage elsewhere.
 	CPUUser, CPUSystem float64
 	// RSS and Virtual are resident and virtual memory in bytes (Linux only;
 	// zero elsewhere).
