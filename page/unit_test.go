@@ -311,3 +311,16 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("empty %+v", s)
 	}
 }
+
+func TestWriteMarkdown(t *testing.T) {
+	var b strings.Builder
+	if err := sampleReport().WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, w := range []string{"### http://h/", "2 of 3 runs loaded", "| LCP | 300ms | 300ms | 300ms | 2 |", "| script | 120 KiB |", "| third-party | 4.88 KiB |", "- run 2 failed: load http://h/: net::ERR_CONNECTION_RESET"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, out)
+		}
+	}
+}
