@@ -23,7 +23,7 @@ endpoints:
 	}
 	results := &bench.Results{Benchmarks: []bench.Result{{
 		Name: "GET /healthz", Category: "health", Kind: bench.KindHTTP, Unit: "ns/op",
-		Stats: bench.Stats{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
+		Stats:   bench.Stats{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
 		Metrics: []bench.Metric{{Unit: bench.UnitErrorRate, Value: 0}},
 	}}}
 	v := budget.Evaluate(b, results)

@@ -180,7 +180,7 @@ func Launch(ctx context.Context, opts Options) (*Browser, error) {
 func (b *Browser) Path() string { return b.path }
 
 // Version returns the browser's product and version, e.g.
-// "HeadlessChrome/156.0.8078.108"; empty if the browser did not say.
+// "Chrome/156.0.8078.108"; empty if the browser did not say.
 func (b *Browser) Version() string { return b.version }
 
 // Close stops the browser (gracefully, within a few seconds, then by

@@ -28,7 +28,7 @@ const ReportSchema = "perfagent.page/v1"
 type Report struct {
 	Schema string `json:"schema"`
 	URL    string `json:"url"`
-	// Browser is the browser's product and version ("HeadlessChrome/...").
+	// Browser is the browser's product and version ("Chrome/156.0.8078.108").
 	Browser    string    `json:"browser,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`

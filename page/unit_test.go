@@ -76,8 +76,8 @@ func TestLayoutShift(t *testing.T) {
 	}{
 		{nil, 0},
 		{[]shift{{start: 100, value: 0.1}, {start: 600, value: 0.05}}, 0.15},
-		{[]shift{{start: 100, value: 0.1}, {start: 2000, value: 0.05}}, 0.1},                    // 1 s gap: new window
-		{[]shift{{start: 100, value: 0.1, hadInput: true}, {start: 200, value: 0.02}}, 0.02},     // input excluded
+		{[]shift{{start: 100, value: 0.1}, {start: 2000, value: 0.05}}, 0.1},                 // 1 s gap: new window
+		{[]shift{{start: 100, value: 0.1, hadInput: true}, {start: 200, value: 0.02}}, 0.02}, // input excluded
 		{[]shift{{start: 0, value: 0.1}, {start: 900, value: 0.1}, {start: 1800, value: 0.1}, {start: 2700, value: 0.1}, {start: 3600, value: 0.1}, {start: 4500, value: 0.1}, {start: 5400, value: 0.1}}, 0.6}, // 5 s cap
 	} {
 		if got := layoutShift(tc.shifts); math.Abs(got-tc.want) > 1e-12 {
