@@ -24,6 +24,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/perfagent/perfagent/exporters"
+	"github.com/perfagent/perfagent/internal/cpuprof"
 	"github.com/perfagent/perfagent/internal/ratelog"
 	"github.com/perfagent/perfagent/internal/rtmetrics"
 	"github.com/perfagent/perfagent/internal/rtsample"
@@ -59,6 +60,9 @@ type Agent struct {
 	log      *slog.Logger
 	errlog   *ratelog.Limiter
 	self     selfStats
+	// cpu hands out the process's CPU profiler to every component that
+	// wants it (pprof endpoint, captures, continuous profiling).
+	cpu cpuprof.Profiler
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once

@@ -374,3 +374,14 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestPprofCPUProfileThroughArbiter(t *testing.T) {
+	a := start(t, WithPprof(true))
+	code, body := get(t, "http://"+a.Addr()+"/debug/pprof/profile?seconds=1")
+	if code != 200 || len(body) == 0 {
+		t.Fatalf("profile: %d (%d bytes)", code, len(body))
+	}
+	if code, _ := get(t, "http://"+a.Addr()+"/debug/pprof/profile?seconds=abc"); code != 400 {
+		t.Errorf("bad seconds: %d", code)
+	}
+}

@@ -1,17 +1,21 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/subtle"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/perfagent/perfagent/exporters"
+	"github.com/perfagent/perfagent/internal/cpuprof"
 )
 
 func (a *Agent) buildHandler(prom http.Handler) {
@@ -28,7 +32,7 @@ func (a *Agent) buildHandler(prom http.Handler) {
 	if a.cfg.pprof {
 		debugMux.HandleFunc("/debug/pprof/", pprof.Index)
 		debugMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		debugMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		debugMux.HandleFunc("/debug/pprof/profile", a.serveCPUProfile)
 		debugMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		debugMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
@@ -98,6 +102,34 @@ func isLoopback(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serveCPUProfile is /debug/pprof/profile routed through the agent's CPU
+// profiler arbiter, so it works while continuous profiling holds the CPU
+// profiler (which net/http/pprof's handler cannot).
+func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
+	sec := 30
+	if v := r.FormValue("seconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 3600 {
+			http.Error(w, "perfagent: seconds must be an integer from 1 to 3600", http.StatusBadRequest)
+			return
+		}
+		sec = n
+	}
+	var buf bytes.Buffer
+	err := a.cpu.Profile(r.Context(), time.Duration(sec)*time.Second, &buf)
+	switch {
+	case errors.Is(err, cpuprof.ErrBusy):
+		http.Error(w, "perfagent: "+err.Error(), http.StatusConflict)
+		return
+	case err != nil:
+		http.Error(w, "perfagent: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="profile"`)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
