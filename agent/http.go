@@ -3,8 +3,8 @@ package agent
 import (
 	"bytes"
 	"crypto/subtle"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
