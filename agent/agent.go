@@ -162,9 +162,6 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(newReader(p)))
 	}
 	a.mp = sdkmetric.NewMeterProvider(mpOpts...)
-	if err := a.registerSelfMetrics(); err != nil {
-		return nil, fmt.Errorf("perfagent: self-metrics: %w", err)
-	}
 
 	a.buildHandler(promHandler)
 	if cfg.httpAddr != "" {
@@ -183,6 +180,7 @@ func (a *Agent) newProducer(sel sdkmetric.TemporalitySelector) (sdkmetric.Produc
 		Temporality: sel,
 		Scope:       instrumentation.Scope{Name: "github.com/perfagent/perfagent/runtime", Version: a.version},
 		Observe:     a.self.observeCollection,
+		Extra:       a.selfMetrics,
 	})
 }
 

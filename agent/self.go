@@ -1,13 +1,14 @@
 package agent
 
 import (
-	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // selfStats is the agent's account of its own work, exported as
@@ -57,72 +58,71 @@ func (s *selfStats) counts(m *map[string]int64) map[string]int64 {
 	return out
 }
 
-func (a *Agent) registerSelfMetrics() error {
-	m := a.mp.Meter("github.com/perfagent/perfagent/agent", metric.WithInstrumentationVersion(a.version))
-	collections, err := m.Int64ObservableCounter("perfagent.agent.collection.count", metric.WithUnit("{collection}"),
-		metric.WithDescription("Collections of runtime and process metrics (one per scrape or export)."))
-	if err != nil {
-		return err
+// selfMetrics returns the perfagent.agent.* metrics as metric data. It runs
+// inside each collection of runtime metrics (rtmetrics.Config.Extra), so it
+// costs no SDK instruments. Counters are cumulative since the agent started.
+//
+// Note: the collection being produced is counted by the next one, since its
+// duration is known only when it ends.
+func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
+	start := a.started
+	sum := func(name, desc, unit string, pts ...metricdata.DataPoint[int64]) metricdata.Metrics {
+		return metricdata.Metrics{Name: name, Description: desc, Unit: unit,
+			Data: metricdata.Sum[int64]{DataPoints: pts, Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}}
 	}
-	collectErrs, err := m.Int64ObservableCounter("perfagent.agent.collection.errors", metric.WithUnit("{collection}"),
-		metric.WithDescription("Collections that failed (a recovered panic)."))
-	if err != nil {
-		return err
-	}
-	collectTime, err := m.Float64ObservableCounter("perfagent.agent.collection.time", metric.WithUnit("s"),
-		metric.WithDescription("Time spent collecting runtime and process metrics, the agent's main cost."))
-	if err != nil {
-		return err
-	}
-	lastCollect, err := m.Float64ObservableGauge("perfagent.agent.collection.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of the latest collection."))
-	if err != nil {
-		return err
-	}
-	exports, err := m.Int64ObservableCounter("perfagent.agent.export.count", metric.WithUnit("{export}"),
-		metric.WithDescription("Push exports attempted, by exporter."))
-	if err != nil {
-		return err
-	}
-	failures, err := m.Int64ObservableCounter("perfagent.agent.export.failures", metric.WithUnit("{export}"),
-		metric.WithDescription("Push exports that failed, by exporter."))
-	if err != nil {
-		return err
-	}
-	panics, err := m.Int64ObservableCounter("perfagent.agent.panics", metric.WithUnit("{panic}"),
-		metric.WithDescription("Panics recovered in the agent's goroutines, by component."))
-	if err != nil {
-		return err
-	}
-	dropped, err := m.Int64ObservableCounter("perfagent.agent.dropped", metric.WithUnit("{item}"),
-		metric.WithDescription("Items dropped because a bounded buffer, queue or quota was full, by kind."))
-	if err != nil {
-		return err
-	}
-	exporterAttrs := make([]metric.ObserveOption, len(a.readers))
-	for i, r := range a.readers {
-		exporterAttrs[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("exporter", r.Name)))
-	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(collections, a.self.collections.Load())
-		o.ObserveInt64(collectErrs, a.self.collectErrors.Load())
-		o.ObserveFloat64(collectTime, time.Duration(a.self.collectNanos.Load()).Seconds())
-		o.ObserveFloat64(lastCollect, time.Duration(a.self.lastCollectNanos.Load()).Seconds())
-		for i, r := range a.readers {
-			if r.Health == nil {
-				continue
-			}
-			st := r.Health.Status()
-			o.ObserveInt64(exports, st.Exports, exporterAttrs[i])
-			o.ObserveInt64(failures, st.Failures, exporterAttrs[i])
+	pt := func(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
+		set := *attribute.EmptySet()
+		if len(attrs) > 0 {
+			set = attribute.NewSet(attrs...)
 		}
-		for k, v := range a.self.counts(&a.self.panics) {
-			o.ObserveInt64(panics, v, metric.WithAttributes(attribute.String("component", k)))
+		return metricdata.DataPoint[int64]{Attributes: set, StartTime: start, Time: now, Value: v}
+	}
+	ms := []metricdata.Metrics{
+		sum("perfagent.agent.collection.count", "Collections of runtime and process metrics (one per scrape or export).", "{collection}",
+			pt(a.self.collections.Load())),
+		sum("perfagent.agent.collection.errors", "Collections that failed (a recovered panic).", "{collection}",
+			pt(a.self.collectErrors.Load())),
+		{Name: "perfagent.agent.collection.time", Description: "Time spent collecting runtime and process metrics, the agent's main cost.", Unit: "s",
+			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[float64]{{StartTime: start, Time: now, Value: time.Duration(a.self.collectNanos.Load()).Seconds()}}}},
+		{Name: "perfagent.agent.collection.duration", Description: "Duration of the latest collection.", Unit: "s",
+			Data: metricdata.Gauge[float64]{DataPoints: []metricdata.DataPoint[float64]{{Time: now, Value: time.Duration(a.self.lastCollectNanos.Load()).Seconds()}}}},
+	}
+	var exports, failures []metricdata.DataPoint[int64]
+	for _, r := range a.readers {
+		if r.Health == nil {
+			continue
 		}
-		for k, v := range a.self.counts(&a.self.dropped) {
-			o.ObserveInt64(dropped, v, metric.WithAttributes(attribute.String("kind", k)))
-		}
-		return nil
-	}, collections, collectErrs, collectTime, lastCollect, exports, failures, panics, dropped)
-	return err
+		st := r.Health.Status()
+		exports = append(exports, pt(st.Exports, attribute.String("exporter", r.Name)))
+		failures = append(failures, pt(st.Failures, attribute.String("exporter", r.Name)))
+	}
+	if len(exports) > 0 {
+		ms = append(ms,
+			sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", exports...),
+			sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", failures...))
+	}
+	if pts := keyedPoints(a.self.counts(&a.self.panics), "component", pt); len(pts) > 0 {
+		ms = append(ms, sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", pts...))
+	}
+	if pts := keyedPoints(a.self.counts(&a.self.dropped), "kind", pt); len(pts) > 0 {
+		ms = append(ms, sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", pts...))
+	}
+	return []metricdata.ScopeMetrics{{
+		Scope:   instrumentation.Scope{Name: "github.com/perfagent/perfagent/agent", Version: a.version},
+		Metrics: ms,
+	}}
+}
+
+func keyedPoints(m map[string]int64, key string, pt func(int64, ...attribute.KeyValue) metricdata.DataPoint[int64]) []metricdata.DataPoint[int64] {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	pts := make([]metricdata.DataPoint[int64], 0, len(keys))
+	for _, k := range keys {
+		pts = append(pts, pt(m[k], attribute.String(key, k)))
+	}
+	return pts
 }

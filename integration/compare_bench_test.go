@@ -38,20 +38,25 @@ func countMetrics(rm *metricdata.ResourceMetrics) int {
 // (with its ReadMemStats-era cache interval at 1ns, so it really reads, and
 // its producer for go.schedule.duration).
 func BenchmarkCollect(b *testing.B) {
-	b.Run("impl=perfagent", func(b *testing.B) {
+	perfagent := func(b *testing.B, opts ...agent.Option) {
 		var mr *sdkmetric.ManualReader
-		a, err := agent.Start(context.Background(), agent.WithoutHTTPServer(), agent.WithoutExporters(), agent.WithAllowMultiple(),
+		opts = append(opts, agent.WithoutHTTPServer(), agent.WithoutExporters(), agent.WithAllowMultiple(),
 			agent.WithLogger(quietLogger()),
 			agent.WithReader(func(p sdkmetric.Producer) sdkmetric.Reader {
 				mr = sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
 				return mr
 			}))
+		a, err := agent.Start(context.Background(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer a.Shutdown(context.Background())
 		benchCollect(b, mr)
-	})
+	}
+	// The default set: runtime (recommended, opt-in, extras) and process.
+	b.Run("impl=perfagent", func(b *testing.B) { perfagent(b) })
+	// The runtime groups only: contrib's scope (no /proc reads), still more metrics.
+	b.Run("impl=perfagent-runtime", func(b *testing.B) { perfagent(b, agent.WithoutMetrics(agent.ProcessMetrics)) })
 	b.Run("impl=contrib", func(b *testing.B) {
 		mr := sdkmetric.NewManualReader(sdkmetric.WithProducer(contribruntime.NewProducer()))
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(mr))

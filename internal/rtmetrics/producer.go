@@ -75,6 +75,11 @@ type Config struct {
 	// and its error (for the agent's self-metrics). It must be fast and
 	// must not call Produce.
 	Observe func(time.Duration, error)
+	// Extra, when set, is called during each Produce and its scopes are
+	// added to the collection: the agent's own metrics ride along without
+	// the SDK's instrument machinery (which would cost more than the
+	// runtime read itself). Its data is exported as it is given.
+	Extra func(now time.Time) []metricdata.ScopeMetrics
 }
 
 // SchemaURL is the semantic conventions schema the data follows.
@@ -355,9 +360,14 @@ func (p *Producer) Produce(context.Context) (out []metricdata.ScopeMetrics, err 
 		ms = append(ms, p.histogram(goconv.MemoryGCPauseDuration{}.Name(), goconv.MemoryGCPauseDuration{}.Description(), goconv.MemoryGCPauseDuration{}.Unit(),
 			p.pauses, p.cur.GCPauses.Counts, p.prev.GCPauses.Counts))
 	}
+	now := p.cur.Time
 	p.prev, p.cur = p.cur, p.prev
 	p.havePrev = true
-	return []metricdata.ScopeMetrics{{Scope: p.scope, Metrics: ms}}, nil
+	out = []metricdata.ScopeMetrics{{Scope: p.scope, Metrics: ms}}
+	if p.cfg.Extra != nil {
+		out = append(out, p.cfg.Extra(now)...)
+	}
+	return out, nil
 }
 
 func (p *Producer) updateWindow() {
