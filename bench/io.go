@@ -125,12 +125,14 @@ func readJSON(r io.Reader, name string) (*Results, error) {
 	return &res, nil
 }
 
-// position converts a byte offset into a 1-based line and column.
+// position returns the 1-based line and column of the byte that ends the
+// first off bytes of data (encoding/json reports errors "after reading off
+// bytes").
 func position(data []byte, off int64) (int, int) {
-	off = min(max(off, 0), int64(len(data)))
-	before := data[:off]
+	i := int(min(max(off-1, 0), int64(len(data))))
+	before := data[:i]
 	line := bytes.Count(before, []byte{'\n'}) + 1
-	col := int(off) - bytes.LastIndexByte(before, '\n')
+	col := i - bytes.LastIndexByte(before, '\n')
 	return line, col
 }
 

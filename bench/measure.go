@@ -59,22 +59,24 @@ type sampler struct {
 	now     func() time.Time
 }
 
-// take takes one sample: its value in the result's unit, the time it took
-// (batched only) and fn's error; a panic becomes a *PanicError.
-func (s *sampler) take(ctx context.Context) (v float64, d time.Duration, err error) {
+// take takes one sample and returns its value in the result's unit, the
+// time the operations took (batched only), the clock's reading at the end and
+// fn's error; a panic becomes a *PanicError.
+func (s *sampler) take(ctx context.Context) (v float64, d time.Duration, end time.Time, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v, d, err = 0, 0, newPanicError(p)
+			v, d, end, err = 0, 0, s.now(), newPanicError(p)
 		}
 	}()
 	if s.batched {
 		t0 := s.now()
 		err = s.fnN(ctx, s.n)
-		d = s.now().Sub(t0)
-		return float64(d) / float64(s.n), d, err
+		end = s.now()
+		d = end.Sub(t0)
+		return float64(d) / float64(s.n), d, end, err
 	}
 	v, err = s.fnS(ctx)
-	return v, 0, err
+	return v, 0, s.now(), err
 }
 
 // timerOverhead returns the cost of timing one sample (two clock reads),
@@ -189,11 +191,11 @@ var errStop = errors.New("stop")
 
 // limit returns errStop with a warning when MaxDuration has passed, ctx's
 // error when it is done, or nil.
-func (m *measurement) limit(phase Phase) error {
+func (m *measurement) limit(phase Phase, now time.Time) error {
 	if err := m.ctx.Err(); err != nil {
 		return err
 	}
-	if m.o.MaxDuration >= 0 && m.r.cfg.now().Sub(m.start) >= m.o.MaxDuration {
+	if m.o.MaxDuration >= 0 && now.Sub(m.start) >= m.o.MaxDuration {
 		m.warnings = append(m.warnings, fmt.Sprintf("MaxDuration %v reached during %s after %d samples (wanted %d samples and %v)", m.o.MaxDuration, phase, len(m.samples), m.o.MeasurementRuns, m.o.MinDuration))
 		return errStop
 	}
@@ -229,10 +231,10 @@ func (m *measurement) measure() error {
 	m.report(Progress{Phase: PhaseWarmup, Runs: m.o.WarmupRuns})
 	wstart := m.r.cfg.now()
 	for i := 0; i < m.o.WarmupRuns; i++ {
-		if err := m.limit(PhaseWarmup); err != nil {
+		if err := m.limit(PhaseWarmup, m.r.cfg.now()); err != nil {
 			return stopIsNil(err)
 		}
-		_, d, err := m.s.take(m.ctx)
+		_, d, _, err := m.s.take(m.ctx)
 		if err != nil {
 			return err
 		}
@@ -256,11 +258,13 @@ func (m *measurement) measure() error {
 		m.allocsOK = ok0 && ok1
 		m.objects, m.bytes = obj1-obj0, b1-b0
 	}()
+	m.report(Progress{Phase: PhaseMeasure, Runs: m.o.MeasurementRuns, MinDuration: m.o.MinDuration})
 	mstart := m.r.cfg.now()
 	m.lastProgress = mstart
-	m.report(Progress{Phase: PhaseMeasure, Runs: m.o.MeasurementRuns, MinDuration: m.o.MinDuration})
+	// Note: the clock is read once per sample beyond the sample's own
+	// timing: the end of one sample is the loop's "now" for the next.
+	now := mstart
 	for {
-		now := m.r.cfg.now()
 		elapsed := now.Sub(mstart)
 		if len(m.samples) >= m.o.MeasurementRuns && elapsed >= m.o.MinDuration {
 			return nil
@@ -269,17 +273,18 @@ func (m *measurement) measure() error {
 			m.warnings = append(m.warnings, fmt.Sprintf("MaxSamples %d reached after %v (wanted %d samples and %v)", m.o.MaxSamples, elapsed, m.o.MeasurementRuns, m.o.MinDuration))
 			return nil
 		}
-		if err := m.limit(PhaseMeasure); err != nil {
+		if err := m.limit(PhaseMeasure, now); err != nil {
 			return stopIsNil(err)
 		}
 		if now.Sub(m.lastProgress) >= progressEvery {
 			m.lastProgress = now
 			m.report(Progress{Phase: PhaseMeasure, Samples: len(m.samples), Runs: m.o.MeasurementRuns, Elapsed: elapsed, MinDuration: m.o.MinDuration})
 		}
-		v, _, err := m.s.take(m.ctx)
+		v, _, end, err := m.s.take(m.ctx)
 		if err != nil {
 			return err
 		}
+		now = end
 		m.samples = append(m.samples, v)
 		if m.s.batched {
 			m.ops += int64(m.s.n)
@@ -296,14 +301,16 @@ func (m *measurement) calibrate() error {
 	target := max(m.o.SampleTime, 100*m.r.timerOverhead())
 	m.report(Progress{Phase: PhaseCalibrate})
 	m.s.n = 1
-	if _, _, err := m.s.take(m.ctx); err != nil {
+	_, _, now, err := m.s.take(m.ctx)
+	if err != nil {
 		return err
 	}
 	for {
-		if err := m.limit(PhaseCalibrate); err != nil {
+		if err := m.limit(PhaseCalibrate, now); err != nil {
 			return err
 		}
-		_, d, err := m.s.take(m.ctx)
+		var d time.Duration
+		_, d, now, err = m.s.take(m.ctx)
 		if err != nil {
 			return err
 		}
