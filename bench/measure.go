@@ -143,6 +143,28 @@ func (r *Runner) run(ctx context.Context, name, category string, s *sampler, uni
 	if s.batched {
 		res.Labels = map[string]string{"ops_per_sample": strconv.Itoa(s.n)}
 	}
+	if o.Bytes > 0 && m.ops > 0 {
+		// Bytes per mean time per operation, as ns/op is derived; sampled
+		// benchmarks' unit is not a time per op, so they use the wall time of
+		// the measurement phase.
+		var mbs float64
+		switch {
+		case unit == UnitNsPerOp && res.Stats.Mean > 0:
+			mbs = float64(o.Bytes) / res.Stats.Mean * 1e3
+		case m.measured > 0:
+			mbs = float64(o.Bytes) * float64(m.ops) / m.measured.Seconds() / 1e6
+		}
+		if mbs > 0 {
+			res.Metrics = append(res.Metrics, Metric{Unit: "MB/s", Value: mbs, Better: betterHigher})
+		}
+	}
+	for _, mt := range m.metrics {
+		if err := checkUnit(mt.Unit); err != nil {
+			res.Warnings = append(res.Warnings, "observer metric dropped: "+err.Error())
+			continue
+		}
+		res.Metrics = append(res.Metrics, mt)
+	}
 	interrupted := err != nil && ctx.Err() != nil
 	if err != nil {
 		if interrupted {
@@ -179,6 +201,8 @@ type measurement struct {
 	start          time.Time
 	samples        []float64
 	ops            int64
+	measured       time.Duration // wall time of the measurement phase
+	metrics        []Metric      // from observers
 	objects, bytes uint64
 	allocsOK       bool
 	warnings       []string
@@ -251,6 +275,11 @@ func (m *measurement) measure() error {
 	// Note: one collection here, as testing.B does, so garbage of earlier
 	// benchmarks is not charged to this one.
 	runtime.GC()
+	m.report(Progress{Phase: PhaseMeasure, Runs: m.o.MeasurementRuns, MinDuration: m.o.MinDuration})
+	// Deferred in this order so that, at the end, the clock is read first,
+	// then the allocation counters, then the observers.
+	m.startObservers()
+	defer m.stopObservers()
 	ar := newAllocReader()
 	obj0, b0, ok0 := ar.read()
 	defer func() {
@@ -258,9 +287,9 @@ func (m *measurement) measure() error {
 		m.allocsOK = ok0 && ok1
 		m.objects, m.bytes = obj1-obj0, b1-b0
 	}()
-	m.report(Progress{Phase: PhaseMeasure, Runs: m.o.MeasurementRuns, MinDuration: m.o.MinDuration})
 	mstart := m.r.cfg.now()
 	m.lastProgress = mstart
+	defer func() { m.measured = m.r.cfg.now().Sub(mstart) }()
 	// Note: the clock is read once per sample beyond the sample's own
 	// timing: the end of one sample is the loop's "now" for the next.
 	now := mstart
@@ -292,6 +321,42 @@ func (m *measurement) measure() error {
 			m.ops++
 		}
 	}
+}
+
+// startObservers starts the observers; one that panics is dropped with a
+// warning.
+func (m *measurement) startObservers() {
+	for i, ob := range m.o.Observers {
+		if ob == nil {
+			continue
+		}
+		if !m.guard("start", func() { ob.Start() }) {
+			m.o.Observers[i] = nil
+		}
+	}
+}
+
+// stopObservers collects the observers' metrics.
+func (m *measurement) stopObservers() {
+	for _, ob := range m.o.Observers {
+		if ob == nil {
+			continue
+		}
+		m.guard("stop", func() { m.metrics = append(m.metrics, ob.Stop()...) })
+	}
+}
+
+// guard runs f, turning a panic into a warning; it reports whether f
+// returned normally.
+func (m *measurement) guard(what string, f func()) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			m.warnings = append(m.warnings, fmt.Sprintf("observer %s: %v", what, newPanicError(p)))
+			ok = false
+		}
+	}()
+	f()
+	return true
 }
 
 // calibrate finds the batch size: the least count whose sample lasts at

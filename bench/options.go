@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -49,6 +50,23 @@ type Options struct {
 	// MaxSamples bounds the samples kept. Default 100000; negative: the
 	// default.
 	MaxSamples int
+	// Bytes, when positive, is the number of bytes one operation processes
+	// (testing.B's SetBytes): the result then carries an "MB/s" metric
+	// (Better: higher), total bytes over total measured time.
+	Bytes int64
+	// Observers measure something over the measurement phase (GC pauses,
+	// scheduler latencies, a server's CPU) and add metrics to the result.
+	Observers []Observer
+}
+
+// An Observer measures something over a benchmark's measurement phase.
+// Start is called right before the first measured sample and Stop right
+// after the last one (also when the benchmark fails or is interrupted), on the
+// goroutine running the benchmark; Stop's metrics are appended to the
+// result's. A panic in either is recovered and becomes a warning.
+type Observer interface {
+	Start()
+	Stop() []Metric
 }
 
 // withDefaults returns o with zero fields replaced by defaults and negative
@@ -83,6 +101,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxSamples <= 0 {
 		o.MaxSamples = DefaultMaxSamples
 	}
+	o.Observers = slices.Clone(o.Observers)
 	return o
 }
 

@@ -268,6 +268,33 @@ func (r *Runner) Add(res Result) error {
 	return nil
 }
 
+// AddMetrics appends metrics to the recorded result named name (for
+// figures derived after the benchmark, such as a percentile of its samples).
+// Units must not contain spaces; a metric whose unit the result already has
+// replaces it.
+func (r *Runner) AddMetrics(name string, ms ...Metric) error {
+	for _, m := range ms {
+		if err := checkUnit(m.Unit); err != nil {
+			return fmt.Errorf("bench: add metrics to %q: %w", name, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.IndexFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	if i < 0 {
+		return fmt.Errorf("bench: add metrics: no benchmark %q", name)
+	}
+	b := &r.res.Benchmarks[i]
+	for _, m := range ms {
+		if j := slices.IndexFunc(b.Metrics, func(x Metric) bool { return x.Unit == m.Unit }); j >= 0 {
+			b.Metrics[j] = m
+		} else {
+			b.Metrics = append(b.Metrics, m)
+		}
+	}
+	return nil
+}
+
 // AddWarning records a run-level warning in [Results.Warnings].
 func (r *Runner) AddWarning(msg string) {
 	r.mu.Lock()

@@ -388,3 +388,65 @@ func TestResultsIsACopy(t *testing.T) {
 		t.Errorf("schema %q env %+v", again.Schema, again.Environment)
 	}
 }
+
+// countingObserver reports how many samples were taken between Start and
+// Stop, through a counter the operation increments.
+type countingObserver struct {
+	calls      *int
+	start      int
+	panicStart bool
+}
+
+func (c *countingObserver) Start() {
+	if c.panicStart {
+		panic("observer broke")
+	}
+	c.start = *c.calls
+}
+
+func (c *countingObserver) Stop() []bench.Metric {
+	return []bench.Metric{{Unit: "calls-measured", Value: float64(*c.calls - c.start)}, {Unit: "bad unit", Value: 1}}
+}
+
+func TestBytesObserversAndAddMetrics(t *testing.T) {
+	clk := newFakeClock()
+	r := newTestRunner(t, clk)
+	var calls int
+	ob := &countingObserver{calls: &calls}
+	broken := &countingObserver{calls: &calls, panicStart: true}
+	res, err := r.Run(context.Background(), "bytes", "", costly(clk, &calls), bench.Options{
+		WarmupRuns: 3, MeasurementRuns: 10, MinDuration: -1, BatchSize: 50, Bytes: 1000,
+		Observers: []bench.Observer{ob, broken},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"MB/s":           1000 / 100e-9 / 1e6, // 1000 bytes per 100ns
+		"calls-measured": 10 * 50,             // warm-up excluded
+	}
+	for _, m := range res.Metrics {
+		if w, ok := want[m.Unit]; !ok || !near(m.Value, w) {
+			t.Errorf("metric %s = %v, want %v", m.Unit, m.Value, w)
+		}
+		delete(want, m.Unit)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing metrics %v", want)
+	}
+	joined := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(joined, "observer start: panic: observer broke") || !strings.Contains(joined, `observer metric dropped: unit "bad unit"`) {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+
+	if err := r.AddMetrics("bytes", bench.Metric{Unit: "MB/s", Value: 1}, bench.Metric{Unit: "extra", Value: 2}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.Results().Benchmarks[0].Metrics
+	if len(got) != 3 || got[0].Value != 1 || got[2].Unit != "extra" {
+		t.Errorf("metrics after AddMetrics %+v", got)
+	}
+	if err := r.AddMetrics("nope", bench.Metric{Unit: "x"}); err == nil {
+		t.Error("AddMetrics on a missing benchmark")
+	}
+}
