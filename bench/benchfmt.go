@@ -21,9 +21,10 @@ const maxImportWarnings = 20
 // environment (goos, goarch, cpu, go, revision, suite); each benchmark is
 // written as Benchmark<name>-<GOMAXPROCS>, with white space in names
 // replaced by "_", and one line per sample with the sample's operation count,
-// its value in the result's unit, then allocs/op, B/op and each metric (these
-// are per-benchmark aggregates, repeated on each line). A result without
-// samples is one line of its mean. Metrics whose Better is "higher" get a
+// its value in the result's unit. The first line also carries allocs/op,
+// B/op and each metric: these are measured once per benchmark, and repeating
+// them on every line would make benchstat test n copies of one value as if
+// they were n measurements. A result without samples is one line of its mean. Metrics whose Better is "higher" get a
 // "Unit <unit> better=higher" line. Failed benchmarks are followed by
 // "--- FAIL:" and their error, as `go test` prints them.
 func WriteBenchfmt(w io.Writer, res *Results) error {
@@ -71,9 +72,14 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 		for _, m := range b.Metrics {
 			extra = append(extra, benchfmt.Value{Value: m.Value, Unit: m.Unit})
 		}
+		first := true
 		write := func(iters int64, v float64) error {
 			rec.Iters = int(max(iters, 1))
-			rec.Values = append(append(rec.Values[:0], benchfmt.Value{Value: v, Unit: unit}), extra...)
+			rec.Values = append(rec.Values[:0], benchfmt.Value{Value: v, Unit: unit})
+			if first {
+				rec.Values = append(rec.Values, extra...)
+				first = false
+			}
 			return fw.Write(rec)
 		}
 		if len(b.Samples) == 0 {
