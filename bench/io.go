@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -191,6 +193,21 @@ func validateResult(b Result) error {
 		}
 	}
 	return nil
+}
+
+// LatestResultsFile returns the path of the newest benchmark-<ts>.json in
+// dir (names sort in time order, see [TimestampLayout]). It returns an error
+// wrapping fs.ErrNotExist when there is none.
+func LatestResultsFile(dir string) (string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, "benchmark-*.json"))
+	if err != nil {
+		return "", fmt.Errorf("bench: latest results in %s: %w", dir, err)
+	}
+	if len(matches) == 0 {
+		return "", fmt.Errorf("bench: latest results in %s: no benchmark-<ts>.json: %w", dir, fs.ErrNotExist)
+	}
+	slices.Sort(matches)
+	return matches[len(matches)-1], nil
 }
 
 // SaveBaseline writes res as <dir>/baseline.json (atomically, replacing an

@@ -118,11 +118,11 @@ func (a *allocReader) read() (uint64, uint64, bool) {
 
 // run is the measurement loop shared by Run, RunN and RunSampled.
 func (r *Runner) run(ctx context.Context, name, category string, s *sampler, unit string, o Options) (Result, error) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
 	if err := r.begin(name); err != nil {
 		return Result{}, err
 	}
-	r.runMu.Lock()
-	defer r.runMu.Unlock()
 	o = o.withDefaults()
 	log := r.cfg.logger.With("benchmark", name)
 	log.Info("benchmark start", "category", category, "options", o.String())

@@ -220,7 +220,8 @@ func (r *Runner) Run(ctx context.Context, name, category string, fn func(context
 
 // RunN benchmarks fn, which performs n operations per call (the testing.B
 // b.N style: the loop is fn's, so the call overhead per operation is zero).
-// Everything else is as for [Runner.Run].
+// Everything else is as for [Runner.Run]. The operations per sample are
+// recorded in the result's Labels["ops_per_sample"].
 func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (Result, error) {
 	if fn == nil {
 		return Result{}, fmt.Errorf("bench: run %q: nil function", name)

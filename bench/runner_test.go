@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -323,6 +324,12 @@ func TestSaveResultsAndReport(t *testing.T) {
 	if err != nil || s1b != s1 {
 		t.Fatalf("resave %+v %v, want %+v", s1b, err, s1)
 	}
+	if latest, err := bench.LatestResultsFile(dir); err != nil || latest != s2.JSON {
+		t.Errorf("latest %s %v, want %s", latest, err, s2.JSON)
+	}
+	if _, err := bench.LatestResultsFile(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("latest in an empty dir: %v", err)
+	}
 	got, err := bench.ReadResultsFile(s1.JSON)
 	if err != nil || len(got.Benchmarks) != 2 {
 		t.Fatalf("read back: %v, %v", got, err)
@@ -448,5 +455,30 @@ func TestBytesObserversAndAddMetrics(t *testing.T) {
 	}
 	if err := r.AddMetrics("nope", bench.Metric{Unit: "x"}); err == nil {
 		t.Error("AddMetrics on a missing benchmark")
+	}
+}
+
+func TestRunnerConcurrentUse(t *testing.T) {
+	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()))
+	done := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := r.Run(context.Background(), fmt.Sprintf("op-%d", i%2), "", func(context.Context) error { return nil },
+				bench.Options{MeasurementRuns: 5, MinDuration: -1, WarmupRuns: -1})
+			done <- err
+		}()
+	}
+	var dups int
+	for range 4 {
+		_ = r.Results()
+		if err := <-done; err != nil {
+			if !strings.Contains(err.Error(), "duplicate benchmark name") {
+				t.Error(err)
+			}
+			dups++
+		}
+	}
+	if dups != 2 || len(r.Results().Benchmarks) != 2 {
+		t.Errorf("%d duplicates, %d results", dups, len(r.Results().Benchmarks))
 	}
 }

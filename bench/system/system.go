@@ -50,7 +50,7 @@ type Options struct {
 	Duration time.Duration
 	// HeapSizes are the live-heap sizes of the GC benchmarks in bytes.
 	// Default 16, 64 and 256 MiB, or 1 and 4 MiB when Quick. Sizes under
-	// 64 KiB are raised to 64 KiB.
+	// 64 KiB are raised to 64 KiB; repeated sizes run once.
 	HeapSizes []int64
 	// LoadGoroutines is the number of CPU-burning goroutines of
 	// sched/latency/loaded. Default GOMAXPROCS.
@@ -106,8 +106,13 @@ func suite(o Options) []benchmark {
 		{"alloc/large-1MiB", allocLarge},
 		{"cpu/sha256-64KiB", hashing},
 	}
+	seen := map[int64]bool{}
 	for _, size := range o.HeapSizes {
 		size := max(size, 64<<10)
+		if seen[size] {
+			continue
+		}
+		seen[size] = true
 		bs = append(bs, benchmark{"gc/live-heap-" + sizeName(size), func(ctx context.Context, r *bench.Runner, name string, o Options) error {
 			return gcCycle(ctx, r, name, o, size)
 		}})

@@ -101,7 +101,7 @@ func TestQuickSuite(t *testing.T) {
 
 func TestFilterAndInterrupt(t *testing.T) {
 	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()))
-	o := system.Options{Quick: true, Duration: 20 * time.Millisecond, HeapSizes: []int64{1}, Filter: func(n string) bool {
+	o := system.Options{Quick: true, Duration: 20 * time.Millisecond, HeapSizes: []int64{1, 2}, Filter: func(n string) bool {
 		return strings.HasPrefix(n, "gc/") || n == "json/encode"
 	}}
 	if got := system.Names(o); !slices.Equal(got, []string{"gc/live-heap-64KiB", "json/encode"}) {
