@@ -57,7 +57,12 @@ func ReadResultsFile(path string) (*Results, error) {
 // ReadResults is [ReadResultsFile] on a reader; name is used in errors (and
 // in benchmark-format positions). At most 256 MiB are read.
 func ReadResults(r io.Reader, name string) (*Results, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, maxResultsFile+1), 64<<10)
+	return readResults(r, name, maxResultsFile)
+}
+
+// readResults is ReadResults with a size limit in bytes.
+func readResults(r io.Reader, name string, limit int64) (*Results, error) {
+	br := bufio.NewReaderSize(&limitReader{r: r, n: limit}, 64<<10)
 	first, err := firstNonSpace(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -69,6 +74,33 @@ func ReadResults(r io.Reader, name string) (*Results, error) {
 		return readJSON(br, name)
 	}
 	return readBenchfmt(br, name)
+}
+
+// errTooLarge is returned by limitReader past its limit.
+var errTooLarge = errors.New("file too large (limit 256 MiB)")
+
+// limitReader is io.LimitReader that fails instead of ending early, so a
+// truncated file is never taken for a complete one.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // firstNonSpace peeks, without consuming anything, at the first byte that
@@ -96,9 +128,6 @@ func readJSON(r io.Reader, name string) (*Results, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("bench: read results %s: %w", name, err)
-	}
-	if len(data) > maxResultsFile {
-		return nil, fmt.Errorf("bench: read results %s: larger than %d bytes", name, maxResultsFile)
 	}
 	var res Results
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -244,3 +244,16 @@ func TestBaseline(t *testing.T) {
 		t.Errorf("bad baseline: %v", err)
 	}
 }
+
+func TestReadResultsTooLarge(t *testing.T) {
+	line := "BenchmarkX-2 1 5 ns/op\n"
+	for _, data := range []string{strings.Repeat(line, 100), `{"schema": "perfagent.bench/v1", "warnings": ["` + strings.Repeat("x", 3000) + `"]}`} {
+		_, err := bench.ReadResultsWithLimit(strings.NewReader(data), "huge", 2048)
+		if err == nil || !strings.Contains(err.Error(), "huge") || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("err = %v", err)
+		}
+		if _, err := bench.ReadResultsWithLimit(strings.NewReader(data), "ok", int64(len(data))); err != nil {
+			t.Errorf("at the limit: %v", err)
+		}
+	}
+}

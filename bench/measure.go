@@ -23,6 +23,7 @@ type PanicError struct {
 	Frame string // "function file:line" of the panicking call, when known
 }
 
+// Error renders the panic value and where it happened.
 func (e *PanicError) Error() string {
 	if e.Frame == "" {
 		return fmt.Sprintf("panic: %v", e.Value)
