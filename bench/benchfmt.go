@@ -163,23 +163,24 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 				if !c.File {
 					continue
 				}
+				v := validUTF8(string(c.Value))
 				switch c.Key {
 				case "goos":
-					env.GOOS = string(c.Value)
+					env.GOOS = v
 				case "goarch":
-					env.GOARCH = string(c.Value)
+					env.GOARCH = v
 				case "cpu":
-					env.CPU = string(c.Value)
+					env.CPU = v
 				case "go":
-					env.GoVersion = string(c.Value)
+					env.GoVersion = v
 				case "revision":
-					env.Revision = string(c.Value)
+					env.Revision = v
 				case "suite":
-					res.Suite = string(c.Value)
+					res.Suite = v
 				}
 			}
-			pkg := rec.GetConfig("pkg")
-			key := [2]string{pkg, rec.Name.String()}
+			pkg := validUTF8(rec.GetConfig("pkg"))
+			key := [2]string{pkg, validUTF8(rec.Name.String())}
 			acc := byKey[key]
 			first := valueOf(rec.Values[0])
 			if acc == nil {
@@ -270,12 +271,16 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 	return res, nil
 }
 
+// validUTF8 replaces invalid UTF-8, which JSON could not carry unchanged.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
 // valueOf returns v in the unit it was written in (benchfmt converts ns/op to
 // sec/op; results keep the file's unit).
 func valueOf(v benchfmt.Value) benchfmt.Value {
 	if v.OrigUnit != "" {
-		return benchfmt.Value{Value: v.OrigValue, Unit: v.OrigUnit}
+		return benchfmt.Value{Value: v.OrigValue, Unit: validUTF8(v.OrigUnit)}
 	}
+	v.Unit = validUTF8(v.Unit)
 	return v
 }
 
