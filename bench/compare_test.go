@@ -1,0 +1,202 @@
+package bench_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// sampled builds a result from samples drawn around mean with relative
+// spread, from a fixed seed.
+func sampled(name string, n int, mean, spread float64, seed uint64) bench.Result {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	xs := make([]float64, n)
+	for i := range xs {
+		xs[i] = mean * (1 + spread*rng.NormFloat64())
+	}
+	st, w := bench.Summarize(xs)
+	return bench.Result{Name: name, Unit: "ns/op", Iterations: int64(n), Samples: xs, Stats: st, Warnings: w}
+}
+
+func results(bs ...bench.Result) *bench.Results {
+	return &bench.Results{Schema: bench.Schema, Benchmarks: bs, Environment: bench.Environment{GoVersion: "go1.26", GOMAXPROCS: 2}}
+}
+
+func row(t *testing.T, c *bench.Comparison, name, unit string) bench.Row {
+	t.Helper()
+	for _, r := range c.Rows {
+		if r.Name == name && r.Unit == unit {
+			return r
+		}
+	}
+	t.Fatalf("no row %s %s in %+v", name, unit, c.Rows)
+	return bench.Row{}
+}
+
+func TestCompareSignificance(t *testing.T) {
+	base := results(
+		sampled("same", 20, 1000, 0.02, 1),
+		sampled("slower", 20, 1000, 0.02, 2),
+		sampled("faster", 20, 1000, 0.02, 3),
+		sampled("slightly-slower", 20, 1000, 0.02, 4),
+	)
+	cur := results(
+		sampled("same", 20, 1000, 0.02, 11),
+		sampled("slower", 20, 1100, 0.02, 12),
+		sampled("faster", 20, 800, 0.02, 13),
+		sampled("slightly-slower", 20, 1030, 0.02, 14),
+	)
+	c := bench.Compare(base, cur, bench.CompareOptions{})
+	if c.Alpha != 0.05 || c.Threshold != 0.05 {
+		t.Errorf("defaults: alpha %v threshold %v", c.Alpha, c.Threshold)
+	}
+
+	same := row(t, c, "same", "ns/op")
+	if !same.Tested || same.Significant || same.P <= 0.05 || same.DeltaString() != "~" || same.Status != bench.StatusUnchanged {
+		t.Errorf("same: %+v delta %s", same, same.DeltaString())
+	}
+	slower := row(t, c, "slower", "ns/op")
+	if !slower.Significant || slower.P > 0.001 || slower.Status != bench.StatusRegression || !slower.Regression() {
+		t.Errorf("slower: %+v", slower)
+	}
+	if d := slower.DeltaString(); !strings.HasPrefix(d, "+") || math.Abs(slower.Delta-0.10) > 0.03 {
+		t.Errorf("slower delta %s (%v), want about +10%%", d, slower.Delta)
+	}
+	if got := slower.PString(); !strings.HasPrefix(got, "p=0.000 n=20") {
+		t.Errorf("PString %q", got)
+	}
+	faster := row(t, c, "faster", "ns/op")
+	if faster.Status != bench.StatusImprovement || !strings.HasPrefix(faster.DeltaString(), "-") {
+		t.Errorf("faster: %+v", faster)
+	}
+	// Significant, but within the 5% threshold: not a regression.
+	slight := row(t, c, "slightly-slower", "ns/op")
+	if !slight.Significant || slight.Status != bench.StatusUnchanged {
+		t.Errorf("slightly-slower: %+v", slight)
+	}
+	// With no threshold it is one.
+	c0 := bench.Compare(base, cur, bench.CompareOptions{Threshold: -1})
+	if r := row(t, c0, "slightly-slower", "ns/op"); r.Status != bench.StatusRegression {
+		t.Errorf("threshold 0: %+v", r)
+	}
+
+	if regs := c.Regressions(); len(regs) != 1 || regs[0].Name != "slower" || !c.Failed() {
+		t.Errorf("regressions %+v failed %v", regs, c.Failed())
+	}
+	// The comparison is plain data.
+	if _, err := json.Marshal(c); err != nil {
+		t.Errorf("marshal: %v", err)
+	}
+}
+
+func TestCompareTooFewSamples(t *testing.T) {
+	c := bench.Compare(results(sampled("tiny", 3, 1000, 0.02, 1)), results(sampled("tiny", 3, 1500, 0.02, 2)), bench.CompareOptions{})
+	r := row(t, c, "tiny", "ns/op")
+	// With 3+3 samples the smallest possible p is 0.1: never significant.
+	if r.Significant || r.DeltaString() != "~" || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "need >= 4 samples to detect a difference at alpha level 0.05") {
+		t.Errorf("tiny: %+v", r)
+	}
+	if c.Failed() {
+		t.Error("untestable change failed the gate")
+	}
+}
+
+func TestCompareUnsampledAndMetrics(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	http := func(median, rps, allocs float64) bench.Result {
+		return bench.Result{Name: "GET /health", Kind: bench.KindHTTP, Unit: "ns/op", Iterations: 1000,
+			Stats:       bench.Stats{N: 1000, Mean: median, Median: median, P99: 3 * median},
+			AllocsPerOp: f(allocs),
+			Metrics:     []bench.Metric{{Unit: bench.UnitReqPerSec, Value: rps, Better: "higher"}, {Unit: bench.UnitErrorRate, Value: 0}}}
+	}
+	c := bench.Compare(results(http(1e6, 5000, 10)), results(http(1.02e6, 4000, 10)), bench.CompareOptions{})
+	p := row(t, c, "GET /health", "ns/op")
+	if p.Tested || p.Status != bench.StatusUnchanged || !strings.Contains(strings.Join(p.Warnings, ";"), "no significance test: no samples") {
+		t.Errorf("primary: %+v", p)
+	}
+	if p.DeltaString() != "+2.00%" {
+		t.Errorf("primary delta %s", p.DeltaString())
+	}
+	rps := row(t, c, "GET /health", bench.UnitReqPerSec)
+	if rps.Status != bench.StatusRegression || rps.Better != "higher" || rps.DeltaString() != "-20.00%" {
+		t.Errorf("req/s: %+v %s", rps, rps.DeltaString())
+	}
+	if a := row(t, c, "GET /health", "allocs/op"); a.Status != bench.StatusUnchanged || a.DeltaString() != "0.00%" {
+		t.Errorf("allocs: %+v", a)
+	}
+	if e := row(t, c, "GET /health", bench.UnitErrorRate); e.Status != bench.StatusUnchanged {
+		t.Errorf("error-rate 0 → 0: %+v", e)
+	}
+	if !c.Failed() {
+		t.Error("a req/s drop of 20% did not fail the gate")
+	}
+}
+
+func TestCompareStatuses(t *testing.T) {
+	failed := sampled("broken", 10, 1000, 0.01, 5)
+	failed.Error = "panic: boom"
+	zero := bench.Result{Name: "zero", Stats: bench.Stats{Median: 0}}
+	zeroCur := bench.Result{Name: "zero", Stats: bench.Stats{Median: 5, Mean: 5}}
+	sec := sampled("units", 10, 1, 0.01, 6)
+	sec.Unit = "sec/op"
+	base := results(sampled("gone", 10, 1000, 0.01, 1), sampled("broken", 10, 1000, 0.01, 2), zero, sampled("units", 10, 1000, 0.01, 3))
+	base.Environment.CPU = "Old CPU"
+	cur := results(sampled("added", 10, 1000, 0.01, 4), failed, zeroCur, sec)
+	cur.Environment.CPU = "New CPU"
+	c := bench.Compare(base, cur, bench.CompareOptions{})
+	for _, tc := range []struct {
+		name   string
+		status bench.Status
+	}{
+		{"added", bench.StatusNew}, {"broken", bench.StatusFailed}, {"zero", bench.StatusIncomparable},
+		{"units", bench.StatusIncomparable}, {"gone", bench.StatusMissing},
+	} {
+		var found bool
+		for _, r := range c.Rows {
+			if r.Name == tc.name {
+				found = true
+				if r.Status != tc.status || r.DeltaString() != "?" || len(r.Warnings) == 0 {
+					t.Errorf("%s: status %s delta %s warnings %q, want %s", tc.name, r.Status, r.DeltaString(), r.Warnings, tc.status)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no row for %s", tc.name)
+		}
+	}
+	if !c.Failed() || len(c.Regressions()) != 0 {
+		t.Errorf("a failed benchmark must fail the gate without being a regression")
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "cpu: Old CPU vs New CPU") {
+		t.Errorf("warnings %q", c.Warnings)
+	}
+	// The last row is the baseline-only benchmark.
+	if last := c.Rows[len(c.Rows)-1]; last.Name != "gone" {
+		t.Errorf("last row %s", last.Name)
+	}
+	var buf bytes.Buffer
+	if err := c.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"benchmark", "added", "failed", "warning: broken (ns/op): benchmark failed: panic: boom", "0 regression(s)"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestCompareNil(t *testing.T) {
+	c := bench.Compare(nil, nil, bench.CompareOptions{})
+	if len(c.Rows) != 0 || c.Failed() {
+		t.Errorf("%+v", c)
+	}
+	var nilc *bench.Comparison
+	if nilc.Failed() || nilc.Regressions() != nil {
+		t.Error("nil comparison failed")
+	}
+}

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// TimestampLayout is the time layout of the <ts> part of file names
+// (benchmark-<ts>.json, report-<ts>.html): UTC, second resolution, sorting
+// lexically in time order. When a name is taken, a suffix _0002, _0003, ...
+// is appended, which still sorts after the unsuffixed name and before the next
+// second.
+const TimestampLayout = "20060102T150405Z"
+
+// Timestamp formats t for a file name with [TimestampLayout].
+func Timestamp(t time.Time) string { return t.UTC().Format(TimestampLayout) }
+
+// maxStemTries bounds the search for a free timestamp suffix.
+const maxStemTries = 10000
+
+// WriteFileAtomic writes a file at path through write, so that path is either
+// absent or complete: write fills a temporary file in the same directory,
+// which is synced, closed and renamed over path. An existing file at path is
+// replaced. write's error (or any I/O error) aborts, removes the temporary file
+// and leaves path untouched. The file gets mode 0644.
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
+	tmp, err := writeTemp(path, write)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeTemp writes a complete temporary file beside path and returns its
+// name.
+func writeTemp(path string, write func(w io.Writer) error) (string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (string, error) {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	if err := write(bw); err != nil {
+		return fail(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return tmp, nil
+}
+
+// fileSpec is one member of a set of files sharing a timestamp.
+type fileSpec struct {
+	prefix, ext string // "benchmark-", ".json"
+	write       func(io.Writer) error
+}
+
+func (s fileSpec) path(dir, stem string) string { return filepath.Join(dir, s.prefix+stem+s.ext) }
+
+// writeNewSet writes every spec under a fresh timestamp stem derived from t:
+// the first stem for which none of the files exists. Each file is written
+// atomically and without replacing anything (a hard link from the complete
+// temporary file, which fails when the name is taken, e.g. by another process
+// in the same second). It returns the stem and the paths in spec order.
+func writeNewSet(dir string, t time.Time, specs []fileSpec) (string, []string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create output dir: %w", err)
+	}
+	tmps := make([]string, len(specs))
+	defer func() {
+		for _, tmp := range tmps {
+			if tmp != "" {
+				_ = os.Remove(tmp)
+			}
+		}
+	}()
+	for i, s := range specs {
+		tmp, err := writeTemp(s.path(dir, "x"), s.write)
+		if err != nil {
+			return "", nil, err
+		}
+		tmps[i] = tmp
+	}
+	base := Timestamp(t)
+	for try := 1; try <= maxStemTries; try++ {
+		stem := base
+		if try > 1 {
+			stem = fmt.Sprintf("%s_%04d", base, try)
+		}
+		paths, err := linkSet(dir, stem, specs, tmps)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return stem, paths, nil
+	}
+	return "", nil, fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, base, maxStemTries)
+}
+
+// linkSet links each temporary file to its final name under stem. If any
+// name is taken it removes the links it made and returns an error wrapping
+// fs.ErrExist.
+func linkSet(dir, stem string, specs []fileSpec, tmps []string) ([]string, error) {
+	paths := make([]string, 0, len(specs))
+	undo := func() {
+		for _, p := range paths {
+			_ = os.Remove(p)
+		}
+	}
+	for i, s := range specs {
+		p := s.path(dir, stem)
+		if err := linkNew(tmps[i], p); err != nil {
+			undo()
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// linkNew gives the complete file tmp the name path unless path exists.
+func linkNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}
+	// Note: file systems without hard links fall back to check-then-rename,
+	// which is atomic for readers but may replace a file created by another
+	// process between the check and the rename.
+	if _, serr := os.Lstat(path); serr == nil {
+		return fmt.Errorf("write %s: %w", path, fs.ErrExist)
+	}
+	data, rerr := os.ReadFile(tmp)
+	if rerr != nil {
+		return fmt.Errorf("write %s: %w", path, rerr)
+	}
+	return WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+}

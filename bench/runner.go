@@ -1,0 +1,469 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultOutputDir is where a [Runner] writes files unless [WithOutputDir]
+// says otherwise: the benchmarks directory of the default output root.
+const DefaultOutputDir = "perf/benchmarks"
+
+// ErrNoRenderer is returned by [Runner.GenerateReport] when the Runner was
+// made without [WithRenderer].
+var ErrNoRenderer = errors.New("bench: no report renderer (use bench.WithRenderer(report.HTML))")
+
+// Renderer writes a report of res to w, comparing it with a baseline when cmp
+// is not nil. report.HTML has this signature; the indirection keeps package
+// bench free of the report package, which imports bench.
+type Renderer func(w io.Writer, res *Results, cmp *Comparison) error
+
+// Option configures a [Runner]. Options are applied in order; later ones win.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	dir         string
+	now         func() time.Time
+	logger      *slog.Logger
+	progress    func(Progress)
+	suite       string
+	env         *Environment
+	baseline    *Results
+	baselineSet bool
+	renderer    Renderer
+	compare     CompareOptions
+}
+
+// WithOutputDir sets the directory SaveResults and GenerateReport write to
+// (created when missing). Default [DefaultOutputDir]; "" keeps the default.
+func WithOutputDir(dir string) Option {
+	return optionFunc(func(c *config) {
+		if dir != "" {
+			c.dir = dir
+		}
+	})
+}
+
+// WithClock sets the clock. It stamps StartedAt/FinishedAt and file names,
+// and it times samples: differences of its values are taken with
+// [time.Time.Sub], which uses the monotonic reading that [time.Now] carries.
+// A test clock may return times without one. Default time.Now; nil keeps the
+// default.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	})
+}
+
+// WithLogger sets the logger for benchmark starts, results and warnings.
+// Default: discard; nil keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithProgress sets a callback told about each benchmark's phases and, during
+// measurement, at most every 100ms. It runs on the goroutine that called Run,
+// between samples, so it should return quickly; a panic in it is recovered
+// and logged. Default: none.
+func WithProgress(fn func(Progress)) Option {
+	return optionFunc(func(c *config) { c.progress = fn })
+}
+
+// WithSuite sets [Results.Suite]. Default "".
+func WithSuite(name string) Option {
+	return optionFunc(func(c *config) { c.suite = name })
+}
+
+// WithEnvironment replaces the environment recorded in results. Default:
+// [CurrentEnvironment] at NewRunner.
+func WithEnvironment(env Environment) Option {
+	return optionFunc(func(c *config) { c.env = &env })
+}
+
+// WithBaseline sets the baseline GenerateReport compares with; nil means no
+// comparison. Without this option GenerateReport loads baseline.json from the
+// output directory when one exists.
+func WithBaseline(base *Results) Option {
+	return optionFunc(func(c *config) { c.baseline, c.baselineSet = base, true })
+}
+
+// WithRenderer sets the report renderer used by GenerateReport, normally
+// report.HTML.
+func WithRenderer(fn Renderer) Option {
+	return optionFunc(func(c *config) { c.renderer = fn })
+}
+
+// WithCompareOptions sets the options of the baseline comparison in
+// GenerateReport. Default: the zero CompareOptions (α = 0.05, 5% threshold).
+func WithCompareOptions(o CompareOptions) Option {
+	return optionFunc(func(c *config) { c.compare = o })
+}
+
+// Phase is a stage of one benchmark, reported through [WithProgress].
+type Phase string
+
+// Phases in the order a benchmark goes through them.
+const (
+	PhaseCalibrate Phase = "calibrate" // finding the batch size
+	PhaseWarmup    Phase = "warmup"    // samples taken and discarded
+	PhaseMeasure   Phase = "measure"   // samples kept
+	PhaseDone      Phase = "done"      // finished; Err tells whether it failed
+)
+
+// Progress is one progress report of a running benchmark.
+type Progress struct {
+	Name, Category string
+	Phase          Phase
+	// Samples taken so far in this phase, and the minimum wanted
+	// (MeasurementRuns or WarmupRuns).
+	Samples, Runs int
+	// Elapsed is the time since the phase started; MinDuration the
+	// measurement time wanted (PhaseMeasure only).
+	Elapsed, MinDuration time.Duration
+	// Err is the benchmark's failure (PhaseDone only).
+	Err error
+}
+
+// Runner runs benchmarks one at a time and collects their results.
+//
+// A Runner is safe for concurrent use; Run and its variants hold a lock for
+// the whole benchmark, so concurrent calls run one after the other (parallel
+// benchmarks would measure each other). The results so far are available at
+// any time through Results, SaveResults and GenerateReport; a failed or
+// interrupted benchmark keeps what it measured.
+type Runner struct {
+	cfg config
+
+	runMu sync.Mutex // held during a benchmark
+
+	mu        sync.Mutex // guards the fields below
+	res       Results
+	started   bool
+	stem      string // timestamp of files written by SaveResults
+	overhead  time.Duration
+	measuredO bool
+}
+
+// NewRunner returns a Runner configured by opts.
+func NewRunner(opts ...Option) *Runner {
+	c := config{
+		dir:    DefaultOutputDir,
+		now:    time.Now,
+		logger: slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	env := CurrentEnvironment()
+	if c.env != nil {
+		env = *c.env
+	}
+	now := c.now().UTC()
+	return &Runner{cfg: c, res: Results{
+		Schema:      Schema,
+		Suite:       c.suite,
+		StartedAt:   now,
+		FinishedAt:  now,
+		Environment: env,
+		Benchmarks:  []Result{},
+	}}
+}
+
+// Dir returns the output directory.
+func (r *Runner) Dir() string { return r.cfg.dir }
+
+// Run benchmarks fn, one call per operation. Fast operations are batched
+// (see [Options.SampleTime]), so fn's cost should not depend on how often it
+// was called before. fn gets ctx; it should return promptly when ctx is done.
+//
+// The result, also appended to the Runner's results, is returned with a nil
+// error when the benchmark succeeded. When fn returns an error or panics, or
+// ctx is done, Run stops, records the failure in [Result.Error] (keeping the
+// samples measured so far) and returns it with an error; the Runner stays
+// usable for the next benchmark. Names must be unique within a Runner; a
+// duplicate or empty name is rejected before anything runs.
+func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (Result, error) {
+	if fn == nil {
+		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+	}
+	return r.RunN(ctx, name, category, func(ctx context.Context, n int) error {
+		for range n {
+			if err := fn(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, o)
+}
+
+// RunN benchmarks fn, which performs n operations per call (the testing.B
+// b.N style: the loop is fn's, so the call overhead per operation is zero).
+// Everything else is as for [Runner.Run]. The operations per sample are
+// recorded in the result's Labels["ops_per_sample"].
+func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (Result, error) {
+	if fn == nil {
+		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+	}
+	return r.run(ctx, name, category, &sampler{batched: true, fnN: fn, now: r.cfg.now, n: 1}, UnitNsPerOp, o)
+}
+
+// RunSampled benchmarks an fn that measures one sample itself and returns
+// its value in unit (for example a scheduling delay in "ns"; "" means
+// "ns/op"). Every call is one sample; there is no batching. Everything else
+// is as for [Runner.Run].
+func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (Result, error) {
+	if fn == nil {
+		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+	}
+	if unit == "" {
+		unit = UnitNsPerOp
+	}
+	if err := checkUnit(unit); err != nil {
+		return Result{}, fmt.Errorf("bench: run %q: %w", name, err)
+	}
+	return r.run(ctx, name, category, &sampler{fnS: fn, now: r.cfg.now}, unit, o)
+}
+
+// Add appends a result measured elsewhere (an HTTP benchmark from package
+// load, a page load, an imported file). Stats are computed from Samples when
+// res.Stats.N is zero; otherwise Stats.N must equal len(Samples) unless
+// Samples is empty (histogram-based results). The name must be unique.
+func (r *Runner) Add(res Result) error {
+	res = cloneResult(res)
+	if len(res.Samples) > 0 && res.Stats.N == 0 {
+		var w []string
+		res.Stats, w = Summarize(res.Samples)
+		res.Warnings = append(res.Warnings, w...)
+	}
+	if err := validateResult(res); err != nil {
+		return fmt.Errorf("bench: add: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hasLocked(res.Name) {
+		return fmt.Errorf("bench: add %q: duplicate benchmark name", res.Name)
+	}
+	r.appendLocked(res, false)
+	return nil
+}
+
+// AddMetrics appends metrics to the recorded result named name (for
+// figures derived after the benchmark, such as a percentile of its samples).
+// Units must not contain spaces; a metric whose unit the result already has
+// replaces it.
+func (r *Runner) AddMetrics(name string, ms ...Metric) error {
+	for _, m := range ms {
+		if err := checkUnit(m.Unit); err != nil {
+			return fmt.Errorf("bench: add metrics to %q: %w", name, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.IndexFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	if i < 0 {
+		return fmt.Errorf("bench: add metrics: no benchmark %q", name)
+	}
+	b := &r.res.Benchmarks[i]
+	for _, m := range ms {
+		if j := slices.IndexFunc(b.Metrics, func(x Metric) bool { return x.Unit == m.Unit }); j >= 0 {
+			b.Metrics[j] = m
+		} else {
+			b.Metrics = append(b.Metrics, m)
+		}
+	}
+	return nil
+}
+
+// AddWarning records a run-level warning in [Results.Warnings].
+func (r *Runner) AddWarning(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Warnings = append(r.res.Warnings, msg)
+}
+
+// Results returns a copy of the results so far. FinishedAt is the end of the
+// last benchmark (StartedAt when none ran).
+func (r *Runner) Results() *Results {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := cloneResults(&r.res)
+	return res
+}
+
+// Saved names the files written by [Runner.SaveResults].
+type Saved struct {
+	JSON     string // <dir>/benchmark-<ts>.json
+	Benchfmt string // <dir>/benchmark-<ts>.txt, Go benchmark format
+}
+
+// SaveResults writes the results so far as <dir>/benchmark-<ts>.json and, in
+// Go benchmark format for benchstat, <dir>/benchmark-<ts>.txt, each
+// atomically. The first call picks a timestamp that no existing file uses (see
+// [TimestampLayout]); later calls of the same Runner rewrite the same two
+// files with the results grown since.
+func (r *Runner) SaveResults() (Saved, error) {
+	res := r.Results()
+	specs := []fileSpec{
+		{"benchmark-", ".json", func(w io.Writer) error { return WriteJSON(w, res) }},
+		{"benchmark-", ".txt", func(w io.Writer) error { return WriteBenchfmt(w, res) }},
+	}
+	r.mu.Lock()
+	stem := r.stem
+	r.mu.Unlock()
+	if stem == "" {
+		st, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), specs)
+		if err != nil {
+			return Saved{}, fmt.Errorf("bench: save results: %w", err)
+		}
+		r.mu.Lock()
+		r.stem = st
+		r.mu.Unlock()
+		return Saved{JSON: paths[0], Benchfmt: paths[1]}, nil
+	}
+	var paths []string
+	for _, s := range specs {
+		p := s.path(r.cfg.dir, stem)
+		if err := WriteFileAtomic(p, s.write); err != nil {
+			return Saved{}, fmt.Errorf("bench: save results: %w", err)
+		}
+		paths = append(paths, p)
+	}
+	return Saved{JSON: paths[0], Benchfmt: paths[1]}, nil
+}
+
+// GenerateReport renders the results so far with the renderer of
+// [WithRenderer] to <dir>/report-<ts>.html, written atomically, and returns
+// its path. The timestamp is SaveResults' when it was called before, else a
+// fresh one. The report compares with the baseline of [WithBaseline] or, without
+// that option, with <dir>/baseline.json when it exists. A baseline that cannot
+// be read does not stop the report: it is written without a comparison, with
+// a warning, and the returned error (next to the path) names the problem.
+func (r *Runner) GenerateReport() (string, error) {
+	if r.cfg.renderer == nil {
+		return "", ErrNoRenderer
+	}
+	res := r.Results()
+	var cmp *Comparison
+	var baseErr error
+	base := r.cfg.baseline
+	if !r.cfg.baselineSet {
+		b, err := LoadBaseline(r.cfg.dir)
+		switch {
+		case err == nil:
+			base = b
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			baseErr = err
+			res.Warnings = append(res.Warnings, "no baseline comparison: "+err.Error())
+		}
+	}
+	if base != nil {
+		cmp = Compare(base, res, r.cfg.compare)
+	}
+	spec := fileSpec{"report-", ".html", func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
+	r.mu.Lock()
+	stem := r.stem
+	r.mu.Unlock()
+	var path string
+	if stem != "" {
+		path = spec.path(r.cfg.dir, stem)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", fmt.Errorf("bench: generate report: %w", err)
+		}
+		if err := WriteFileAtomic(path, spec.write); err != nil {
+			return "", fmt.Errorf("bench: generate report: %w", err)
+		}
+	} else {
+		_, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), []fileSpec{spec})
+		if err != nil {
+			return "", fmt.Errorf("bench: generate report: %w", err)
+		}
+		path = paths[0]
+	}
+	if baseErr != nil {
+		return path, fmt.Errorf("bench: generate report: %w", baseErr)
+	}
+	return path, nil
+}
+
+// hasLocked reports whether a result with name exists.
+func (r *Runner) hasLocked(name string) bool {
+	return slices.ContainsFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+}
+
+// appendLocked adds res, stamping the run's time bounds.
+func (r *Runner) appendLocked(res Result, partial bool) {
+	r.res.Benchmarks = append(r.res.Benchmarks, res)
+	r.res.FinishedAt = r.cfg.now().UTC()
+	if partial {
+		r.res.Partial = true
+	}
+}
+
+// begin reserves name and stamps StartedAt for the first benchmark.
+func (r *Runner) begin(name string) error {
+	if name == "" {
+		return errors.New("bench: run: empty benchmark name")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hasLocked(name) {
+		return fmt.Errorf("bench: run %q: duplicate benchmark name", name)
+	}
+	if !r.started {
+		r.started = true
+		r.res.StartedAt = r.cfg.now().UTC()
+	}
+	return nil
+}
+
+// cloneResults deep-copies res.
+func cloneResults(res *Results) *Results {
+	out := *res
+	out.Benchmarks = make([]Result, len(res.Benchmarks))
+	for i, b := range res.Benchmarks {
+		out.Benchmarks[i] = cloneResult(b)
+	}
+	out.Warnings = slices.Clone(res.Warnings)
+	return &out
+}
+
+// cloneResult deep-copies b.
+func cloneResult(b Result) Result {
+	b.Samples = slices.Clone(b.Samples)
+	b.Metrics = slices.Clone(b.Metrics)
+	b.Warnings = slices.Clone(b.Warnings)
+	b.Labels = maps.Clone(b.Labels)
+	b.Detail = slices.Clone(b.Detail)
+	if b.AllocsPerOp != nil {
+		v := *b.AllocsPerOp
+		b.AllocsPerOp = &v
+	}
+	if b.BytesPerOp != nil {
+		v := *b.BytesPerOp
+		b.BytesPerOp = &v
+	}
+	return b
+}

@@ -1,0 +1,41 @@
+// Package system is the system benchmark suite: how fast this machine and Go
+// runtime schedule goroutines, allocate, compute, collect garbage and encode
+// JSON. It is the Go counterpart of a Node.js suite's event-loop lag, memory
+// allocation, CPU, GC and JSON benchmarks, and what `perfagent bench system`
+// runs.
+//
+// Every benchmark runs through a [bench.Runner], so its results have the
+// same statistics, files, baselines and reports as any other benchmark, and
+// keep stable names and units so that runs compare across machines and Go
+// versions:
+//
+//	sched/latency/idle     ns/wakeup  how late a 1ms timer's goroutine runs, idle machine
+//	sched/latency/loaded   ns/wakeup  the same with GOMAXPROCS goroutines burning CPU
+//	alloc/small-64B        ns/op      allocate a 64-byte object (and MB/s)
+//	alloc/large-1MiB       ns/op      allocate a 1 MiB buffer (and MB/s)
+//	cpu/sha256-64KiB       ns/op      hash 64 KiB with SHA-256 (and MB/s)
+//	gc/live-heap-<size>    ns/op      one forced GC cycle with <size> of live, pointer-rich heap,
+//	                                  with pause percentiles from /sched/pauses/total/gc:seconds
+//	json/encode, json/decode ns/op    encoding/json on a 20-item order document (and MB/s)
+//
+// Scheduler latency is Go's analogue of event-loop lag: a goroutine sleeps
+// 1ms and measures how much later than its deadline it runs. Every such
+// benchmark also carries the metric [bench.UnitSchedLagP99] (the p99 of those
+// delays, for budgets such as "scheduler lag < 50ms") and
+// "runtime-sched-latency-p99-ns", the p99 of the runtime's own
+// /sched/latencies:seconds histogram over the same interval (time goroutines
+// spent runnable before running, sampled by the runtime).
+//
+// Usage:
+//
+//	r := bench.NewRunner(bench.WithSuite("system"))
+//	if err := system.Run(ctx, r, system.Options{}); err != nil {
+//		// some benchmark failed; the others' results are in r.Results()
+//	}
+//	r.SaveResults()
+//
+// With default options the suite takes about 25 seconds; Options.Quick runs
+// it in a few seconds with smaller heaps, for tests and smoke checks.
+// Results depend on everything else the machine does: run it on a quiet
+// machine and compare runs with the significance test, not by eye.
+package system

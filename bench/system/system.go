@@ -1,0 +1,466 @@
+package system
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// Category is the [bench.Result.Category] of every system benchmark.
+const Category = "system"
+
+// Units and metric units of the suite beyond those of package bench.
+const (
+	// UnitWakeup is the primary unit of the scheduler benchmarks: delay of
+	// one wake-up in nanoseconds.
+	UnitWakeup = "ns/wakeup"
+	// UnitRuntimeSchedP99 is the p99 of /sched/latencies:seconds over the
+	// benchmark, in nanoseconds.
+	UnitRuntimeSchedP99 = "runtime-sched-latency-p99-ns"
+	// UnitMBPerSec is throughput in megabytes (1e6 B) per second, the
+	// testing package's spelling.
+	UnitMBPerSec = "MB/s"
+	// GC pause metrics: percentiles and maximum of the stop-the-world pauses
+	// during measurement, in nanoseconds, and pauses per cycle.
+	UnitPauseP50   = "gc-pause-p50-ns"
+	UnitPauseP99   = "gc-pause-p99-ns"
+	UnitPauseMax   = "gc-pause-max-ns"
+	UnitPausesOp   = "gc-pauses/op"
+	UnitGCCPUPerOp = "gc-cpu-ns/op" // estimated GC CPU time per cycle (all threads)
+)
+
+// Options configure [Run]. The zero value runs the full suite with default
+// durations (about 25 s).
+type Options struct {
+	// Quick shortens every benchmark (150ms of measurement) and uses small
+	// heaps (1 and 4 MiB), so the suite takes a few seconds.
+	Quick bool
+	// Duration is the measurement time of each benchmark (its MinDuration).
+	// Default 2s, or 150ms when Quick.
+	Duration time.Duration
+	// HeapSizes are the live-heap sizes of the GC benchmarks in bytes.
+	// Default 16, 64 and 256 MiB, or 1 and 4 MiB when Quick. Sizes under
+	// 64 KiB are raised to 64 KiB; repeated sizes run once.
+	HeapSizes []int64
+	// LoadGoroutines is the number of CPU-burning goroutines of
+	// sched/latency/loaded. Default GOMAXPROCS.
+	LoadGoroutines int
+	// Filter, when set, selects benchmarks by name.
+	Filter func(name string) bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Duration <= 0 {
+		o.Duration = 2 * time.Second
+		if o.Quick {
+			o.Duration = 150 * time.Millisecond
+		}
+	}
+	if len(o.HeapSizes) == 0 {
+		o.HeapSizes = []int64{16 << 20, 64 << 20, 256 << 20}
+		if o.Quick {
+			o.HeapSizes = []int64{1 << 20, 4 << 20}
+		}
+	}
+	if o.LoadGoroutines <= 0 {
+		o.LoadGoroutines = runtime.GOMAXPROCS(0)
+	}
+	return o
+}
+
+// runOptions are the runner options of a benchmark with the given warm-up
+// and minimum sample counts (cut down when Quick).
+func (o Options) runOptions(warmup, runs int) bench.Options {
+	if o.Quick {
+		warmup, runs = min(warmup, 2), min(runs, 20)
+	}
+	return bench.Options{WarmupRuns: warmup, MeasurementRuns: runs, MinDuration: o.Duration, MaxDuration: 5*o.Duration + 20*time.Second}
+}
+
+// benchmark is one entry of the suite.
+type benchmark struct {
+	name string
+	run  func(ctx context.Context, r *bench.Runner, name string, o Options) error
+}
+
+// suite lists the benchmarks for o in run order.
+func suite(o Options) []benchmark {
+	bs := []benchmark{
+		{"sched/latency/idle", func(ctx context.Context, r *bench.Runner, name string, o Options) error {
+			return schedLatency(ctx, r, name, o, 0)
+		}},
+		{"sched/latency/loaded", func(ctx context.Context, r *bench.Runner, name string, o Options) error {
+			return schedLatency(ctx, r, name, o, o.LoadGoroutines)
+		}},
+		{"alloc/small-64B", allocSmall},
+		{"alloc/large-1MiB", allocLarge},
+		{"cpu/sha256-64KiB", hashing},
+	}
+	seen := map[int64]bool{}
+	for _, size := range o.HeapSizes {
+		size := max(size, 64<<10)
+		if seen[size] {
+			continue
+		}
+		seen[size] = true
+		bs = append(bs, benchmark{"gc/live-heap-" + sizeName(size), func(ctx context.Context, r *bench.Runner, name string, o Options) error {
+			return gcCycle(ctx, r, name, o, size)
+		}})
+	}
+	bs = append(bs, benchmark{"json/encode", jsonEncode}, benchmark{"json/decode", jsonDecode})
+	return bs
+}
+
+// Names returns the names of the benchmarks Run would run with o, in order.
+func Names(o Options) []string {
+	o = o.withDefaults()
+	var names []string
+	for _, b := range suite(o) {
+		if o.Filter == nil || o.Filter(b.name) {
+			names = append(names, b.name)
+		}
+	}
+	return names
+}
+
+// Run runs the suite with r, one benchmark after the other. A benchmark that
+// fails is recorded in r's results and the others still run; Run returns the
+// failures joined. When ctx is done Run stops after the current benchmark
+// (which records the interruption) and returns ctx's error with the failures.
+func Run(ctx context.Context, r *bench.Runner, o Options) error {
+	if r == nil {
+		return errors.New("system: nil runner")
+	}
+	o = o.withDefaults()
+	var errs []error
+	for _, b := range suite(o) {
+		if o.Filter != nil && !o.Filter(b.name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("system: interrupted before %s: %w", b.name, err))
+			break
+		}
+		if err := b.run(ctx, r, b.name, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sizeName renders a byte count as "4MiB", "64KiB" or "123B".
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// --- scheduler latency ---
+
+// wakeInterval is the sleep of one scheduler-latency sample.
+const wakeInterval = time.Millisecond
+
+// schedLatency measures how late a goroutine waiting for a 1ms timer runs
+// after the timer expires, while load goroutines burn CPU.
+func schedLatency(ctx context.Context, r *bench.Runner, name string, o Options, load int) error {
+	stop := startLoad(load)
+	defer stop()
+	ob := &schedObserver{lat: newHistReader("/sched/latencies:seconds")}
+	opts := o.runOptions(10, 100)
+	opts.Observers = []bench.Observer{ob}
+	res, err := r.RunSampled(ctx, name, Category, UnitWakeup, func(ctx context.Context) (float64, error) {
+		t0 := time.Now()
+		timer := time.NewTimer(wakeInterval)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return 0, ctx.Err()
+		}
+		return float64(time.Since(t0) - wakeInterval), nil
+	}, opts)
+	if res.Stats.N > 0 {
+		if merr := r.AddMetrics(name, bench.Metric{Unit: bench.UnitSchedLagP99, Value: res.Stats.P99}); merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
+	return err
+}
+
+// schedObserver reports the p99 of the runtime's scheduling latencies.
+type schedObserver struct{ lat *histReader }
+
+func (s *schedObserver) Start() { s.lat.start() }
+
+func (s *schedObserver) Stop() []bench.Metric {
+	h := s.lat.delta()
+	if h.total() == 0 {
+		return nil
+	}
+	return []bench.Metric{{Unit: UnitRuntimeSchedP99, Value: h.quantile(0.99) * 1e9}}
+}
+
+// startLoad starts n goroutines that hash in a loop until the returned stop
+// function is called; stop waits for them to exit.
+func startLoad(n int) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { _ = recover() }() // nothing here panics; never take the host down
+			var block [1024]byte
+			for !done.Load() {
+				sum := sha256.Sum256(block[:])
+				block[0] ^= sum[0]
+			}
+		}()
+	}
+	return func() {
+		done.Store(true)
+		wg.Wait()
+	}
+}
+
+// --- allocation ---
+
+func allocSmall(ctx context.Context, r *bench.Runner, name string, o Options) error {
+	// A ring of live slots: objects die young, as most allocations do.
+	var ring [1024]*[64]byte
+	opts := o.runOptions(5, 20)
+	opts.Bytes = 64
+	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+		for i := range n {
+			ring[i&(len(ring)-1)] = new([64]byte)
+		}
+		return nil
+	}, opts)
+	runtime.KeepAlive(&ring)
+	return err
+}
+
+func allocLarge(ctx context.Context, r *bench.Runner, name string, o Options) error {
+	var ring [4][]byte
+	opts := o.runOptions(5, 20)
+	opts.Bytes = 1 << 20
+	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+		for i := range n {
+			ring[i&(len(ring)-1)] = make([]byte, 1<<20)
+		}
+		return nil
+	}, opts)
+	runtime.KeepAlive(&ring)
+	return err
+}
+
+// --- CPU ---
+
+func hashing(ctx context.Context, r *bench.Runner, name string, o Options) error {
+	buf := make([]byte, 64<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	var sink [sha256.Size]byte
+	opts := o.runOptions(5, 20)
+	opts.Bytes = int64(len(buf))
+	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+		for range n {
+			sum := sha256.Sum256(buf)
+			sink[0] ^= sum[0]
+		}
+		return nil
+	}, opts)
+	runtime.KeepAlive(&sink)
+	return err
+}
+
+// --- GC ---
+
+// gcNode is a 64-byte heap object with two pointers, so marking has
+// pointers to follow.
+type gcNode struct {
+	left, right *gcNode
+	data        [6]uint64
+}
+
+// buildHeap allocates about size bytes of live, linked gcNodes.
+func buildHeap(size int64) []*gcNode {
+	const per = 64 + 8 // a node and its slot in the slice
+	nodes := make([]*gcNode, max(size/per, 1))
+	for i := range nodes {
+		n := &gcNode{}
+		n.data[0] = uint64(i)
+		if i > 0 {
+			n.left = nodes[i/2]
+			n.right = nodes[i-1]
+		}
+		nodes[i] = n
+	}
+	return nodes
+}
+
+// gcCycle measures one forced, complete GC cycle (runtime.GC) with size
+// bytes of live heap, and the pauses of those cycles.
+func gcCycle(ctx context.Context, r *bench.Runner, name string, o Options, size int64) error {
+	live := buildHeap(size)
+	ob := newGCObserver()
+	opts := o.runOptions(2, 10)
+	opts.Observers = []bench.Observer{ob}
+	_, err := r.RunN(ctx, name, Category, func(ctx context.Context, n int) error {
+		for range n {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			runtime.GC()
+		}
+		return nil
+	}, opts)
+	runtime.KeepAlive(live)
+	return err
+}
+
+// gcObserver reads GC pauses, cycles and GC CPU time over the measurement.
+type gcObserver struct {
+	pauses  *histReader
+	scalars [3]metrics.Sample // cycles, GC CPU seconds, live heap bytes
+	cycles0 uint64
+	cpu0    float64
+}
+
+func newGCObserver() *gcObserver {
+	g := &gcObserver{pauses: newHistReader("/sched/pauses/total/gc:seconds")}
+	g.scalars[0].Name = "/gc/cycles/total:gc-cycles"
+	g.scalars[1].Name = "/cpu/classes/gc/total:cpu-seconds"
+	g.scalars[2].Name = "/gc/heap/live:bytes"
+	return g
+}
+
+func (g *gcObserver) Start() {
+	g.pauses.start()
+	metrics.Read(g.scalars[:])
+	g.cycles0, g.cpu0 = uint64Of(g.scalars[0]), float64Of(g.scalars[1])
+}
+
+func (g *gcObserver) Stop() []bench.Metric {
+	h := g.pauses.delta()
+	metrics.Read(g.scalars[:])
+	cycles := uint64Of(g.scalars[0]) - g.cycles0
+	cpu := float64Of(g.scalars[1]) - g.cpu0
+	var out []bench.Metric
+	if h.total() > 0 {
+		out = append(out,
+			bench.Metric{Unit: UnitPauseP50, Value: h.quantile(0.50) * 1e9},
+			bench.Metric{Unit: UnitPauseP99, Value: h.quantile(0.99) * 1e9},
+			bench.Metric{Unit: UnitPauseMax, Value: h.max() * 1e9})
+	}
+	if cycles > 0 {
+		out = append(out,
+			bench.Metric{Unit: UnitPausesOp, Value: float64(h.total()) / float64(cycles)},
+			bench.Metric{Unit: UnitGCCPUPerOp, Value: cpu * 1e9 / float64(cycles)})
+	}
+	if live := uint64Of(g.scalars[2]); live > 0 {
+		out = append(out, bench.Metric{Unit: "live-heap-bytes", Value: float64(live)})
+	}
+	return out
+}
+
+// --- JSON ---
+
+// order is a typical API document: nested objects, arrays, strings, numbers,
+// a time and a map.
+type order struct {
+	ID        int64             `json:"id"`
+	Customer  customer          `json:"customer"`
+	Items     []item            `json:"items"`
+	Tags      []string          `json:"tags"`
+	Total     float64           `json:"total"`
+	Paid      bool              `json:"paid"`
+	CreatedAt time.Time         `json:"created_at"`
+	Meta      map[string]string `json:"meta"`
+}
+
+type customer struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+type item struct {
+	SKU      string  `json:"sku"`
+	Name     string  `json:"name"`
+	Quantity int     `json:"quantity"`
+	Price    float64 `json:"price"`
+}
+
+// newOrder builds a deterministic 20-item order.
+func newOrder() *order {
+	rng := rand.New(rand.NewPCG(3, 4))
+	o := &order{
+		ID:        1234567,
+		Customer:  customer{ID: 42, Name: "Ada Lovelace", Email: "ada@example.com"},
+		Tags:      []string{"priority", "gift", "eu"},
+		Paid:      true,
+		CreatedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
+		Meta:      map[string]string{"source": "web", "campaign": "spring", "locale": "en-GB"},
+	}
+	for i := range 20 {
+		it := item{SKU: fmt.Sprintf("SKU-%06d", rng.IntN(1e6)), Name: fmt.Sprintf("Item number %d", i), Quantity: 1 + rng.IntN(5), Price: float64(rng.IntN(10000)) / 100}
+		o.Items = append(o.Items, it)
+		o.Total += float64(it.Quantity) * it.Price
+	}
+	return o
+}
+
+func jsonEncode(ctx context.Context, r *bench.Runner, name string, o Options) error {
+	doc := newOrder()
+	enc, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("system: %s: %w", name, err)
+	}
+	opts := o.runOptions(5, 20)
+	opts.Bytes = int64(len(enc))
+	_, err = r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+		for range n {
+			if _, err := json.Marshal(doc); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, opts)
+	return err
+}
+
+func jsonDecode(ctx context.Context, r *bench.Runner, name string, o Options) error {
+	enc, err := json.Marshal(newOrder())
+	if err != nil {
+		return fmt.Errorf("system: %s: %w", name, err)
+	}
+	opts := o.runOptions(5, 20)
+	opts.Bytes = int64(len(enc))
+	_, err = r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+		for range n {
+			var out order
+			if err := json.Unmarshal(enc, &out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, opts)
+	return err
+}

@@ -1,0 +1,51 @@
+package report
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// CSV writes one row per benchmark of res with a header: name, category,
+// kind, unit, n, iterations, mean, median, stddev, min, max, p50, p95, p99,
+// ci_low, ci_high, cv, outliers, allocs_per_op, bytes_per_op, error. Values
+// are in the benchmark's unit, unformatted, for spreadsheets; absent
+// allocation figures are empty cells.
+func CSV(w io.Writer, res *bench.Results) error {
+	if res == nil {
+		return errors.New("report: csv: nil results")
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"name", "category", "kind", "unit", "n", "iterations", "mean", "median", "stddev", "min", "max",
+		"p50", "p95", "p99", "ci_low", "ci_high", "cv", "outliers", "allocs_per_op", "bytes_per_op", "error"})
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	opt := func(p *float64) string {
+		if p == nil {
+			return ""
+		}
+		return g(*p)
+	}
+	for _, b := range res.Benchmarks {
+		st := b.Stats
+		unit := b.Unit
+		if unit == "" {
+			unit = bench.UnitNsPerOp
+		}
+		kind := b.Kind
+		if kind == "" {
+			kind = bench.KindFunc
+		}
+		_ = cw.Write([]string{b.Name, b.Category, kind, unit, strconv.Itoa(st.N), strconv.FormatInt(b.Iterations, 10),
+			g(st.Mean), g(st.Median), g(st.Stddev), g(st.Min), g(st.Max), g(st.P50), g(st.P95), g(st.P99),
+			g(st.CILow), g(st.CIHigh), g(st.CV), strconv.Itoa(st.Outliers), opt(b.AllocsPerOp), opt(b.BytesPerOp), b.Error})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report: csv: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	base, cur := fixture()
+	cmp := bench.Compare(base, cur, bench.CompareOptions{})
+	for _, tc := range []struct {
+		file string
+		cmp  *bench.Comparison
+	}{{"summary.md", cmp}, {"summary-nobaseline.md", nil}} {
+		var buf bytes.Buffer
+		if err := report.Markdown(&buf, cur, tc.cmp); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, tc.file, buf.Bytes())
+	}
+}
+
+func TestMarkdownContent(t *testing.T) {
+	base, cur := fixture()
+	cmp := bench.Compare(base, cur, bench.CompareOptions{})
+	var buf bytes.Buffer
+	if err := report.Markdown(&buf, cur, cmp); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for _, want := range []string{
+		"❌ **3 regression(s)**",
+		"| parse/small | ", "| ~ (p=", // not significant
+		"🔴 +", "🟢 -", // regression and improvement
+		`db/query &lt;slow&gt; \| join ❌`,      // escaped, failed
+		"- **regression** parse/large (ns/op)", // listed
+		"- **missing** legacy/removed",
+		"<details><summary>",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Every table row has the header's column count.
+	var cols int
+	for _, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|")
+		if cols == 0 {
+			cols = n
+		} else if n != cols {
+			t.Errorf("row has %d separators, header %d: %s", n, cols, line)
+		}
+	}
+}
+
+func TestCSV(t *testing.T) {
+	_, cur := fixture()
+	var buf bytes.Buffer
+	if err := report.CSV(&buf, cur); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(cur.Benchmarks)+1 || recs[0][0] != "name" || recs[1][0] != "parse/small" || recs[5][20] == "" {
+		t.Errorf("csv %v", recs)
+	}
+	if recs[4][18] != "" { // GET /health: no allocation figures
+		t.Errorf("allocs of an HTTP result: %q", recs[4][18])
+	}
+}
+
+func TestHTMLSelfContained(t *testing.T) {
+	base, cur := fixture()
+	var buf bytes.Buffer
+	if err := report.HTML(&buf, cur, bench.Compare(base, cur, bench.CompareOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	lower := strings.ToLower(page)
+	for _, bad := range []string{"<script", "<link", "<iframe", "<img", "url(", "@import"} {
+		if strings.Contains(lower, bad) {
+			t.Errorf("page contains %q", bad)
+		}
+	}
+	// The only URLs are the SVG namespace and the text of a label.
+	rest := strings.ReplaceAll(page, `xmlns="http://www.w3.org/2000/svg"`, "")
+	rest = strings.ReplaceAll(rest, "http://127.0.0.1:8080/health", "")
+	if strings.Contains(rest, "http://") || strings.Contains(rest, "https://") {
+		t.Error("page refers to a URL")
+	}
+	if !strings.Contains(page, `Content-Security-Policy" content="default-src 'none'`) {
+		t.Error("no CSP")
+	}
+	// Names are escaped, in text and in charts.
+	if strings.Contains(page, "<slow>") || !strings.Contains(page, "db/query &lt;slow&gt; | join") {
+		t.Error("benchmark name not escaped")
+	}
+	// One chart per benchmark with statistics, one more for page bytes, one
+	// for the comparison.
+	if n := strings.Count(page, `<svg `); n != len(cur.Benchmarks)+2 {
+		t.Errorf("%d charts", n)
+	}
+	for _, want := range []string{"Comparison with baseline", "3 regression(s)", "partial", "Distribution of 200 samples", "Percentiles (ns/op)", "Bytes by type", "failed: panic: connection refused"} {
+		if want == "partial" {
+			continue // the fixture is not partial
+		}
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	// Without a comparison the page still renders.
+	buf.Reset()
+	if err := report.HTML(&buf, cur, nil); err != nil || strings.Contains(buf.String(), "Comparison with baseline") {
+		t.Errorf("no comparison: %v", err)
+	}
+	if err := report.HTML(&buf, nil, nil); err == nil {
+		t.Error("nil results accepted")
+	}
+	// An empty run renders too.
+	buf.Reset()
+	if err := report.HTML(&buf, &bench.Results{}, nil); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{1032, "ns/op", "1.03µs"}, {1.5e6, "p99-ns", "1.50ms"}, {2.5e9, "ns/wakeup", "2.50s"}, {12, "ns/op", "12.0ns"},
+		{0.5, "ns/op", "0.5ns"}, {240, "B/op", "240B"}, {24576, "B/op", "24.0KiB"}, {96 << 20, "rss-peak-bytes", "96.0MiB"},
+		{0.0004, "error-rate", "0.04%"}, {0.999, "availability", "99.90%"}, {3, "allocs/op", "3"}, {2.5, "allocs/op", "2.50"},
+		{4800, "req/s", "4800 req/s"}, {48000, "req/s", "48.0k req/s"}, {0.02, "cls", "0.02 cls"}, {2560, "MB/s", "2560 MB/s"},
+	} {
+		if got := report.FormatValue(tc.v, tc.unit); got != tc.want {
+			t.Errorf("FormatValue(%v, %q) = %q, want %q", tc.v, tc.unit, got, tc.want)
+		}
+	}
+}
