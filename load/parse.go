@@ -243,14 +243,16 @@ func (d *decoder) boolean(n *yaml.Node, field string) bool {
 	return false
 }
 
-func (d *decoder) integer(n *yaml.Node, field string) int64 {
+// integer parses a whole number; ok is false (and an error recorded) when
+// the node is not one.
+func (d *decoder) integer(n *yaml.Node, field string) (v int64, ok bool) {
 	if n.Kind == yaml.ScalarNode {
 		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64); err == nil {
-			return v
+			return v, true
 		}
 	}
 	d.errf(n, field, "want a whole number, got %s", kindName(n))
-	return 0
+	return 0, false
 }
 
 func (d *decoder) number(n *yaml.Node, field string) float64 {
@@ -353,8 +355,8 @@ func (d *decoder) load(n *yaml.Node, field string) Load {
 		case "model":
 			l.Model = Model(d.str(v, f))
 		case "concurrency":
-			c := d.integer(v, f)
-			if c < 1 || c > 100_000 {
+			c, ok := d.integer(v, f)
+			if ok && (c < 1 || c > 100_000) {
 				d.errf(v, f, "must be between 1 and 100000, got %d", c)
 				c = 0
 			}
@@ -372,7 +374,7 @@ func (d *decoder) load(n *yaml.Node, field string) Load {
 		case "duration":
 			l.Duration = d.duration(v, f)
 		case "requests":
-			l.Requests = d.integer(v, f)
+			l.Requests, _ = d.integer(v, f)
 		}
 	})
 	return l
@@ -428,7 +430,10 @@ func (d *decoder) statuses(n *yaml.Node, field string) []int {
 			}
 			return
 		}
-		c := d.integer(v, f)
+		c, ok := d.integer(v, f)
+		if !ok {
+			return
+		}
 		if c < 100 || c > 599 {
 			d.errf(v, f, "not an HTTP status code (100-599 or a class like 2xx): %s", v.Value)
 			return
@@ -472,8 +477,8 @@ func (d *decoder) endpoint(n *yaml.Node, field string) Endpoint {
 		case "category":
 			e.Category = d.str(v, f)
 		case "weight":
-			w := d.integer(v, f)
-			if w < 1 || w > maxWeight {
+			w, ok := d.integer(v, f)
+			if ok && (w < 1 || w > maxWeight) {
 				d.errf(v, f, "must be between 1 and %d, got %d", maxWeight, w)
 				w = 1
 			}

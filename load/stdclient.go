@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"time"
 )
 
@@ -55,53 +56,58 @@ func newHTTPClient(t http.RoundTripper) *http.Client {
 // stdClient sends requests with net/http and times their phases with
 // net/http/httptrace. One per worker; the http.Client is shared.
 type stdClient struct {
-	cfg   *clientConfig
-	hc    *http.Client
-	ctx   context.Context // abort context with the worker's trace
-	cur   *attempt
-	dnsAt time.Time
-	conAt time.Time
-	tlsAt time.Time
-	wrote time.Time
-	buf   []byte
+	cfg *clientConfig
+	hc  *http.Client
+	buf []byte
 }
 
 func newStdClient(cfg *clientConfig, hc *http.Client) *stdClient {
-	c := &stdClient{cfg: cfg, hc: hc, buf: make([]byte, 32<<10)}
-	trace := &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { c.cur.newConn = !info.Reused },
-		DNSStart: func(httptrace.DNSStartInfo) {
-			c.dnsAt = c.cfg.now()
-		},
-		DNSDone: func(httptrace.DNSDoneInfo) {
-			c.cur.dns = c.cfg.now().Sub(c.dnsAt)
-		},
-		ConnectStart: func(string, string) {
-			if c.conAt.IsZero() {
-				c.conAt = c.cfg.now()
-			}
-		},
-		ConnectDone: func(string, string, error) {
-			c.cur.connect = c.cfg.now().Sub(c.conAt)
-		},
-		TLSHandshakeStart: func() { c.tlsAt = c.cfg.now() },
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			c.cur.tls = c.cfg.now().Sub(c.tlsAt)
-		},
-		WroteRequest: func(httptrace.WroteRequestInfo) { c.wrote = c.cfg.now() },
-		GotFirstResponseByte: func() {
-			c.cur.firstAt = c.cfg.now()
-			c.cur.gotFirstByte = true
-			if !c.wrote.IsZero() {
-				c.cur.ttfb = c.cur.firstAt.Sub(c.wrote)
-			}
-		},
-	}
-	c.ctx = httptrace.WithClientTrace(cfg.abort, trace)
-	return c
+	return &stdClient{cfg: cfg, hc: hc, buf: make([]byte, 32<<10)}
 }
 
 func (c *stdClient) close() {}
+
+// phaseTrace collects one request's httptrace events. Note: net/http calls
+// them from its own goroutines (HTTP/2 read and write loops), possibly
+// after the round trip returned, so each request has its own, locked.
+type phaseTrace struct {
+	mu                         sync.Mutex
+	now                        func() time.Time
+	newConn, gotFirst          bool
+	dnsAt, conAt, tlsAt, wrote time.Time
+	firstAt                    time.Time
+	dns, connect, tls          time.Duration
+}
+
+func (p *phaseTrace) mark(f func()) {
+	p.mu.Lock()
+	f()
+	p.mu.Unlock()
+}
+
+func (p *phaseTrace) clientTrace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		GotConn:           func(info httptrace.GotConnInfo) { p.mark(func() { p.newConn = !info.Reused }) },
+		DNSStart:          func(httptrace.DNSStartInfo) { t := p.now(); p.mark(func() { p.dnsAt = t }) },
+		DNSDone:           func(httptrace.DNSDoneInfo) { t := p.now(); p.mark(func() { p.dns = t.Sub(p.dnsAt) }) },
+		ConnectStart:      func(string, string) { t := p.now(); p.mark(func() { p.conAt = t }) },
+		ConnectDone:       func(string, string, error) { t := p.now(); p.mark(func() { p.connect = t.Sub(p.conAt) }) },
+		TLSHandshakeStart: func() { t := p.now(); p.mark(func() { p.tlsAt = t }) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			t := p.now()
+			p.mark(func() { p.tls = t.Sub(p.tlsAt) })
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { t := p.now(); p.mark(func() { p.wrote = t }) },
+		GotFirstResponseByte: func() {
+			t := p.now()
+			p.mark(func() {
+				if !p.gotFirst {
+					p.gotFirst, p.firstAt = true, t
+				}
+			})
+		},
+	}
+}
 
 func (c *stdClient) do(p *prepared, a *attempt) { c.doKeep(p, a, nil) }
 
@@ -109,12 +115,22 @@ func (c *stdClient) do(p *prepared, a *attempt) { c.doKeep(p, a, nil) }
 // not nil); it returns the response header.
 func (c *stdClient) doKeep(p *prepared, a *attempt, keep *bytes.Buffer) http.Header {
 	*a = attempt{start: c.cfg.now()}
-	c.cur, c.conAt, c.wrote = a, time.Time{}, time.Time{}
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.timeout)
+	tr := &phaseTrace{now: c.cfg.now}
+	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(c.cfg.abort, tr.clientTrace()), c.cfg.timeout)
 	defer cancel()
 	status, hdr, n, err := exchange(ctx, c.hc, p, c.buf, keep)
+	end := c.cfg.now()
+	tr.mu.Lock()
+	a.newConn, a.dns, a.connect, a.tls = tr.newConn, tr.dns, tr.connect, tr.tls
+	if tr.gotFirst {
+		a.gotFirstByte, a.firstAt = true, tr.firstAt
+		if !tr.wrote.IsZero() && tr.wrote.Before(tr.firstAt) {
+			a.ttfb = tr.firstAt.Sub(tr.wrote)
+		}
+	}
+	tr.mu.Unlock()
 	a.bodyIn = n
-	a.finish(c.cfg.now())
+	a.finish(end)
 	if err != nil {
 		if c.cfg.abort.Err() != nil {
 			a.kind = errCanceled
