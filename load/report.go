@@ -434,7 +434,7 @@ func sumCounts(stats []*epStats) counts {
 }
 
 func totals(c *counts, lat *hdrhistogram.Histogram, secs float64) Totals {
-	t := Totals{Requests: c.requests, Canceled: c.canceled, Errors: c.errors, Timeouts: c.timeouts, Availability: 1, Latency: summarize(lat)}
+	t := Totals{Requests: c.requests, Canceled: c.canceled, Errors: c.errors, Timeouts: c.timeouts, Availability: 1, Latency: summarizeOutliers(lat)}
 	if secs > 0 {
 		t.Rate = float64(c.requests) / secs
 	}

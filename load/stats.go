@@ -291,10 +291,13 @@ type Summary struct {
 	P999   time.Duration `json:"p99.9_ns"`
 	Max    time.Duration `json:"max_ns"`
 	// Outliers counts values outside the Tukey fences (1.5 IQR beyond the
-	// quartiles), to histogram precision.
-	Outliers int64 `json:"outliers"`
+	// quartiles), to histogram precision. It is computed for request
+	// latency only (zero in phases, service time and send lag).
+	Outliers int64 `json:"outliers,omitempty"`
 }
 
+// summarize summarises h without outliers; summarizeOutliers adds them
+// (a full scan of the histogram, a few milliseconds).
 func summarize(h *hdrhistogram.Histogram) Summary {
 	if h == nil || h.TotalCount() == 0 {
 		return Summary{}
@@ -312,7 +315,15 @@ func summarize(h *hdrhistogram.Histogram) Summary {
 		P999:   q(99.9),
 		Max:    time.Duration(h.Max()),
 	}
-	q1, q3 := float64(q(25)), float64(q(75))
+	return s
+}
+
+func summarizeOutliers(h *hdrhistogram.Histogram) Summary {
+	s := summarize(h)
+	if s.N == 0 {
+		return s
+	}
+	q1, q3 := float64(h.ValueAtPercentile(25)), float64(h.ValueAtPercentile(75))
 	lo, hi := q1-1.5*(q3-q1), q3+1.5*(q3-q1)
 	for _, b := range h.Distribution() {
 		if b.Count > 0 && (float64(b.To) < lo || float64(b.From) > hi) {

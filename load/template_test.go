@@ -58,9 +58,7 @@ func FuzzExpand(f *testing.F) {
 		}
 		// Without variables, expansion only unescapes "$$".
 		if tm.constant() && !strings.Contains(s, "${") {
-			want := strings.ReplaceAll(s, "$$", "\x01")
-			want = strings.ReplaceAll(want, "\x01", "$")
-			if !strings.Contains(s, "$$$") && got != want {
+			if want := strings.ReplaceAll(s, "$$", "$"); got != want {
 				t.Fatalf("expand(%q) = %q, want %q", s, got, want)
 			}
 		}
