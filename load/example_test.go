@@ -110,6 +110,6 @@ func ExampleReport_Verdict() {
 	// Output:
 	// pass: false
 	// p99 - search p99 140ms > 100ms
-	// availability - availability 99.75% >= 99.90%: FAILED
-	// error-rate - error-rate 0.25% <= 0.10%: FAILED
+	// availability - availability 99.75% (budget >= 99.90%): FAILED
+	// error-rate - error-rate 0.25% (budget <= 0.10%): FAILED
 }

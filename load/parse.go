@@ -380,7 +380,10 @@ func (d *decoder) load(n *yaml.Node, field string) Load {
 	return l
 }
 
-var requestFields = []string{"name", "method", "path", "headers", "body", "expect_status"}
+// requestFields returns the fields of a Request in a file.
+func requestFields(more ...string) []string {
+	return append([]string{"name", "method", "path", "headers", "body", "expect_status"}, more...)
+}
 
 func (d *decoder) request(r *Request, key string, v *yaml.Node, f string) {
 	switch key {
@@ -450,7 +453,7 @@ func (d *decoder) statuses(n *yaml.Node, field string) []int {
 
 func (d *decoder) step(n *yaml.Node, field string) Step {
 	var s Step
-	d.mapping(n, field, append(slices.Clone(requestFields), "extract"), func(k string, v *yaml.Node, f string) {
+	d.mapping(n, field, requestFields("extract"), func(k string, v *yaml.Node, f string) {
 		if k != "extract" {
 			d.request(&s.Request, k, v, f)
 			return
@@ -472,7 +475,7 @@ func (d *decoder) step(n *yaml.Node, field string) Step {
 
 func (d *decoder) endpoint(n *yaml.Node, field string) Endpoint {
 	var e Endpoint
-	d.mapping(n, field, append(slices.Clone(requestFields), "category", "weight", "targets"), func(k string, v *yaml.Node, f string) {
+	d.mapping(n, field, requestFields("category", "weight", "targets"), func(k string, v *yaml.Node, f string) {
 		switch k {
 		case "category":
 			e.Category = d.str(v, f)

@@ -91,7 +91,7 @@ type Totals struct {
 //	 "requests", "canceled", "errors", "timeouts", "rate", "error_rate",
 //	 "timeout_rate", "availability",
 //	 "latency": Summary, "service_time": Summary (open model),
-//	 "status_codes": {"200": n, ...},
+//	 "status_codes": {"200": n, ...}, "unexpected_status": {"500": n, ...},
 //	 "error_kinds": {"timeout"|"dns"|"connect-refused"|"connect"|"tls"|
 //	                 "reset"|"eof"|"protocol"|"status"|"other": n},
 //	 "error_samples": ["timeout: ...", ...],
@@ -113,14 +113,17 @@ type EndpointReport struct {
 	// ServiceTime is the open model's latency from the actual send, which
 	// hides queueing in front of a stalled server; nil for the closed
 	// model, where Latency is measured from the actual send.
-	ServiceTime  *Summary         `json:"service_time,omitempty"`
-	StatusCodes  map[string]int64 `json:"status_codes"`
-	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
-	ErrorSamples []string         `json:"error_samples,omitempty"`
-	BytesIn      int64            `json:"bytes_in"`
-	BytesOut     int64            `json:"bytes_out"`
-	WireBytesIn  int64            `json:"wire_bytes_in,omitempty"`
-	WireBytesOut int64            `json:"wire_bytes_out,omitempty"`
+	ServiceTime *Summary         `json:"service_time,omitempty"`
+	StatusCodes map[string]int64 `json:"status_codes"`
+	// UnexpectedStatus are the status codes counted as errors (not in
+	// the endpoint's expected statuses).
+	UnexpectedStatus map[string]int64 `json:"unexpected_status,omitempty"`
+	ErrorKinds       map[string]int64 `json:"error_kinds,omitempty"`
+	ErrorSamples     []string         `json:"error_samples,omitempty"`
+	BytesIn          int64            `json:"bytes_in"`
+	BytesOut         int64            `json:"bytes_out"`
+	WireBytesIn      int64            `json:"wire_bytes_in,omitempty"`
+	WireBytesOut     int64            `json:"wire_bytes_out,omitempty"`
 	// Phases summarise the request phases: dns, connect and tls over new
 	// connections only, ttfb (request written to first response byte) and
 	// body (first to last response byte) over every response.
@@ -154,7 +157,8 @@ func (t Targets) MarshalJSON() ([]byte, error) {
 // OpenReport describes the open model's arrival process.
 type OpenReport struct {
 	// Rate is the intended steady rate (requests/s), RampFrom and Ramp its
-	// ramp; Achieved the dispatched requests per second of Elapsed.
+	// ramp; Achieved the dispatched requests per second of the sending
+	// window (the duration, or until the run was stopped).
 	Rate     float64       `json:"rate"`
 	RampFrom float64       `json:"ramp_from,omitempty"`
 	Ramp     time.Duration `json:"ramp_ns,omitempty"`
@@ -394,7 +398,10 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 			o.Intended = e.load.Requests
 		}
 		o.Dropped = max(0, o.Intended-o.Dispatched)
-		if secs > 0 {
+		// The sending window, not the tail of the last responses.
+		if w := end.Seconds(); w > 0 {
+			o.Achieved = float64(o.Dispatched) / w
+		} else if secs > 0 {
 			o.Achieved = float64(o.Dispatched) / secs
 		}
 		var lags []*hdrhistogram.Histogram
@@ -492,6 +499,12 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float6
 	for code, n := range c.status {
 		if n > 0 {
 			er.StatusCodes[strconv.Itoa(code)] = n
+			if !sp.expect.has(code) {
+				if er.UnexpectedStatus == nil {
+					er.UnexpectedStatus = map[string]int64{}
+				}
+				er.UnexpectedStatus[strconv.Itoa(code)] = n
+			}
 		}
 	}
 	for k, n := range c.errKinds {
@@ -504,7 +517,7 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float6
 	}
 	for p, hs := range phases {
 		if s := summarize(merged(hs)); s.N > 0 {
-			er.Phases[phaseNames[p]] = s
+			er.Phases[phaseName(p)] = s
 		}
 	}
 	return er, lat

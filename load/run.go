@@ -38,7 +38,8 @@ const (
 // Options tune a [Run]. The zero value runs the scenario as written.
 type Options struct {
 	// Load overrides the scenario's load field by field (a zero field
-	// keeps the scenario's value).
+	// keeps the scenario's value); Duration and Requests are one bound
+	// together: setting either replaces both.
 	Load Load
 	// Timeout, when positive, overrides the scenario's request timeout.
 	Timeout time.Duration
@@ -666,7 +667,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	defer e.panicMu.Unlock()
 	if len(e.panics) > 0 {
 		rep.Partial = true
-		return rep, fmt.Errorf("load: worker panicked: %s", e.panics[0])
+		return rep, fmt.Errorf("load: panic in a run goroutine: %s", e.panics[0])
 	}
 	return rep, nil
 }

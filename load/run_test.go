@@ -516,6 +516,17 @@ func TestConnectionFailures(t *testing.T) {
 		t.Error("verdict passed with every request refused")
 	}
 
+	// DNS: a malformed host name fails in the resolver without a query.
+	for _, engine := range []Engine{EngineAuto, EngineNetHTTP} {
+		rep, err = Run(context.Background(), scenario("http://no..such.host:80", ep("x", "/")), Options{Engine: engine, Load: Load{Concurrency: 1, Requests: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := rep.Endpoints[0]; e.ErrorKinds["dns"] != 2 {
+			t.Errorf("dns (%s): kinds %v (%v)", engine, e.ErrorKinds, e.ErrorSamples)
+		}
+	}
+
 	// Reset: the server aborts each connection after reading the request.
 	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
 		if _, ok := readRequest(br); ok {
@@ -772,4 +783,53 @@ func TestVerdictTargets(t *testing.T) {
 	if _, err := json.Marshal(v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestExtract(t *testing.T) {
+	body := []byte(`{"token":"abc","data":[{"id":7},{"id":8}],"a/b":{"m~n":true},"n":null}`)
+	hdr := http.Header{"X-Session": {"s1"}}
+	tests := []struct {
+		x    Extract
+		want string
+		err  string
+	}{
+		{Extract{JSONPointer: "/token"}, "abc", ""},
+		{Extract{JSONPointer: "/data/1/id"}, "8", ""},
+		{Extract{JSONPointer: "/data/1"}, `{"id":8}`, ""},
+		{Extract{JSONPointer: "/a~1b/m~0n"}, "true", ""},
+		{Extract{JSONPointer: "/missing"}, "", `no member "missing"`},
+		{Extract{JSONPointer: "/data/2/id"}, "", "no element"},
+		{Extract{JSONPointer: "/data/01/id"}, "", "no element"},
+		{Extract{JSONPointer: "/token/x"}, "", "goes through a string"},
+		{Extract{JSONPointer: "/n"}, "", "null at JSON pointer"},
+		{Extract{Header: "X-Session"}, "s1", ""},
+		{Extract{Header: "X-Other"}, "", "no header X-Other"},
+	}
+	for _, tt := range tests {
+		got, err := extract(tt.x, hdr, body)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("extract(%+v) error %v, want %q", tt.x, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("extract(%+v) = %q, %v; want %q", tt.x, got, err, tt.want)
+		}
+	}
+	if _, err := extract(Extract{JSONPointer: "/token"}, hdr, []byte("<html>")); err == nil || !strings.Contains(err.Error(), "not JSON") {
+		t.Errorf("non-JSON body: %v", err)
+	}
+}
+
+func FuzzExtract(f *testing.F) {
+	f.Add([]byte(`{"token":"abc","data":[{"id":7}]}`), "/data/0/id")
+	f.Add([]byte(`[1,2,{"~":{"/":3}}]`), "/2/~0/~1")
+	f.Add([]byte(`"s"`), "")
+	f.Fuzz(func(t *testing.T, body []byte, ptr string) {
+		v, err := extract(Extract{JSONPointer: ptr}, nil, body)
+		if err == nil && ptr == "" && v == "" && len(body) == 0 {
+			t.Fatal("empty body extracted")
+		}
+	})
 }

@@ -289,6 +289,8 @@ type ScenarioError struct {
 	Msg    string
 }
 
+// Error formats the problem as "scenario FILE:LINE:COL: FIELD: MESSAGE",
+// leaving out what is unknown.
 func (e *ScenarioError) Error() string {
 	var b strings.Builder
 	b.WriteString("scenario ")

@@ -56,13 +56,11 @@ const (
 	errCanceled errKind = 255
 )
 
-var errKindNames = [numErrKinds]string{"", "status", "timeout", "dns", "connect-refused", "connect", "tls", "reset", "eof", "protocol", "other"}
-
 func (k errKind) String() string {
 	if k == errCanceled {
 		return "canceled"
 	}
-	return errKindNames[k]
+	return [numErrKinds]string{"", "status", "timeout", "dns", "connect-refused", "connect", "tls", "reset", "eof", "protocol", "other"}[k]
 }
 
 // Request phases timed per request. DNS, connect and TLS happen only on new
@@ -76,7 +74,9 @@ const (
 	numPhases
 )
 
-var phaseNames = [numPhases]string{"dns", "connect", "tls", "ttfb", "body"}
+func phaseName(p int) string {
+	return [numPhases]string{"dns", "connect", "tls", "ttfb", "body"}[p]
+}
 
 // statusSet is a set of HTTP status codes 0-639.
 type statusSet [10]uint64

@@ -90,7 +90,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		for k, n := range ep.ErrorKinds {
 			if k == "status" {
 				var codes []string
-				for c, m := range ep.StatusCodes {
+				for c, m := range ep.UnexpectedStatus {
 					codes = append(codes, fmt.Sprintf("%s×%d", c, m))
 				}
 				sort.Strings(codes)

@@ -100,7 +100,7 @@ func rateCheck(metric string, value, limit float64, op string) Check {
 		c.Pass = value <= limit
 	}
 	word := map[bool]string{true: "ok", false: "FAILED"}[c.Pass]
-	c.Message = fmt.Sprintf("%s %s %s %s: %s", metric, pct(value), op, pct(limit), word)
+	c.Message = fmt.Sprintf("%s %s (budget %s %s): %s", metric, pct(value), op, pct(limit), word)
 	return c
 }
 
