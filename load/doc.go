@@ -49,6 +49,11 @@
 // HTTP/2 or a proxy applies, in which case net/http with httptrace is used
 // ([EngineNetHTTP] forces it).
 //
+// Memory is fixed by the scenario, not the run's length: about 0.5 MB per
+// endpoint per shard (0.75 MB in the open model), with one shard per
+// GOMAXPROCS up to 8, fewer when the histograms would pass 128 MB; a
+// scenario has at most 200 endpoints.
+//
 // # Results
 //
 // [Run] returns a [Report]. [Report.WriteSummary] writes a terminal

@@ -306,7 +306,10 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 		e.eps = append(e.eps, sp)
 	}
 	open := l.Model == ModelOpen
-	nShards := min(l.Concurrency, 2*runtime.GOMAXPROCS(0), 8)
+	// Note: a shard holds about epStatsBytes per endpoint whatever the
+	// run's length; shards beyond GOMAXPROCS would only cost memory.
+	perShard := len(e.eps) * epStatsBytes(open)
+	nShards := max(1, min(l.Concurrency, runtime.GOMAXPROCS(0), 8, maxStatsBytes/perShard))
 	for range nShards {
 		sh := &shard{}
 		for range e.eps {

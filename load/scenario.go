@@ -38,7 +38,7 @@ const (
 // Limits on a scenario's size; files beyond them are rejected.
 const (
 	MaxScenarioBytes = 1 << 20 // LoadScenarioFile refuses larger files
-	maxEndpoints     = 1000
+	maxEndpoints     = 200
 	maxSteps         = 100
 	maxHeaders       = 100
 	maxExtracts      = 100
@@ -332,6 +332,8 @@ func (s *Scenario) validate() []*ScenarioError {
 		add("base_url", "no host in %q", s.BaseURL)
 	} else if u.RawQuery != "" || u.Fragment != "" {
 		add("base_url", "must not have a query or fragment; put them in the endpoint paths")
+	} else if u.User != nil {
+		add("base_url", "must not hold credentials; send them in a header (Authorization: Basic ...)")
 	}
 	if s.Timeout < 0 {
 		add("timeout", "must not be negative, got %v", s.Timeout)

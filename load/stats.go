@@ -154,6 +154,19 @@ type epStats struct {
 
 type intervalCounts struct{ requests, errors, timeouts int64 }
 
+// maxStatsBytes bounds the histograms' memory when choosing the number of
+// shards (one shard is always used).
+const maxStatsBytes = 128 << 20
+
+// epStatsBytes is the approximate size of one epStats.
+func epStatsBytes(open bool) int {
+	n := 2*32*1024*8 + (1+numPhases)*4*1024*8 // latency (+ service), interval and phases
+	if !open {
+		n -= 32 * 1024 * 8
+	}
+	return n
+}
+
 func newEpStats(open bool) *epStats {
 	s := &epStats{latency: newHist(), interval: newCoarse()}
 	if open {
