@@ -687,6 +687,7 @@ func (e *engine) pace() {
 	// Note: timers cost tens of microseconds; a request due sooner than
 	// spin is awaited by yielding instead, so it is never sent early.
 	const spin = 50 * time.Microsecond
+	var busyUntil time.Time
 	for i := int64(0); ; i++ {
 		if e.load.Requests > 0 && i >= e.load.Requests {
 			e.stop()
@@ -708,17 +709,22 @@ func (e *engine) pace() {
 		for time.Now().Before(at) {
 			runtime.Gosched()
 		}
-		tok := token{at: at}
+		// A request that became due while the pacer was blocked behind
+		// busy connections waited for a connection too.
+		tok := token{at: at, waited: !at.After(busyUntil)}
 		select {
 		case e.tokens <- tok:
 		default:
 			tok.waited = true
-			e.pacer.waited++
 			select {
 			case e.tokens <- tok:
+				busyUntil = time.Now()
 			case <-e.stopCh:
 				return
 			}
+		}
+		if tok.waited {
+			e.pacer.waited++
 		}
 		e.pacer.dispatched++
 		record(e.pacer.lag, time.Since(at))

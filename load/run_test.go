@@ -147,8 +147,11 @@ func TestOpenModelShowsStall(t *testing.T) {
 	if e.ServiceTime.P99 > 300*time.Millisecond {
 		t.Errorf("service time p99 = %v; only the 4 requests in flight saw the stall, it should hide it", e.ServiceTime.P99)
 	}
-	if rep.Open.Waited == 0 {
-		t.Error("no request waited for a connection during the stall")
+	if rep.Open.Waited < 100 {
+		t.Errorf("%d requests waited for a connection; the ~200 due during the stall did", rep.Open.Waited)
+	}
+	if rep.Open.Saturated || !rep.Verdict().Pass {
+		t.Errorf("a stalled server is not a saturated generator: %+v, verdict %+v", rep.Open, rep.Verdict().Failed())
 	}
 	if e.Errors != 0 || e.Requests < 500 {
 		t.Errorf("requests %d, errors %d; want ~600 and none", e.Requests, e.Errors)
@@ -832,4 +835,35 @@ func FuzzExtract(f *testing.F) {
 			t.Fatal("empty body extracted")
 		}
 	})
+}
+
+func TestGeneratorSaturatedVerdict(t *testing.T) {
+	e, err := newEngine(context.Background(), scenario("http://127.0.0.1:1", ep("a", "/")), Options{Load: Load{Model: ModelOpen, Rate: 1000, Duration: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.cancel()
+	s := e.shards[0].eps[0]
+	s.requests, s.late, s.genLate = 1000, 40, 20 // 2% late with a free connection
+	e.pacer.dispatched = 1000
+	rep := e.report(time.Now(), time.Now().Add(time.Second), false)
+	if !rep.Open.Saturated || len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], "generator saturated") {
+		t.Fatalf("open report %+v, warnings %q", rep.Open, rep.Warnings)
+	}
+	var gen *Check
+	for _, c := range rep.Verdict().Checks {
+		if c.Metric == "generator" {
+			gen = &c
+		}
+	}
+	if gen == nil || gen.Pass {
+		t.Errorf("generator check %+v, want failing", gen)
+	}
+	if b := rep.BenchResults().Benchmarks[0]; !slices.Contains(b.Warnings, "generator saturated") {
+		t.Errorf("result warnings %q", b.Warnings)
+	}
+	s.genLate = 5 // 0.5%: within tolerance
+	if rep := e.report(time.Now(), time.Now().Add(time.Second), false); rep.Open.Saturated {
+		t.Error("0.5% late sends flagged as saturation")
+	}
 }
