@@ -709,8 +709,9 @@ func (e *engine) pace() {
 		for time.Now().Before(at) {
 			runtime.Gosched()
 		}
-		// A request that became due while the pacer was blocked behind
-		// busy connections waited for a connection too.
+		// A request that became due while the pacer was still handing out
+		// requests that had waited for a connection waited too: it queued
+		// behind them, not behind a slow generator.
 		tok := token{at: at, waited: !at.After(busyUntil)}
 		select {
 		case e.tokens <- tok:
@@ -718,13 +719,13 @@ func (e *engine) pace() {
 			tok.waited = true
 			select {
 			case e.tokens <- tok:
-				busyUntil = time.Now()
 			case <-e.stopCh:
 				return
 			}
 		}
 		if tok.waited {
 			e.pacer.waited++
+			busyUntil = time.Now()
 		}
 		e.pacer.dispatched++
 		record(e.pacer.lag, time.Since(at))

@@ -135,6 +135,9 @@ func TestOpenModelShowsStall(t *testing.T) {
 	defer srv.Close()
 	rep, err := Run(context.Background(), scenario(srv.URL, ep("stall", "/")), Options{
 		Load: Load{Model: ModelOpen, Rate: 200, Concurrency: 4, Duration: 3 * time.Second},
+		// Lateness is judged loosely: a loaded test machine's timers
+		// oversleep, and this test is about the stall, not timer precision.
+		LateAfter: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -305,8 +308,9 @@ func TestErrorAndTimeoutCounting(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	s := scenario(srv.URL, ep("ok", "/ok"), ep("flaky", "/flaky"), ep("missing", "/missing"), ep("slow", "/slow"))
-	s.Timeout = 50 * time.Millisecond
-	rep, err := Run(context.Background(), s, Options{Load: Load{Concurrency: 4, Requests: 200}, Seed: 7})
+	// Generous for the fast routes on a loaded machine under -race.
+	s.Timeout = 250 * time.Millisecond
+	rep, err := Run(context.Background(), s, Options{Load: Load{Concurrency: 4, Requests: 100}, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +320,8 @@ func TestErrorAndTimeoutCounting(t *testing.T) {
 		byName[e.Name] = e
 		sum += e.Requests
 	}
-	if sum != 200 || rep.Total.Requests != 200 {
-		t.Fatalf("requests: endpoints sum %d, total %d; want 200", sum, rep.Total.Requests)
+	if sum != 100 || rep.Total.Requests != 100 {
+		t.Fatalf("requests: endpoints sum %d, total %d; want 100", sum, rep.Total.Requests)
 	}
 	ok, flaky, missing, slow := byName["ok"], byName["flaky"], byName["missing"], byName["slow"]
 	if ok.Errors != 0 || ok.StatusCodes["200"] != ok.Requests {
@@ -335,7 +339,7 @@ func TestErrorAndTimeoutCounting(t *testing.T) {
 	if slow.Timeouts != slow.Requests || slow.ErrorKinds["timeout"] != slow.Requests || slow.TimeoutRate != 1 {
 		t.Errorf("slow: %d requests, %d timeouts, kinds %v", slow.Requests, slow.Timeouts, slow.ErrorKinds)
 	}
-	if slow.Latency.N != slow.Requests || slow.Latency.Min < 50*time.Millisecond {
+	if slow.Latency.N != slow.Requests || float64(slow.Latency.Min) < 0.999*float64(250*time.Millisecond) { // HDR precision
 		t.Errorf("slow: timed-out requests are in the latency at ≥ the timeout: %+v", slow.Latency)
 	}
 	wantErr := flaky.Errors + missing.Errors + slow.Errors
