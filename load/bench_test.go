@@ -51,33 +51,42 @@ func cannedServer(b *testing.B, resp string) (addr string, stop func()) {
 	return ln.Addr().String(), func() { ln.Close(); <-done; conns.Wait() }
 }
 
-// BenchmarkLeanClient measures one keep-alive round trip of the lean
-// HTTP/1.1 client and the recording of its outcome: the generator's cost
-// per request (the server's share is small but included).
-func BenchmarkLeanClient(b *testing.B) {
-	addr, stop := cannedServer(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
-	defer stop()
-	e, err := newEngine(context.Background(), scenario("http://"+addr, ep("a", "/")), Options{Load: Load{Concurrency: 1}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.cancel()
-	set, err := e.renderAll(nil, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.rendered.Store(set)
-	w := &worker{e: e, sh: e.shards[0], c: newH1Client(&e.cfg)}
-	defer w.c.close()
-	w.one(token{}, false) // connect
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		w.one(token{}, false)
-	}
-	b.StopTimer()
-	if s := e.shards[0].eps[0]; s.errors != 0 {
-		b.Fatalf("%d errors: %v", s.errors, s.samples.msgs)
+// BenchmarkClient measures one keep-alive round trip and the recording
+// of its outcome, with the lean HTTP/1.1 client and with net/http: the
+// generator's cost per request (the canned server's share is included).
+func BenchmarkClient(b *testing.B) {
+	for _, engine := range []Engine{EngineAuto, EngineNetHTTP} {
+		name := map[Engine]string{EngineAuto: "lean", EngineNetHTTP: "net-http"}[engine]
+		b.Run(name, func(b *testing.B) {
+			addr, stop := cannedServer(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
+			defer stop()
+			e, err := newEngine(context.Background(), scenario("http://"+addr, ep("a", "/")), Options{Load: Load{Concurrency: 1}, Engine: engine})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.cancel()
+			defer e.tr.CloseIdleConnections()
+			set, err := e.renderAll(nil, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.rendered.Store(set)
+			w := &worker{e: e, sh: e.shards[0], c: newH1Client(&e.cfg)}
+			if e.useStd {
+				w.c = newStdClient(&e.cfg, e.hc)
+			}
+			defer w.c.close()
+			w.one(token{}, false) // connect
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w.one(token{}, false)
+			}
+			b.StopTimer()
+			if s := e.shards[0].eps[0]; s.errors != 0 {
+				b.Fatalf("%d errors: %v", s.errors, s.samples.msgs)
+			}
+		})
 	}
 }
 
