@@ -18,8 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Engine selects the HTTP client of the measured traffic.
@@ -193,8 +191,7 @@ type engine struct {
 }
 
 type pacerStats struct {
-	due, dispatched, waited int64
-	lag                     *hdrhistogram.Histogram
+	dispatched, waited int64
 }
 
 func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) {
@@ -330,7 +327,6 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 		e.series[i] = newSeriesAcc()
 	}
 	e.totalSeries = newSeriesAcc()
-	e.pacer.lag = newCoarse()
 	return e, nil
 }
 
@@ -689,6 +685,9 @@ func (e *engine) pace() {
 	const spin = 50 * time.Microsecond
 	var busyUntil time.Time
 	for i := int64(0); ; i++ {
+		if e.stopped.Load() {
+			return
+		}
 		if e.load.Requests > 0 && i >= e.load.Requests {
 			e.stop()
 			return
@@ -728,7 +727,6 @@ func (e *engine) pace() {
 			busyUntil = time.Now()
 		}
 		e.pacer.dispatched++
-		record(e.pacer.lag, time.Since(at))
 	}
 }
 
