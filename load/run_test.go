@@ -871,6 +871,10 @@ func TestGeneratorSaturatedVerdict(t *testing.T) {
 	if b := rep.BenchResults().Benchmarks[0]; !slices.Contains(b.Warnings, "generator saturated") {
 		t.Errorf("result warnings %q", b.Warnings)
 	}
+	var out strings.Builder
+	if err := rep.WriteSummary(&out); err != nil || !strings.Contains(out.String(), "GENERATOR SATURATED") {
+		t.Errorf("summary does not say the generator saturated (%v):\n%s", err, out.String())
+	}
 	s.genLate = 5 // 0.5%: within tolerance
 	if rep := e.report(time.Now(), time.Now().Add(time.Second), false); rep.Open.Saturated {
 		t.Error("0.5% late sends flagged as saturation")

@@ -26,6 +26,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if r.Load.Model == ModelOpen {
 		fmt.Fprintln(ew, "latency is measured from the intended send time; svc p99 is the service time from the actual send")
 	}
+	if r.Open != nil && r.Open.Saturated {
+		fmt.Fprintln(ew, "GENERATOR SATURATED: the generator fell behind its schedule; the latencies below include its own delay and do not describe the target")
+	}
 	fmt.Fprintln(ew)
 
 	failed := map[string][]string{}
