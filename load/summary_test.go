@@ -39,7 +39,7 @@ func goldenReport() *Report {
 				ErrorSamples:     []string{"timeout: read tcp 127.0.0.1:50000->127.0.0.1:8080: i/o timeout"},
 				Targets:          Targets{P50: 20 * ms, P95: 50 * ms, P99: 100 * ms}},
 		},
-		Setup: []EndpointReport{{Name: "login", Phase: "setup", Totals: Totals{Requests: 3, Latency: Summary{N: 3, P50: 4 * ms}}}},
+		Setup:     []EndpointReport{{Name: "login", Phase: "setup", Totals: Totals{Requests: 3, Latency: Summary{N: 3, P50: 4 * ms}}}},
 		Refreshes: 2,
 		Open: &OpenReport{Rate: 200, Achieved: 199.9, Intended: 6000, Dispatched: 6000, LateAfter: 5 * ms,
 			SendLag: Summary{N: 6000, P50: 300 * time.Microsecond, P99: 1200 * time.Microsecond, Max: 3 * ms}, Waited: 40, Late: 41, GeneratorLate: 1},
