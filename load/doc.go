@@ -1,0 +1,89 @@
+// Package load is perfagent's HTTP API benchmark engine: scenarios with
+// authentication flows, closed and open load models, latency measured
+// honestly in HDR histograms, error and timeout rates, latency targets and
+// error budgets, and results in the shared bench schema.
+//
+// # Scenarios
+//
+// A [Scenario] names a base URL, an optional setup phase and the endpoints
+// to measure. Setup steps (typically POST /auth/login) run first; values
+// extracted from their responses (a JSON pointer or a header) become
+// variables that later requests use as ${name}, e.g. "Authorization: Bearer
+// ${token}". When a measured request that uses such a variable answers 401,
+// the setup runs again (once for all workers) and the request is sent once
+// more. Setup traffic is measured and reported apart from the measured
+// traffic. Scenarios are written in Go or in YAML or JSON files; see
+// [ParseScenario] for the schema. [DefaultScenario] covers health, the auth
+// flow, metrics and custom routes of the built-in demo target (package
+// demo).
+//
+// # Load models
+//
+// The closed model ([ModelClosed]) runs N virtual users back to back, as
+// wrk and hey do: it finds capacity, but a stalled server also stalls the
+// generator, so the stall is under-counted (coordinated omission). The open
+// model ([ModelOpen]) issues requests at a constant, optionally ramped,
+// arrival rate and measures latency from each request's intended send time,
+// as wrk2 does, so a stall shows in full; the service time from the actual
+// send is reported beside it. The run reports its send lag, late sends,
+// sends that waited for a free connection and intended sends dropped at the
+// end, and flags itself "generator saturated" (a failing check) when more
+// than 1% of requests were late although a connection was free. Note: Go's
+// timers have millisecond resolution on Linux, so send lag is typically
+// below 1-2 ms; it is included in latency (pessimistic, never optimistic).
+//
+// # Measurement
+//
+// Each group of workers records into its own HDR histograms (1 ns to 1 h,
+// 3 significant digits), merged exactly at the end, so memory is fixed
+// however long the run. Per endpoint: requests, rate, p50 to p99.9 and max,
+// mean, status codes, errors by kind (timeout, dns, connect-refused,
+// connect, tls, reset, eof, protocol, status, other), timeouts, bytes in
+// and out, request phases (DNS, connect, TLS, time to first byte, body) and
+// a 1 s time series. Failures are measurements, never errors of [Run]: an
+// unreachable, resetting or hanging target is counted by kind.
+//
+// The measured traffic uses a lean HTTP/1.1 client (one keep-alive
+// connection per worker, requests pre-serialised once per variable
+// generation, no allocation per request) unless the scenario asks for
+// HTTP/2 or a proxy applies, in which case net/http with httptrace is used
+// ([EngineNetHTTP] forces it).
+//
+// Memory is fixed by the scenario, not the run's length: about 0.5 MB per
+// endpoint per shard (0.75 MB in the open model), with one shard per
+// GOMAXPROCS up to 8, fewer when the histograms would pass 128 MB; a
+// scenario has at most 200 endpoints.
+//
+// # Results
+//
+// [Run] returns a [Report]. [Report.WriteSummary] writes a terminal
+// summary, [Report.Verdict] evaluates latency targets and the error budgets
+// (availability, error rate, timeout rate; defaults from the seed: 99.9%,
+// 0.1%, 0.01%) into machine-readable checks, and [Report.BenchResults]
+// converts the report to [bench.Results] (Kind "http", Unit "ns/op") for
+// baselines, comparisons and reports; each result's Detail is the
+// endpoint's [EndpointReport] as JSON.
+//
+// # Usage
+//
+//	s, err := load.LoadScenarioFile("api.yaml")
+//	if err != nil {
+//		return err // names the file, line and field
+//	}
+//	rep, err := load.Run(ctx, s, load.Options{
+//		Load: load.Load{Model: load.ModelOpen, Rate: 500, Duration: 30 * time.Second},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	rep.WriteSummary(os.Stdout)
+//	if !rep.Verdict().Pass {
+//		// fail the CI job
+//	}
+//
+// # Concurrency
+//
+// [Run] may be called from several goroutines; a Scenario is never
+// modified. Every goroutine Run starts has exited when it returns.
+// A [Report] is plain data, safe to read concurrently.
+package load

@@ -1,0 +1,665 @@
+package load
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadScenarioFile reads and parses a scenario file (YAML, or JSON when the
+// name ends in ".json" or the content starts with '{'). Files larger than
+// MaxScenarioBytes are rejected.
+func LoadScenarioFile(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load: scenario: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxScenarioBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load: scenario %s: %w", path, err)
+	}
+	if len(data) > MaxScenarioBytes {
+		return nil, &ScenarioError{File: path, Msg: fmt.Sprintf("file larger than %d bytes", MaxScenarioBytes)}
+	}
+	return ParseScenario(path, data)
+}
+
+// ParseScenario parses a scenario from data; name is the file name used in
+// errors and to tell JSON (".json") from YAML. Every problem found is
+// reported as a [*ScenarioError] with its line and field, joined with
+// errors.Join. The schema, in YAML:
+//
+//	name: shop                      # results are named shop/<endpoint>
+//	base_url: http://127.0.0.1:8080
+//	timeout: 5s                     # per request; default 10s
+//	http2: false                    # true: HTTP/2 (h2 over TLS, h2c over http)
+//	insecure_skip_verify: false
+//	headers: {User-Agent: perfagent}
+//	variables: {user: demo, password: demo}
+//	load:
+//	  model: open                   # or closed (default)
+//	  concurrency: 50               # closed: users; open: max in flight
+//	  rate: 200                     # open: requests/s
+//	  ramp: {from: 10, duration: 5s}
+//	  duration: 30s                 # and/or
+//	  requests: 10000
+//	setup:                          # run first, and again on a 401
+//	  - name: login
+//	    method: POST
+//	    path: /auth/login
+//	    headers: {Content-Type: application/json}
+//	    body: {username: "${user}", password: "${password}"}  # mapping → JSON
+//	    expect_status: 200
+//	    extract:
+//	      token: {json: /token}     # or {header: X-Token}
+//	endpoints:
+//	  - name: items
+//	    category: api               # health, authentication, database, ...
+//	    method: GET
+//	    path: /api/items?limit=10
+//	    headers: {Authorization: "Bearer ${token}"}
+//	    expect_status: [200, 204]   # or 2xx; default: any status < 400
+//	    weight: 3
+//	    targets: {p50: 20ms, p95: 50ms, p99: 100ms}
+//	budgets: {availability: 99.9%, error_rate: 0.1%, timeout_rate: 0.01%}
+//
+// The JSON form has the same fields. Durations need a unit ("250ms");
+// budgets are fractions (0.001) or percentages ("0.1%").
+func ParseScenario(name string, data []byte) (*Scenario, error) {
+	var root *yaml.Node
+	if isJSON(name, data) {
+		n, err := jsonNode(data)
+		if err != nil {
+			return nil, jsonSyntaxError(name, data, err)
+		}
+		root = n
+	} else {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, yamlSyntaxError(name, err)
+		}
+		if doc.Kind == 0 || len(doc.Content) == 0 {
+			return nil, &ScenarioError{File: name, Msg: "empty file"}
+		}
+		root = doc.Content[0]
+	}
+	d := &decoder{file: name, pos: map[string]*yaml.Node{}}
+	s := d.scenario(root)
+	if len(d.errs) > 0 {
+		return nil, joinScenarioErrors(d.errs)
+	}
+	verrs := s.validate()
+	for _, e := range verrs {
+		e.File = name
+		if n := d.nodeFor(e.Field); n != nil {
+			e.Line, e.Column = n.Line, n.Column
+		}
+	}
+	if err := joinScenarioErrors(verrs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func isJSON(name string, data []byte) bool {
+	if strings.HasSuffix(strings.ToLower(name), ".json") {
+		return true
+	}
+	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	return len(t) > 0 && t[0] == '{'
+}
+
+// decoder walks a YAML node tree into a Scenario, collecting errors with
+// positions and remembering each field's node for validation errors.
+type decoder struct {
+	file string
+	errs []*ScenarioError
+	pos  map[string]*yaml.Node
+}
+
+func (d *decoder) errf(n *yaml.Node, field, format string, args ...any) {
+	e := &ScenarioError{File: d.file, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	d.errs = append(d.errs, e)
+}
+
+// nodeFor returns the node of field or of its closest recorded parent.
+func (d *decoder) nodeFor(field string) *yaml.Node {
+	for f := field; f != ""; {
+		if n := d.pos[f]; n != nil {
+			return n
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
+	return d.pos[""]
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapping calls fn for each key of a mapping node, in order, rejecting
+// duplicate keys and keys fn does not know (fn returns false).
+func (d *decoder) mapping(n *yaml.Node, field string, known []string, fn func(key string, v *yaml.Node, field string)) {
+	n = resolve(n)
+	d.pos[field] = n
+	if n.Kind != yaml.MappingNode {
+		d.errf(n, field, "want a mapping, got %s", kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		key := k.Value
+		sub := key
+		if field != "" {
+			sub = field + "." + key
+		}
+		if seen[key] {
+			d.errf(k, sub, "duplicate key")
+			continue
+		}
+		seen[key] = true
+		if known != nil && !slices.Contains(known, key) {
+			d.errf(k, sub, "unknown field (known: %s)", strings.Join(known, ", "))
+			continue
+		}
+		d.pos[sub] = v
+		fn(key, v, sub)
+	}
+}
+
+func (d *decoder) sequence(n *yaml.Node, field string, limit int, fn func(i int, v *yaml.Node, field string)) {
+	d.pos[field] = n
+	if n.Kind != yaml.SequenceNode {
+		d.errf(n, field, "want a list, got %s", kindName(n))
+		return
+	}
+	if len(n.Content) > limit {
+		d.errf(n, field, "at most %d entries, got %d", limit, len(n.Content))
+		return
+	}
+	for i, v := range n.Content {
+		v = resolve(v)
+		sub := fmt.Sprintf("%s[%d]", field, i)
+		d.pos[sub] = v
+		fn(i, v, sub)
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "nothing"
+}
+
+func (d *decoder) str(n *yaml.Node, field string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errf(n, field, "want a string, got %s", kindName(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) boolean(n *yaml.Node, field string) bool {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Value {
+		case "true", "True", "TRUE":
+			return true
+		case "false", "False", "FALSE":
+			return false
+		}
+	}
+	d.errf(n, field, "want true or false, got %s", kindName(n))
+	return false
+}
+
+// integer parses a whole number; ok is false (and an error recorded) when
+// the node is not one.
+func (d *decoder) integer(n *yaml.Node, field string) (v int64, ok bool) {
+	if n.Kind == yaml.ScalarNode {
+		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64); err == nil {
+			return v, true
+		}
+	}
+	d.errf(n, field, "want a whole number, got %s", kindName(n))
+	return 0, false
+}
+
+func (d *decoder) number(n *yaml.Node, field string) float64 {
+	if n.Kind == yaml.ScalarNode {
+		if v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			return v
+		}
+	}
+	d.errf(n, field, "want a number, got %s", kindName(n))
+	return 0
+}
+
+// fraction accepts 0.001 or "0.1%".
+func (d *decoder) fraction(n *yaml.Node, field string) float64 {
+	if n.Kind == yaml.ScalarNode {
+		if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(p), 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+				return v / 100
+			}
+		} else if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			return v
+		}
+	}
+	d.errf(n, field, "want a fraction (0.001) or a percentage (\"0.1%%\"), got %s", kindName(n))
+	return 0
+}
+
+func (d *decoder) duration(n *yaml.Node, field string) time.Duration {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		v, err := time.ParseDuration(n.Value)
+		if err == nil {
+			return v
+		}
+		if _, nerr := strconv.ParseFloat(n.Value, 64); nerr == nil {
+			d.errf(n, field, "want a duration with a unit like \"250ms\" or \"5s\", got %s", n.Value)
+			return 0
+		}
+	}
+	d.errf(n, field, "want a duration like \"250ms\" or \"5s\", got %s", kindName(n))
+	return 0
+}
+
+func (d *decoder) scenario(n *yaml.Node) *Scenario {
+	s := &Scenario{}
+	d.pos[""] = n
+	d.mapping(n, "", []string{"name", "base_url", "timeout", "http2", "insecure_skip_verify", "headers", "variables", "load", "setup", "endpoints", "budgets"},
+		func(key string, v *yaml.Node, f string) {
+			switch key {
+			case "name":
+				s.Name = d.str(v, f)
+			case "base_url":
+				s.BaseURL = d.str(v, f)
+			case "timeout":
+				s.Timeout = d.duration(v, f)
+			case "http2":
+				s.HTTP2 = d.boolean(v, f)
+			case "insecure_skip_verify":
+				s.InsecureSkipVerify = d.boolean(v, f)
+			case "headers":
+				s.Headers = d.headers(v, f)
+			case "variables":
+				s.Variables = map[string]string{}
+				d.mapping(v, f, nil, func(k string, v *yaml.Node, f string) { s.Variables[k] = d.str(v, f) })
+			case "load":
+				s.Load = d.load(v, f)
+			case "setup":
+				d.sequence(v, f, maxSteps, func(_ int, v *yaml.Node, f string) { s.Setup = append(s.Setup, d.step(v, f)) })
+			case "endpoints":
+				d.sequence(v, f, maxEndpoints, func(_ int, v *yaml.Node, f string) { s.Endpoints = append(s.Endpoints, d.endpoint(v, f)) })
+			case "budgets":
+				b := DefaultBudgets()
+				d.mapping(v, f, []string{"availability", "error_rate", "timeout_rate"}, func(k string, v *yaml.Node, f string) {
+					switch k {
+					case "availability":
+						b.Availability = d.fraction(v, f)
+					case "error_rate":
+						b.ErrorRate = d.fraction(v, f)
+					case "timeout_rate":
+						b.TimeoutRate = d.fraction(v, f)
+					}
+				})
+				s.Budgets = &b
+			}
+		})
+	return s
+}
+
+func (d *decoder) headers(n *yaml.Node, field string) []Header {
+	var hs []Header
+	d.mapping(n, field, nil, func(k string, v *yaml.Node, f string) {
+		hs = append(hs, Header{Name: k, Value: d.str(v, f)})
+	})
+	return hs
+}
+
+func (d *decoder) load(n *yaml.Node, field string) Load {
+	var l Load
+	d.mapping(n, field, []string{"model", "concurrency", "rate", "ramp", "duration", "requests"}, func(k string, v *yaml.Node, f string) {
+		switch k {
+		case "model":
+			l.Model = Model(d.str(v, f))
+		case "concurrency":
+			c, ok := d.integer(v, f)
+			if ok && (c < 1 || c > 100_000) {
+				d.errf(v, f, "must be between 1 and 100000, got %d", c)
+				c = 0
+			}
+			l.Concurrency = int(c)
+		case "rate":
+			l.Rate = d.number(v, f)
+		case "ramp":
+			d.mapping(v, f, []string{"from", "duration"}, func(k string, v *yaml.Node, f string) {
+				if k == "from" {
+					l.RampFrom = d.number(v, f)
+				} else {
+					l.RampDuration = d.duration(v, f)
+				}
+			})
+		case "duration":
+			l.Duration = d.duration(v, f)
+		case "requests":
+			l.Requests, _ = d.integer(v, f)
+		}
+	})
+	return l
+}
+
+// requestFields returns the fields of a Request in a file.
+func requestFields(more ...string) []string {
+	return append([]string{"name", "method", "path", "headers", "body", "expect_status"}, more...)
+}
+
+func (d *decoder) request(r *Request, key string, v *yaml.Node, f string) {
+	switch key {
+	case "name":
+		r.Name = d.str(v, f)
+	case "method":
+		r.Method = strings.ToUpper(d.str(v, f))
+	case "path":
+		r.Path = d.str(v, f)
+	case "headers":
+		r.Headers = d.headers(v, f)
+	case "body":
+		r.Body = d.body(v, f)
+	case "expect_status":
+		r.ExpectStatus = d.statuses(v, f)
+	}
+}
+
+// body takes a string as is and encodes a mapping or list as JSON.
+func (d *decoder) body(n *yaml.Node, field string) string {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		d.errf(n, field, "cannot encode as JSON: %v", err)
+		return ""
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		d.errf(n, field, "cannot encode as JSON: %v", err)
+		return ""
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// statuses accepts 200, "2xx" or a list of them.
+func (d *decoder) statuses(n *yaml.Node, field string) []int {
+	var out []int
+	one := func(v *yaml.Node, f string) {
+		if v.Kind == yaml.ScalarNode && len(v.Value) == 3 && v.Value[0] >= '1' && v.Value[0] <= '5' && strings.EqualFold(v.Value[1:], "xx") {
+			base := int(v.Value[0]-'0') * 100
+			for c := base; c < base+100; c++ {
+				out = append(out, c)
+			}
+			return
+		}
+		c, ok := d.integer(v, f)
+		if !ok {
+			return
+		}
+		if c < 100 || c > 599 {
+			d.errf(v, f, "not an HTTP status code (100-599 or a class like 2xx): %s", v.Value)
+			return
+		}
+		out = append(out, int(c))
+	}
+	if n.Kind == yaml.SequenceNode {
+		d.sequence(n, field, 600, func(_ int, v *yaml.Node, f string) { one(v, f) })
+	} else {
+		one(n, field)
+	}
+	return out
+}
+
+func (d *decoder) step(n *yaml.Node, field string) Step {
+	var s Step
+	d.mapping(n, field, requestFields("extract"), func(k string, v *yaml.Node, f string) {
+		if k != "extract" {
+			d.request(&s.Request, k, v, f)
+			return
+		}
+		d.mapping(v, f, nil, func(name string, v *yaml.Node, f string) {
+			x := Extract{Var: name}
+			d.mapping(v, f, []string{"json", "header"}, func(k string, v *yaml.Node, f string) {
+				if k == "json" {
+					x.JSONPointer = d.str(v, f)
+				} else {
+					x.Header = d.str(v, f)
+				}
+			})
+			s.Extract = append(s.Extract, x)
+		})
+	})
+	return s
+}
+
+func (d *decoder) endpoint(n *yaml.Node, field string) Endpoint {
+	var e Endpoint
+	d.mapping(n, field, requestFields("category", "weight", "targets"), func(k string, v *yaml.Node, f string) {
+		switch k {
+		case "category":
+			e.Category = d.str(v, f)
+		case "weight":
+			w, ok := d.integer(v, f)
+			if ok && (w < 1 || w > maxWeight) {
+				d.errf(v, f, "must be between 1 and %d, got %d", maxWeight, w)
+				w = 1
+			}
+			e.Weight = int(w)
+		case "targets":
+			d.mapping(v, f, []string{"p50", "p90", "p95", "p99", "p99.9"}, func(k string, v *yaml.Node, f string) {
+				t := d.duration(v, f)
+				switch k {
+				case "p50":
+					e.Targets.P50 = t
+				case "p90":
+					e.Targets.P90 = t
+				case "p95":
+					e.Targets.P95 = t
+				case "p99":
+					e.Targets.P99 = t
+				case "p99.9":
+					e.Targets.P999 = t
+				}
+			})
+		default:
+			d.request(&e.Request, k, v, f)
+		}
+	})
+	return e
+}
+
+// yamlSyntaxError turns a yaml.v3 error ("yaml: line 3: ...") into a
+// ScenarioError with the line.
+func yamlSyntaxError(file string, err error) error {
+	e := &ScenarioError{File: file, Msg: err.Error()}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = strings.TrimPrefix(te.Errors[0], "yaml: ")
+	}
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if line, err := strconv.Atoi(rest[:i]); err == nil {
+				e.Line = line
+				msg = strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	e.Msg = "invalid YAML: " + msg
+	return e
+}
+
+// jsonNode parses JSON into a yaml.Node tree with line and column positions,
+// so JSON and YAML files share one decoder.
+func jsonNode(data []byte) (*yaml.Node, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	lines := lineIndex(data)
+	var parse func(depth int) (*yaml.Node, error)
+	parse = func(depth int) (*yaml.Node, error) {
+		if depth > 64 {
+			return nil, &jsonPosError{off: dec.InputOffset(), msg: "nested too deeply"}
+		}
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		n := &yaml.Node{}
+		// InputOffset is after the previous token; skip separators to find
+		// where this one starts.
+		off = skipJSONSpace(data, off)
+		n.Line, n.Column = lines.pos(off)
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				n.Kind, n.Tag = yaml.MappingNode, "!!map"
+				for dec.More() {
+					koff := skipJSONSpace(data, dec.InputOffset())
+					ktok, err := dec.Token()
+					if err != nil {
+						return nil, err
+					}
+					k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ktok.(string)}
+					k.Line, k.Column = lines.pos(koff)
+					v, err := parse(depth + 1)
+					if err != nil {
+						return nil, err
+					}
+					n.Content = append(n.Content, k, v)
+				}
+			case '[':
+				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
+				for dec.More() {
+					v, err := parse(depth + 1)
+					if err != nil {
+						return nil, err
+					}
+					n.Content = append(n.Content, v)
+				}
+			}
+			if _, err := dec.Token(); err != nil { // closing delimiter
+				return nil, err
+			}
+		case string:
+			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!str", t
+		case json.Number:
+			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!float", t.String()
+		case bool:
+			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!bool", strconv.FormatBool(t)
+		case nil:
+			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!null", "null"
+		}
+		return n, nil
+	}
+	root, err := parse(0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &jsonPosError{off: dec.InputOffset(), msg: "unexpected data after the top-level object"}
+	}
+	return root, nil
+}
+
+func skipJSONSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+			continue
+		}
+		break
+	}
+	return off
+}
+
+type jsonPosError struct {
+	off int64
+	msg string
+}
+
+func (e *jsonPosError) Error() string { return e.msg }
+
+func jsonSyntaxError(file string, data []byte, err error) error {
+	e := &ScenarioError{File: file, Msg: "invalid JSON: " + err.Error()}
+	var se *json.SyntaxError
+	var pe *jsonPosError
+	switch {
+	case errors.As(err, &se):
+		e.Line, e.Column = lineIndex(data).pos(se.Offset)
+	case errors.As(err, &pe):
+		e.Line, e.Column = lineIndex(data).pos(pe.off)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		e.Msg = "invalid JSON: unexpected end of file"
+		e.Line, e.Column = lineIndex(data).pos(int64(len(data)))
+	}
+	return e
+}
+
+// lineIndex holds the offsets where lines start.
+type lineStarts []int64
+
+func lineIndex(data []byte) lineStarts {
+	ls := lineStarts{0}
+	for i, c := range data {
+		if c == '\n' {
+			ls = append(ls, int64(i+1))
+		}
+	}
+	return ls
+}
+
+// pos returns the 1-based line and column of byte offset off.
+func (ls lineStarts) pos(off int64) (line, col int) {
+	i, found := slices.BinarySearch(ls, off)
+	if !found {
+		i--
+	}
+	if i < 0 {
+		i = 0
+	}
+	return i + 1, int(off-ls[i]) + 1
+}

@@ -1,0 +1,675 @@
+package load
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// Report is what a [Run] measured. Its JSON encoding is also the Detail of
+// each [bench.Result] that [Report.BenchResults] writes (one endpoint at a
+// time, see [EndpointReport]).
+type Report struct {
+	Scenario string `json:"scenario"`
+	BaseURL  string `json:"base_url"`
+	// Protocol is "HTTP/1.1" or "HTTP/2"; Engine names the client used
+	// ("lean-http1" or "net/http").
+	Protocol string `json:"protocol"`
+	Engine   string `json:"engine"`
+	// Load is the effective load, defaults applied.
+	Load       Load          `json:"load"`
+	Timeout    time.Duration `json:"timeout_ns"`
+	StartedAt  time.Time     `json:"started_at"`
+	FinishedAt time.Time     `json:"finished_at"`
+	// Elapsed is the measured phase's length (setup excluded), from the
+	// first send to the last response.
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Partial is true when the run was cancelled, failed in setup or a
+	// worker panicked: the numbers cover only what was measured.
+	Partial bool `json:"partial,omitempty"`
+	// Endpoints are the measured endpoints, in scenario order.
+	Endpoints []EndpointReport `json:"endpoints"`
+	// Setup is the setup traffic (authentication), one entry per step,
+	// counting the initial run and every refresh. It is not part of Total.
+	Setup []EndpointReport `json:"setup,omitempty"`
+	// Refreshes counts setup reruns after a 401; RefreshErrors holds the
+	// first few failures.
+	Refreshes     int64    `json:"refreshes"`
+	RefreshErrors []string `json:"refresh_errors,omitempty"`
+	// Total sums the measured endpoints.
+	Total Totals `json:"total"`
+	// Open describes the open model's arrival process; nil for the closed
+	// model.
+	Open *OpenReport `json:"open,omitempty"`
+	// Series is the measured traffic per interval (1 s, doubled whenever
+	// the series would exceed 3600 points).
+	Series   Series   `json:"series"`
+	Budgets  Budgets  `json:"budgets"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Totals are counts and rates over many requests.
+type Totals struct {
+	// Requests counts completed requests: a response was read or the
+	// request failed. Canceled requests (aborted by the run's context) are
+	// counted apart and in no rate.
+	Requests int64 `json:"requests"`
+	Canceled int64 `json:"canceled,omitempty"`
+	// Errors counts failed requests: transport failures of every kind and
+	// responses whose status was not expected. Timeouts are included.
+	Errors   int64 `json:"errors"`
+	Timeouts int64 `json:"timeouts"`
+	// Rate is Requests per second of Elapsed.
+	Rate        float64 `json:"rate"`
+	ErrorRate   float64 `json:"error_rate"`
+	TimeoutRate float64 `json:"timeout_rate"`
+	// Availability is the fraction of requests not failed by the server
+	// side: every error counts except unexpected statuses below 500
+	// (client errors such as 404 or 401). 1 when there were no requests.
+	Availability float64 `json:"availability"`
+	// Latency covers requests that got a full response or timed out (at
+	// their time of giving up); connection failures have no latency.
+	Latency Summary `json:"latency"`
+}
+
+// EndpointReport is one endpoint's or setup step's measurements.
+//
+// JSON (the Detail of a bench.Result of Kind "http"):
+//
+//	{"name", "category", "method", "url", "phase": "measured"|"setup",
+//	 "requests", "canceled", "errors", "timeouts", "rate", "error_rate",
+//	 "timeout_rate", "availability",
+//	 "latency": Summary, "service_time": Summary (open model),
+//	 "status_codes": {"200": n, ...}, "unexpected_status": {"500": n, ...},
+//	 "error_kinds": {"timeout"|"dns"|"connect-refused"|"connect"|"tls"|
+//	                 "reset"|"eof"|"protocol"|"status"|"other": n},
+//	 "error_samples": ["timeout: ...", ...],
+//	 "bytes_in", "bytes_out" (body bytes), "wire_bytes_in",
+//	 "wire_bytes_out" (whole messages, HTTP/1.1 engine only),
+//	 "phases": {"dns"|"connect"|"tls"|"ttfb"|"body": Summary},
+//	 "reauth", "late", "generator_late", "targets": {...},
+//	 "series": Series, "run": RunInfo}
+//
+// Summary durations are integer nanoseconds ("p99_ns"); rates are
+// fractions.
+type EndpointReport struct {
+	Name     string `json:"name"`
+	Category string `json:"category"`
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	Phase    string `json:"phase"`
+	Totals
+	// ServiceTime is the open model's latency from the actual send, which
+	// hides queueing in front of a stalled server; nil for the closed
+	// model, where Latency is measured from the actual send.
+	ServiceTime *Summary         `json:"service_time,omitempty"`
+	StatusCodes map[string]int64 `json:"status_codes"`
+	// UnexpectedStatus are the status codes counted as errors (not in
+	// the endpoint's expected statuses).
+	UnexpectedStatus map[string]int64 `json:"unexpected_status,omitempty"`
+	ErrorKinds       map[string]int64 `json:"error_kinds,omitempty"`
+	ErrorSamples     []string         `json:"error_samples,omitempty"`
+	BytesIn          int64            `json:"bytes_in"`
+	BytesOut         int64            `json:"bytes_out"`
+	WireBytesIn      int64            `json:"wire_bytes_in,omitempty"`
+	WireBytesOut     int64            `json:"wire_bytes_out,omitempty"`
+	// Phases summarise the request phases: dns, connect and tls over new
+	// connections only, ttfb (request written to first response byte) and
+	// body (first to last response byte) over every response.
+	Phases map[string]Summary `json:"phases"`
+	// Reauth counts requests answered 401 that were sent again after the
+	// setup refreshed the variables (the second answer is the one counted).
+	Reauth int64 `json:"reauth,omitempty"`
+	// Late counts open-model requests sent more than LateAfter after their
+	// intended time; GeneratorLate those of them for which a connection was
+	// free (the generator itself was slow).
+	Late          int64   `json:"late,omitempty"`
+	GeneratorLate int64   `json:"generator_late,omitempty"`
+	Targets       Targets `json:"targets"`
+	Series        Series  `json:"series"`
+}
+
+// MarshalJSON writes Targets in nanoseconds with percentile names.
+func (t Targets) MarshalJSON() ([]byte, error) {
+	m := map[string]int64{}
+	for _, f := range []struct {
+		k string
+		v time.Duration
+	}{{"p50_ns", t.P50}, {"p90_ns", t.P90}, {"p95_ns", t.P95}, {"p99_ns", t.P99}, {"p99.9_ns", t.P999}} {
+		if f.v > 0 {
+			m[f.k] = int64(f.v)
+		}
+	}
+	return json.Marshal(m)
+}
+
+// OpenReport describes the open model's arrival process.
+type OpenReport struct {
+	// Rate is the intended steady rate (requests/s), RampFrom and Ramp its
+	// ramp; Achieved the dispatched requests per second of the sending
+	// window (the duration, or until the run was stopped).
+	Rate     float64       `json:"rate"`
+	RampFrom float64       `json:"ramp_from,omitempty"`
+	Ramp     time.Duration `json:"ramp_ns,omitempty"`
+	Achieved float64       `json:"achieved_rate"`
+	// Intended counts requests due before the run stopped; Dispatched
+	// those handed to a connection; Dropped = Intended − Dispatched (due
+	// but never sent because the run ended first).
+	Intended   int64 `json:"intended"`
+	Dispatched int64 `json:"dispatched"`
+	Dropped    int64 `json:"dropped"`
+	// Waited counts requests that became due while every connection was
+	// busy (Load.Concurrency reached): they were sent later, and their
+	// latency includes that wait, as a real client's would.
+	Waited int64 `json:"waited"`
+	// SendLag is actual send − intended send over every request; Late and
+	// GeneratorLate as in EndpointReport, summed.
+	SendLag       Summary       `json:"send_lag"`
+	LateAfter     time.Duration `json:"late_after_ns"`
+	Late          int64         `json:"late"`
+	GeneratorLate int64         `json:"generator_late"`
+	// Saturated is true when more than 1% of requests were sent late
+	// although a connection was free: the generator could not keep the
+	// rate, so latencies include its own delay.
+	Saturated bool `json:"saturated"`
+}
+
+// Series is a time series of a run's traffic.
+type Series struct {
+	Interval time.Duration `json:"interval_ns"`
+	Points   []Point       `json:"points"`
+}
+
+// Point is one interval of a Series. Latencies (from a 2-digit
+// histogram) cover the requests completed in the interval; after
+// downsampling a point keeps the larger of its halves' percentiles.
+type Point struct {
+	T        float64       `json:"t_s"` // interval start, seconds from the start of the run
+	D        float64       `json:"d_s"` // interval length in seconds (the last may be shorter)
+	Requests int64         `json:"requests"`
+	Errors   int64         `json:"errors"`
+	Timeouts int64         `json:"timeouts"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	Max      time.Duration `json:"max_ns"`
+}
+
+// seriesAcc builds one Series.
+type seriesAcc struct {
+	acc    *hdrhistogram.Histogram
+	iv     intervalCounts
+	series Series
+}
+
+func newSeriesAcc() seriesAcc {
+	return seriesAcc{acc: newCoarse(), series: Series{Interval: seriesInterval}}
+}
+
+func (s *seriesAcc) push(t, d float64) {
+	p := Point{T: t, D: d, Requests: s.iv.requests, Errors: s.iv.errors, Timeouts: s.iv.timeouts}
+	if s.acc.TotalCount() > 0 {
+		p.P50 = time.Duration(s.acc.ValueAtPercentile(50))
+		p.P99 = time.Duration(s.acc.ValueAtPercentile(99))
+		p.Max = time.Duration(s.acc.Max())
+	}
+	s.series.Points = append(s.series.Points, p)
+	if len(s.series.Points) > maxSeriesPoints {
+		s.compact()
+	}
+}
+
+// compact halves the series' resolution.
+func (s *seriesAcc) compact() {
+	pts := s.series.Points
+	out := pts[:0]
+	for i := 0; i < len(pts); i += 2 {
+		p := pts[i]
+		if i+1 < len(pts) {
+			q := pts[i+1]
+			p.D += q.D
+			p.Requests += q.Requests
+			p.Errors += q.Errors
+			p.Timeouts += q.Timeouts
+			p.P50, p.P99, p.Max = max(p.P50, q.P50), max(p.P99, q.P99), max(p.Max, q.Max)
+		}
+		out = append(out, p)
+	}
+	s.series.Points = out
+	s.series.Interval *= 2
+}
+
+// collect closes a series interval every second and reports progress until
+// done is closed.
+func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
+	defer close(exited)
+	defer e.recoverWorker()
+	st := time.NewTicker(seriesInterval)
+	defer st.Stop()
+	pt := time.NewTicker(e.opts.ProgressInterval)
+	defer pt.Stop()
+	last := e.start
+	for {
+		select {
+		case <-done:
+			e.tick(last, time.Now())
+			e.progress(true)
+			return
+		case now := <-st.C:
+			e.tick(last, now)
+			last = now
+		case <-pt.C:
+			e.progress(false)
+		}
+	}
+}
+
+func (e *engine) tick(from, to time.Time) {
+	for i := range e.series {
+		e.series[i].acc.Reset()
+		e.series[i].iv = intervalCounts{}
+	}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for i, s := range sh.eps {
+			acc := &e.series[i]
+			acc.acc.Merge(s.interval)
+			s.interval.Reset()
+			acc.iv.requests += s.iv.requests
+			acc.iv.errors += s.iv.errors
+			acc.iv.timeouts += s.iv.timeouts
+			s.iv = intervalCounts{}
+		}
+		sh.mu.Unlock()
+	}
+	t, d := from.Sub(e.start).Seconds(), to.Sub(from).Seconds()
+	tot := &e.totalSeries
+	tot.acc.Reset()
+	tot.iv = intervalCounts{}
+	for i := range e.series {
+		acc := &e.series[i]
+		acc.push(t, d)
+		tot.acc.Merge(acc.acc)
+		tot.iv.requests += acc.iv.requests
+		tot.iv.errors += acc.iv.errors
+		tot.iv.timeouts += acc.iv.timeouts
+	}
+	tot.push(t, d)
+}
+
+func (e *engine) progress(final bool) {
+	if e.opts.Progress == nil {
+		return
+	}
+	p := Progress{Elapsed: time.Since(e.start), Duration: e.load.Duration, Limit: e.load.Requests, Final: final}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for _, s := range sh.eps {
+			p.Requests += s.requests
+			p.Errors += s.errors
+		}
+		sh.mu.Unlock()
+	}
+	if p.Duration > 0 {
+		p.Fraction = min(1, p.Elapsed.Seconds()/p.Duration.Seconds())
+	}
+	if p.Limit > 0 {
+		p.Fraction = max(p.Fraction, min(1, float64(p.Requests)/float64(p.Limit)))
+	}
+	if final {
+		p.Fraction = 1
+	}
+	e.opts.Progress(p)
+}
+
+// report merges the shards into a Report.
+func (e *engine) report(started, finished time.Time, partial bool) *Report {
+	r := &Report{
+		Scenario:   e.s.Name,
+		BaseURL:    e.s.BaseURL,
+		Protocol:   e.protocol,
+		Engine:     "lean-http1",
+		Load:       e.load,
+		Timeout:    e.cfg.timeout,
+		StartedAt:  started.UTC(),
+		FinishedAt: finished.UTC(),
+		Elapsed:    finished.Sub(started),
+		Partial:    partial,
+		Budgets:    e.budgets,
+		Series:     e.totalSeries.series,
+	}
+	if r.Scenario == "" {
+		r.Scenario = "api"
+	}
+	if e.useStd {
+		r.Engine = "net/http"
+	}
+	secs := r.Elapsed.Seconds()
+	open := e.load.Model == ModelOpen
+	var all []*hdrhistogram.Histogram
+	var tot counts
+	for i := range e.eps {
+		sp := &e.eps[i]
+		var stats []*epStats
+		for _, sh := range e.shards {
+			stats = append(stats, sh.eps[i])
+		}
+		er, lat := endpointReport(sp, e.s.Endpoints[i].Path, stats, secs, "measured", e)
+		er.Series = e.series[i].series
+		all = append(all, lat)
+		c := sumCounts(stats)
+		tot.add(&c)
+		r.Endpoints = append(r.Endpoints, er)
+	}
+	r.Total = totals(&tot, merged(all), secs)
+	for i := range e.steps {
+		er, _ := endpointReport(&e.steps[i].endpointSpec, e.s.Setup[i].Path, []*epStats{e.setup.eps[i]}, secs, "setup", e)
+		er.Rate = 0 // setup requests are not a throughput
+		r.Setup = append(r.Setup, er)
+	}
+	e.authMu.Lock()
+	r.Refreshes, r.RefreshErrors = e.refreshes, slices.Clone(e.refreshErrs)
+	e.authMu.Unlock()
+	if open {
+		o := &OpenReport{Rate: e.load.Rate, LateAfter: e.opts.LateAfter, Dispatched: e.pacer.dispatched, Waited: e.pacer.waited}
+		if e.load.RampDuration > 0 {
+			o.RampFrom, o.Ramp = e.load.RampFrom, e.load.RampDuration
+		}
+		end := time.Duration(e.stopAt.Load())
+		if end == 0 || (e.load.Duration > 0 && end > e.load.Duration) {
+			end = e.load.Duration
+		}
+		if end > 0 {
+			o.Intended = newSchedule(e.load).due(end)
+		} else {
+			o.Intended = o.Dispatched
+		}
+		if e.load.Requests > 0 && o.Intended > e.load.Requests {
+			o.Intended = e.load.Requests
+		}
+		o.Dropped = max(0, o.Intended-o.Dispatched)
+		// The sending window, not the tail of the last responses.
+		if w := end.Seconds(); w > 0 {
+			o.Achieved = float64(o.Dispatched) / w
+		} else if secs > 0 {
+			o.Achieved = float64(o.Dispatched) / secs
+		}
+		var lags []*hdrhistogram.Histogram
+		for _, sh := range e.shards {
+			lags = append(lags, sh.sendLag)
+		}
+		o.SendLag = summarize(merged(lags))
+		o.Late, o.GeneratorLate = tot.late, tot.genLate
+		o.Saturated = tot.requests > 0 && float64(tot.genLate) > 0.01*float64(tot.requests)
+		r.Open = o
+		if o.Saturated {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("generator saturated: %d of %d requests (%.1f%%) were sent more than %v late although a connection was free; latencies include the generator's own delay (send lag p99 %v)",
+				o.GeneratorLate, tot.requests, 100*float64(o.GeneratorLate)/float64(tot.requests), o.LateAfter, o.SendLag.P99))
+		}
+		if o.Waited > 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d requests became due while all %d connections were busy; their latency includes the wait (raise load.concurrency if the target should absorb more in flight)", o.Waited, e.load.Concurrency))
+		}
+		if o.Dropped > 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%d intended requests were never sent before the run ended (backlog behind busy connections)", o.Dropped))
+		}
+	}
+	if partial {
+		r.Warnings = append(r.Warnings, "partial run: interrupted before its end")
+	}
+	if len(r.RefreshErrors) > 0 {
+		r.Warnings = append(r.Warnings, "setup refresh failed: "+r.RefreshErrors[0])
+	}
+	return r
+}
+
+func sumCounts(stats []*epStats) counts {
+	var c counts
+	for _, s := range stats {
+		c.add(&s.counts)
+	}
+	return c
+}
+
+func totals(c *counts, lat *hdrhistogram.Histogram, secs float64) Totals {
+	t := Totals{Requests: c.requests, Canceled: c.canceled, Errors: c.errors, Timeouts: c.timeouts, Availability: 1, Latency: summarizeOutliers(lat)}
+	if secs > 0 {
+		t.Rate = float64(c.requests) / secs
+	}
+	if c.requests > 0 {
+		n := float64(c.requests)
+		t.ErrorRate = float64(c.errors) / n
+		t.TimeoutRate = float64(c.timeouts) / n
+		t.Availability = 1 - float64(c.errors-c.clientErr)/n
+	}
+	return t
+}
+
+func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float64, phase string, e *engine) (EndpointReport, *hdrhistogram.Histogram) {
+	c := sumCounts(stats)
+	var lats, svcs []*hdrhistogram.Histogram
+	phases := make([][]*hdrhistogram.Histogram, numPhases)
+	var samples errSamples
+	for _, s := range stats {
+		lats = append(lats, s.latency)
+		if s.service != nil {
+			svcs = append(svcs, s.service)
+		}
+		for p := range phases {
+			phases[p] = append(phases[p], s.phases[p])
+		}
+		for _, m := range s.samples.msgs {
+			samples.add(m)
+		}
+	}
+	lat := merged(lats)
+	er := EndpointReport{
+		Name:          sp.name,
+		Category:      sp.category,
+		Method:        sp.method,
+		URL:           strings.TrimSuffix(e.s.BaseURL, "/") + path,
+		Phase:         phase,
+		Totals:        totals(&c, lat, secs),
+		StatusCodes:   map[string]int64{},
+		BytesIn:       c.bytesIn,
+		BytesOut:      c.bytesOut,
+		Phases:        map[string]Summary{},
+		Reauth:        c.reauth,
+		Late:          c.late,
+		GeneratorLate: c.genLate,
+		Targets:       sp.targets,
+		ErrorSamples:  samples.msgs,
+	}
+	if !e.useStd {
+		er.WireBytesIn, er.WireBytesOut = c.wireIn, c.wireOut
+	}
+	if svc := merged(svcs); svc != nil {
+		s := summarize(svc)
+		er.ServiceTime = &s
+	}
+	for code, n := range c.status {
+		if n > 0 {
+			er.StatusCodes[strconv.Itoa(code)] = n
+			if !sp.expect.has(code) {
+				if er.UnexpectedStatus == nil {
+					er.UnexpectedStatus = map[string]int64{}
+				}
+				er.UnexpectedStatus[strconv.Itoa(code)] = n
+			}
+		}
+	}
+	for k, n := range c.errKinds {
+		if n > 0 {
+			if er.ErrorKinds == nil {
+				er.ErrorKinds = map[string]int64{}
+			}
+			er.ErrorKinds[errKind(k).String()] = n
+		}
+	}
+	for p, hs := range phases {
+		if s := summarize(merged(hs)); s.N > 0 {
+			er.Phases[phaseName(p)] = s
+		}
+	}
+	return er, lat
+}
+
+// BenchResults returns the report in the shared results schema: one
+// bench.Result per measured endpoint (Name "<scenario>/<endpoint>") and
+// per setup step (Name "<scenario>/setup/<step>", Label phase=setup), with
+// Kind bench.KindHTTP, Unit ns/op (request latency), Stats from the HDR
+// histogram, the well-known Metrics (req/s, error-rate, timeout-rate,
+// availability, p90-ns, p99.9-ns; in the open model also service-p99-ns and
+// send-lag-p99-ns) and the EndpointReport as Detail, with the run's
+// description added under "run".
+func (r *Report) BenchResults() *bench.Results {
+	res := &bench.Results{
+		Schema:      bench.Schema,
+		Suite:       "api",
+		StartedAt:   r.StartedAt,
+		FinishedAt:  r.FinishedAt,
+		Partial:     r.Partial,
+		Environment: environment(),
+		Warnings:    slices.Clone(r.Warnings),
+	}
+	for _, ep := range r.Endpoints {
+		res.Benchmarks = append(res.Benchmarks, r.benchResult(ep, r.Scenario+"/"+ep.Name))
+	}
+	for _, ep := range r.Setup {
+		res.Benchmarks = append(res.Benchmarks, r.benchResult(ep, r.Scenario+"/setup/"+ep.Name))
+	}
+	return res
+}
+
+// runInfo describes the run in each Result's Detail.
+type runInfo struct {
+	Scenario string        `json:"scenario"`
+	Protocol string        `json:"protocol"`
+	Engine   string        `json:"engine"`
+	Load     Load          `json:"load"`
+	Timeout  time.Duration `json:"timeout_ns"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Open     *OpenReport   `json:"open,omitempty"`
+}
+
+func (r *Report) benchResult(ep EndpointReport, name string) bench.Result {
+	l := ep.Latency
+	b := bench.Result{
+		Name:       name,
+		Category:   ep.Category,
+		Kind:       bench.KindHTTP,
+		Unit:       bench.UnitNsPerOp,
+		Iterations: ep.Requests,
+		Stats: bench.Stats{
+			N:      int(l.N),
+			Mean:   float64(l.Mean),
+			Median: float64(l.P50),
+			Stddev: float64(l.Stddev),
+			Min:    float64(l.Min),
+			Max:    float64(l.Max),
+			P50:    float64(l.P50),
+			P95:    float64(l.P95),
+			P99:    float64(l.P99),
+			// A histogram gives no confidence interval for the median.
+			Outliers: int(l.Outliers),
+		},
+		Labels: map[string]string{
+			"method":   ep.Method,
+			"url":      ep.URL,
+			"phase":    ep.Phase,
+			"scenario": r.Scenario,
+			"model":    string(r.Load.Model),
+			"protocol": r.Protocol,
+		},
+	}
+	if l.Mean > 0 {
+		b.Stats.CV = float64(l.Stddev) / float64(l.Mean)
+	}
+	b.Metrics = []bench.Metric{
+		{Unit: bench.UnitReqPerSec, Value: ep.Rate, Better: "higher"},
+		{Unit: bench.UnitErrorRate, Value: ep.ErrorRate},
+		{Unit: bench.UnitTimeoutRate, Value: ep.TimeoutRate},
+		{Unit: bench.UnitAvailable, Value: ep.Availability, Better: "higher"},
+		{Unit: bench.UnitP90, Value: float64(l.P90)},
+		{Unit: bench.UnitP999, Value: float64(l.P999)},
+	}
+	if ep.Phase == "setup" {
+		b.Metrics = b.Metrics[1:] // setup requests are not a throughput
+	}
+	if ep.ServiceTime != nil {
+		b.Metrics = append(b.Metrics, bench.Metric{Unit: "service-p99-ns", Value: float64(ep.ServiceTime.P99)})
+	}
+	if r.Open != nil && ep.Phase != "setup" {
+		b.Metrics = append(b.Metrics, bench.Metric{Unit: "send-lag-p99-ns", Value: float64(r.Open.SendLag.P99)})
+		b.Labels["rate"] = strconv.FormatFloat(r.Load.Rate, 'g', -1, 64)
+	}
+	b.Labels["concurrency"] = strconv.Itoa(r.Load.Concurrency)
+	if ep.Requests == 0 {
+		b.Error = "no request completed"
+	}
+	if ep.ErrorRate > 0 {
+		kinds := make([]string, 0, len(ep.ErrorKinds))
+		for k, n := range ep.ErrorKinds {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(kinds)
+		b.Warnings = append(b.Warnings, fmt.Sprintf("%d of %d requests failed (%s)", ep.Errors, ep.Requests, strings.Join(kinds, ", ")))
+	}
+	if r.Open != nil && r.Open.Saturated {
+		b.Warnings = append(b.Warnings, "generator saturated")
+	}
+	detail := struct {
+		EndpointReport
+		Run runInfo `json:"run"`
+	}{ep, runInfo{Scenario: r.Scenario, Protocol: r.Protocol, Engine: r.Engine, Load: r.Load, Timeout: r.Timeout, Elapsed: r.Elapsed, Open: r.Open}}
+	if raw, err := json.Marshal(detail); err == nil {
+		b.Detail = raw
+	}
+	return b
+}
+
+// environment describes this process for bench.Results.
+func environment() bench.Environment {
+	env := bench.Environment{
+		GoVersion:  runtime.Version(),
+		GOOS:       runtime.GOOS,
+		GOARCH:     runtime.GOARCH,
+		NumCPU:     runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		CPU:        cpuModel(),
+	}
+	env.Hostname, _ = os.Hostname()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				env.Revision = s.Value
+			case "vcs.modified":
+				env.Modified = s.Value == "true"
+			}
+		}
+	}
+	return env
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
