@@ -98,7 +98,7 @@ func Prometheus(cfg Config, o PrometheusOptions) (*Reader, error) {
 		ErrorHandling:       promhttp.ContinueOnError,
 		ErrorLog:            promLogger{ratelog.New(cfg.Logger, time.Minute, nil)},
 		EnableOpenMetrics:   true,
-		MaxRequestsInFlight: 4,
+		MaxRequestsInFlight: 16, // beyond this, concurrent scrapes get 503 rather than piling up on the host
 		Timeout:             10 * time.Second,
 	})
 	return &Reader{Name: "prometheus", Reader: exp, Handler: h}, nil

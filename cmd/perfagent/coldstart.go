@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// coldStartOptions are the flags of the cold-start measurement.
+type coldStartOptions struct {
+	enabled bool
+	runs    int
+	health  string
+	idle    time.Duration
+	limit   time.Duration
+	command []string
+}
+
+func (o *coldStartOptions) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&o.enabled, "cold-start", false, "system: measure the cold start (process start to first healthy response), "+
+		"idle RSS, peak RSS and idle CPU of the command after -- (default: perfagent's own demo target)")
+	fs.IntVar(&o.runs, "cold-start-runs", 5, "system: cold starts to measure")
+	fs.StringVar(&o.health, "health-url", "", "system: the URL that answers 2xx once the command is ready (default http://127.0.0.1:8080/health for a command)")
+	fs.DurationVar(&o.idle, "idle", 2*time.Second, "system: how long to watch the started process idle for its CPU and memory baseline")
+	fs.DurationVar(&o.limit, "start-timeout", 30*time.Second, "system: give up on a start after this long")
+}
+
+// measureColdStart starts the target o.runs times, each time timing how
+// long it takes to answer its health URL, and watches the last start idle
+// for the memory baseline, memory peak and idle CPU the system budgets
+// check.
+func measureColdStart(ctx context.Context, e *env, r *bench.Runner, o *coldStartOptions) error {
+	if o.runs < 1 {
+		return errors.New("--cold-start-runs must be at least 1")
+	}
+	var samples []float64
+	var idle *procIdle
+	var errs []error
+	for i := 0; i < o.runs && ctx.Err() == nil; i++ {
+		argv, health, err := o.target()
+		if err != nil {
+			return err
+		}
+		d, pi, err := coldStartOnce(ctx, argv, health, o.limit, o.idle, i == o.runs-1)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cold start %d of %v: %w", i+1, argv, err))
+			continue
+		}
+		samples = append(samples, float64(d.Nanoseconds()))
+		if pi != nil {
+			idle = pi
+		}
+	}
+	res := bench.Result{Name: "system/cold-start", Category: "system", Kind: bench.KindFunc, Unit: bench.UnitNsPerOp,
+		Iterations: int64(len(samples)), Samples: samples, Labels: map[string]string{"command": fmt.Sprint(o.command)}}
+	if len(o.command) == 0 {
+		res.Labels["command"] = "perfagent demo"
+	}
+	if len(samples) > 0 {
+		st, warns := bench.Summarize(samples)
+		res.Stats, res.Warnings = st, warns
+		res.Metrics = append(res.Metrics, bench.Metric{Unit: bench.UnitColdStart, Value: st.Median})
+	}
+	if idle != nil {
+		res.Metrics = append(res.Metrics,
+			bench.Metric{Unit: bench.UnitRSSBaseline, Value: idle.rss},
+			bench.Metric{Unit: bench.UnitRSSPeak, Value: idle.peak},
+			bench.Metric{Unit: bench.UnitCPUIdle, Value: idle.cpu})
+	}
+	if err := errors.Join(errs...); err != nil {
+		res.Error = err.Error()
+	}
+	if aerr := r.Add(res); aerr != nil {
+		errs = append(errs, aerr)
+	}
+	return errors.Join(errs...)
+}
+
+// target returns the command and health URL of one start: the user's, or
+// perfagent's own demo target on a fresh free port.
+func (o *coldStartOptions) target() ([]string, string, error) {
+	if len(o.command) > 0 {
+		h := o.health
+		if h == "" {
+			h = "http://127.0.0.1:8080/health"
+		}
+		return o.command, h, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", fmt.Errorf("finding perfagent's own binary for the demo target: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return []string{self, "demo", "--addr", addr}, "http://" + addr + "/health", nil
+}
+
+// procIdle is what an idle process costs.
+type procIdle struct {
+	rss, peak float64 // bytes
+	cpu       float64 // fraction of one core
+}
+
+func coldStartOnce(ctx context.Context, argv []string, health string, limit, idleFor time.Duration, watchIdle bool) (time.Duration, *procIdle, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop `go run` and its child together
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer stopProcessGroup(cmd, exited)
+
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	defer client.CloseIdleConnections()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get(health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case err := <-exited:
+			exited <- err
+			return 0, nil, fmt.Errorf("exited before it was healthy (%v): %s", err, lastLine(stderr.String()))
+		case <-deadline.C:
+			return 0, nil, fmt.Errorf("not healthy at %s within %v", health, limit)
+		case <-tick.C:
+		}
+	}
+	d := time.Since(start)
+	if !watchIdle || idleFor <= 0 {
+		return d, nil, nil
+	}
+	pid := cmd.Process.Pid
+	cpu0, err := procCPUSeconds(pid)
+	if err != nil {
+		return d, nil, nil // no /proc: no idle figures
+	}
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return d, nil, nil
+	case <-time.After(idleFor):
+	}
+	cpu1, err1 := procCPUSeconds(pid)
+	rss, peak, err2 := procMemory(pid)
+	if err1 != nil || err2 != nil {
+		return d, nil, nil
+	}
+	return d, &procIdle{rss: rss, peak: peak, cpu: (cpu1 - cpu0) / time.Since(t0).Seconds()}, nil
+}
+
+// stopProcessGroup ends the started process group: SIGTERM, then SIGKILL
+// after 5 seconds.
+func stopProcessGroup(cmd *exec.Cmd, exited chan error) {
+	pgid := -cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+func lastLine(s string) string {
+	s = string(bytes.TrimSpace([]byte(s)))
+	if i := bytes.LastIndexByte([]byte(s), '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// procCPUSeconds reads utime+stime of pid from /proc (clock ticks of 10ms).
+func procCPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, errors.New("malformed stat")
+	}
+	ut, _ := strconv.ParseFloat(string(f[11]), 64)
+	st, _ := strconv.ParseFloat(string(f[12]), 64)
+	return (ut + st) / 100, nil
+}
+
+// procMemory reads the current and peak resident set of pid (VmRSS, VmHWM).
+func procMemory(pid int) (rss, peak float64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		for _, k := range []struct {
+			name string
+			dst  *float64
+		}{{"VmRSS:", &rss}, {"VmHWM:", &peak}} {
+			if v, ok := bytes.CutPrefix(line, []byte(k.name)); ok {
+				f := bytes.Fields(v)
+				if len(f) >= 1 {
+					kb, _ := strconv.ParseFloat(string(f[0]), 64)
+					*k.dst = kb * 1024
+				}
+			}
+		}
+	}
+	if rss == 0 {
+		return 0, 0, errors.New("no VmRSS")
+	}
+	return rss, peak, nil
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/report"
+)
+
+func baselineCommand() command {
+	c := command{
+		name:    "baseline",
+		args:    "[RESULTS]",
+		summary: "Save a results file (default: the latest run; or run the suite with --run) as benchmarks/baseline.json.",
+		examples: []string{
+			"perfagent baseline                       # the latest perf/benchmarks/benchmark-<ts>.json",
+			"perfagent baseline old.txt               # go test -bench output works too",
+			"perfagent baseline --run system --quick  # run the system suite now and keep it",
+		},
+	}
+	c.run = func(e *env, args []string) int {
+		fs := newFlags(e, c)
+		root := outputRoot(e, fs)
+		suite := fs.String("run", "", "run this suite (as 'perfagent bench SUITE') and save its results as the baseline")
+		quick := fs.Bool("quick", false, "with --run: shorter benchmarks")
+		args, code, ok := parse(e, fs, args)
+		if !ok {
+			return code
+		}
+		var res *bench.Results
+		switch {
+		case *suite != "" && len(args) > 0:
+			return usageErr(e, c.name, "give either --run or a results file, not both")
+		case *suite != "":
+			bargs := []string{"--out", *root}
+			if *quick {
+				bargs = append(bargs, "--quick")
+			}
+			if code := benchCommand().run(e, append(bargs, *suite)); code != exitOK && code != exitFailed {
+				return code
+			}
+			fallthrough
+		case len(args) == 0:
+			p, err := latestResults(*root)
+			if err != nil {
+				return inputErr(e, c.name, err)
+			}
+			if res, err = readResults(p); err != nil {
+				return inputErr(e, c.name, err)
+			}
+		case len(args) == 1:
+			var err error
+			if res, err = readResults(args[0]); err != nil {
+				return inputErr(e, c.name, err)
+			}
+		default:
+			return usageErr(e, c.name, "at most one results file, got %d", len(args))
+		}
+		if res.Partial {
+			return inputErr(e, c.name, errors.New("the results are partial (the run was interrupted); refusing to make them the baseline"))
+		}
+		path, err := bench.SaveBaseline(benchDir(*root), res)
+		if err != nil {
+			return runErr(e, c.name, err)
+		}
+		fmt.Fprintf(e.stdout, "baseline: %s (%d benchmarks)\n", path, len(res.Benchmarks))
+		return exitOK
+	}
+	return c
+}
+
+func compareCommand() command {
+	c := command{
+		name:    "compare",
+		args:    "OLD NEW",
+		summary: "Compare two results files (perfagent JSON or go test -bench output) with the Mann-Whitney U test; exit 1 on a significant regression beyond --threshold.",
+		examples: []string{
+			"perfagent compare perf/benchmarks/baseline.json perf/benchmarks/benchmark-20261125T190000Z.json",
+			"go test -bench . -count 10 > new.txt && perfagent compare old.txt new.txt",
+			"perfagent compare --threshold 0.10 --markdown old.json new.json > comment.md",
+		},
+	}
+	c.run = func(e *env, args []string) int {
+		fs := newFlags(e, c)
+		alpha := fs.Float64("alpha", bench.DefaultAlpha, "significance level of the Mann-Whitney U test")
+		threshold := fs.Float64("threshold", 0.05, "relative change (0.05 = 5%) beyond which a significant worsening fails")
+		asJSON := fs.Bool("json", false, "print the comparison as JSON")
+		asMD := fs.Bool("markdown", false, "print a Markdown summary (for a pull-request comment)")
+		args, code, ok := parse(e, fs, args)
+		if !ok {
+			return code
+		}
+		if len(args) != 2 {
+			return usageErr(e, c.name, "want two results files (OLD NEW), got %d", len(args))
+		}
+		if *alpha <= 0 || *alpha >= 1 {
+			return usageErr(e, c.name, "--alpha %v must be between 0 and 1", *alpha)
+		}
+		if *threshold < 0 {
+			return usageErr(e, c.name, "--threshold %v must not be negative", *threshold)
+		}
+		base, err := readResults(args[0])
+		if err != nil {
+			return inputErr(e, c.name, err)
+		}
+		cur, err := readResults(args[1])
+		if err != nil {
+			return inputErr(e, c.name, err)
+		}
+		cmp := bench.Compare(base, cur, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
+		switch {
+		case *asJSON:
+			err = printJSON(e.stdout, cmp)
+		case *asMD:
+			err = report.Markdown(e.stdout, cur, cmp)
+		default:
+			err = cmp.WriteText(e.stdout)
+		}
+		if err != nil {
+			return runErr(e, c.name, err)
+		}
+		if cmp.Failed() {
+			fmt.Fprintf(e.stderr, "perfagent compare: %d significant regression(s) beyond %.0f%%\n", len(cmp.Regressions()), *threshold*100)
+			return exitFailed
+		}
+		return exitOK
+	}
+	return c
+}
+
+func reportCommand() command {
+	c := command{
+		name:    "report",
+		args:    "[RESULTS]",
+		summary: "Render a results file (default: the latest run) as a self-contained HTML report, compared with the baseline when there is one; --markdown prints a summary.",
+		examples: []string{
+			"perfagent report",
+			"perfagent report --markdown perf/benchmarks/benchmark-20261125T190000Z.json",
+		},
+	}
+	c.run = func(e *env, args []string) int {
+		fs := newFlags(e, c)
+		root := outputRoot(e, fs)
+		asMD := fs.Bool("markdown", false, "print a Markdown summary instead of writing HTML")
+		noBase := fs.Bool("no-baseline", false, "do not compare with benchmarks/baseline.json")
+		args, code, ok := parse(e, fs, args)
+		if !ok {
+			return code
+		}
+		path := ""
+		if len(args) > 0 {
+			path = args[0]
+		}
+		if len(args) > 1 {
+			return usageErr(e, c.name, "at most one results file, got %d", len(args))
+		}
+		if path == "" {
+			p, err := latestResults(*root)
+			if err != nil {
+				return inputErr(e, c.name, err)
+			}
+			path = p
+		}
+		res, err := readResults(path)
+		if err != nil {
+			return inputErr(e, c.name, err)
+		}
+		cmp, err := baselineComparison(*root, res, *noBase, bench.CompareOptions{})
+		if err != nil {
+			return inputErr(e, c.name, err)
+		}
+		if *asMD {
+			if err := report.Markdown(e.stdout, res, cmp); err != nil {
+				return runErr(e, c.name, err)
+			}
+			return exitOK
+		}
+		dir := filepath.Dir(path)
+		if filepath.Ext(path) != ".json" {
+			dir = benchDir(*root) // an imported go test -bench file: write with the others
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return runErr(e, c.name, err)
+			}
+		}
+		out, err := writeHTMLReport(dir, res, cmp)
+		if err != nil {
+			return runErr(e, c.name, err)
+		}
+		fmt.Fprintf(e.stdout, "report: %s\n", out)
+		return exitOK
+	}
+	return c
+}
+
+// baselineComparison compares res with root's baseline.json, or returns
+// nil when there is none (or skip is set). A baseline that cannot be read
+// is an error: silently comparing with nothing would hide it.
+func baselineComparison(root string, res *bench.Results, skip bool, o bench.CompareOptions) (*bench.Comparison, error) {
+	if skip {
+		return nil, nil
+	}
+	base, err := bench.LoadBaseline(benchDir(root))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bench.Compare(base, res, o), nil
+}
+
+func checkCommand() command {
+	c := command{
+		name:    "check",
+		args:    "[RESULTS...]",
+		summary: "Apply performance budgets to results files (default: the latest run); exit 1 naming each failing check. Budgets nothing measured are listed as not measured.",
+		examples: []string{
+			"perfagent check                                   # built-in budgets (the seed's tables), latest results",
+			"perfagent check --budgets perf/budgets.yaml perf/benchmarks/benchmark-20261125T190000Z.json",
+			"perfagent check --budgets budget.json page.json   # a Lighthouse budget.json works too",
+		},
+	}
+	c.run = func(e *env, args []string) int {
+		fs := newFlags(e, c)
+		root := outputRoot(e, fs)
+		file := fs.String("budgets", "", "budgets file: perfagent YAML/JSON or a Lighthouse budget.json (default: built-in budgets)")
+		asJSON := fs.Bool("json", false, "print the verdict as JSON")
+		args, code, ok := parse(e, fs, args)
+		if !ok {
+			return code
+		}
+		b := budget.Default()
+		if *file != "" {
+			var err error
+			if b, err = budget.Load(*file); err != nil {
+				return inputErr(e, c.name, err)
+			}
+		}
+		paths := args
+		if len(paths) == 0 {
+			p, err := latestResults(*root)
+			if err != nil {
+				return inputErr(e, c.name, err)
+			}
+			paths = []string{p}
+		}
+		var all []*bench.Results
+		for _, p := range paths {
+			r, err := readResults(p)
+			if err != nil {
+				return inputErr(e, c.name, err)
+			}
+			all = append(all, r)
+		}
+		v := budget.Evaluate(b, all...)
+		var err error
+		if *asJSON {
+			err = printJSON(e.stdout, v)
+		} else {
+			err = v.WriteText(e.stdout)
+		}
+		if err != nil {
+			return runErr(e, c.name, err)
+		}
+		if v.Failed() {
+			return exitFailed
+		}
+		return exitOK
+	}
+	return c
+}
+
+func versionCommand() command {
+	c := command{name: "version", summary: "Print perfagent's version and the Go toolchain it was built with."}
+	c.run = func(e *env, args []string) int {
+		fs := newFlags(e, c)
+		args, code, ok := parse(e, fs, args)
+		if !ok {
+			return code
+		}
+		printVersion(e.stdout)
+		return exitOK
+	}
+	return c
+}
+
+func printVersion(w io.Writer) {
+	v, goV := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goV = bi.GoVersion
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	fmt.Fprintf(w, "perfagent %s (%s)\n", v, goV)
+}
