@@ -303,6 +303,18 @@ func (r *Runner) AddWarning(msg string) {
 	r.res.Warnings = append(r.res.Warnings, msg)
 }
 
+// MarkPartial marks the results as partial (the run was interrupted or a
+// producer outside the Runner stopped early), with reason as a warning.
+// Saved files then carry Partial, and baselines refuse them.
+func (r *Runner) MarkPartial(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Partial = true
+	if reason != "" {
+		r.res.Warnings = append(r.res.Warnings, "partial: "+reason)
+	}
+}
+
 // Results returns a copy of the results so far. FinishedAt is the end of the
 // last benchmark (StartedAt when none ran).
 func (r *Runner) Results() *Results {

@@ -121,6 +121,9 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 	rep, err := load.Run(ctx, sc, opts)
 	sp.done()
 	if rep != nil {
+		if rep.Partial {
+			r.MarkPartial("the API run was stopped early")
+		}
 		for _, b := range rep.BenchResults().Benchmarks {
 			if o.filter != nil && !o.filter.MatchString(b.Name) {
 				continue

@@ -142,15 +142,14 @@ func benchCommand() command {
 			}
 		}
 		sp.done()
-		res := r.Results()
-		if e.ctx.Err() != nil && !res.Partial {
-			res.Partial = true
+		if e.ctx.Err() != nil {
+			r.MarkPartial("interrupted")
 		}
 		saved, err := r.SaveResults()
 		if err != nil {
 			return runErr(e, c.name, fmt.Errorf("saving results: %w", err))
 		}
-		res = r.Results()
+		res := r.Results()
 		cmp, cmpErr := baselineComparison(*root, res, *noBase, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
 		htmlPath, herr := writeHTMLReport(benchDir(*root), res, cmp)
 		if herr != nil {

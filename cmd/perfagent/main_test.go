@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// cli runs perfagent with args and an environment of only vars (plus CI
+// from the real environment), returning the exit code and both outputs.
+func cli(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if k == "CI" {
+			return os.Getenv("CI")
+		}
+		return ""
+	}
+	code := runEnv(&env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: getenv}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndErrors(t *testing.T) {
+	if code, out, _ := cli(t, nil); code != exitUsage || !strings.Contains(out, "usage: perfagent") {
+		t.Errorf("no args: %d %q", code, out)
+	}
+	if code, out, _ := cli(t, nil, "help"); code != exitOK || !strings.Contains(out, "compare") {
+		t.Errorf("help: %d", code)
+	}
+	if code, _, errb := cli(t, nil, "frobnicate"); code != exitUsage || !strings.Contains(errb, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %d %q", code, errb)
+	}
+	for _, c := range commands() {
+		code, out, _ := cli(t, nil, c.name, "--help")
+		if code != exitOK || !strings.Contains(out, "usage: perfagent "+c.name) {
+			t.Errorf("%s --help: %d %q", c.name, code, out)
+		}
+		if c.name != "version" && !strings.Contains(out, "examples:") {
+			t.Errorf("%s --help has no examples", c.name)
+		}
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"bench", "gpu"}, `unknown suite "gpu"`},
+		{[]string{"bench", "--run", "("}, "--run"},
+		{[]string{"bench", "api", "--duration", "soon"}, `invalid value "soon"`},
+		{[]string{"bench", "api", "--ramp", "5s"}, "--ramp"},
+		{[]string{"bench", "api", "--scenario", "/nonexistent.yaml"}, "nonexistent.yaml"},
+		{[]string{"compare", "one.json"}, "want two results files"},
+		{[]string{"compare", "/nonexistent-a.json", "/nonexistent-b.json"}, "nonexistent-a.json"},
+		{[]string{"check", "--budgets", "/nonexistent.yaml", "x.json"}, "nonexistent.yaml"},
+		{[]string{"report", "--out", t.TempDir()}, "no results in"},
+		{[]string{"page"}, "give at least one URL"},
+		{[]string{"page", "--network", "carrier-pigeon", "http://x"}, "--network"},
+		{[]string{"demo", "--addr", "nowhere"}, "--addr nowhere"},
+	}
+	for _, tc := range cases {
+		code, _, errb := cli(t, nil, tc.args...)
+		if code != exitUsage || !strings.Contains(errb, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errb, tc.want)
+		}
+		if strings.Contains(errb, "goroutine ") {
+			t.Errorf("%v printed a stack trace", tc.args)
+		}
+	}
+}
+
+func readJSON(t *testing.T, path string) *bench.Results {
+	t.Helper()
+	r, err := bench.ReadResultsFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestBenchBaselineCompareReportCheck(t *testing.T) {
+	root := t.TempDir()
+	vars := map[string]string{"PERFAGENT_OUTPUT_DIR": root}
+	code, out, errb := cli(t, vars, "bench", "system", "--quick", "--run", "json/")
+	if code != exitOK {
+		t.Fatalf("bench: %d\n%s\n%s", code, out, errb)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
+	html, _ := filepath.Glob(filepath.Join(root, "benchmarks", "report-*.html"))
+	txt, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.txt"))
+	if len(files) != 1 || len(html) != 1 || len(txt) != 1 {
+		t.Fatalf("files: %v %v %v", files, html, txt)
+	}
+	res := readJSON(t, files[0])
+	if len(res.Benchmarks) != 2 || res.Benchmarks[0].Name != "json/encode" || res.Environment.GoVersion == "" {
+		t.Fatalf("results: %+v", res.Benchmarks)
+	}
+
+	if code, out, errb := cli(t, vars, "baseline"); code != exitOK || !strings.Contains(out, "baseline.json") {
+		t.Fatalf("baseline: %d %s %s", code, out, errb)
+	}
+	// A second run compares with the baseline and prints the comparison.
+	code, out, _ = cli(t, vars, "bench", "system", "--quick", "--run", "json/", "--json")
+	if code != exitOK && code != exitFailed {
+		t.Fatalf("second bench: %d", code)
+	}
+	var doc struct {
+		Results    *bench.Results    `json:"results"`
+		Comparison *bench.Comparison `json:"comparison"`
+		Files      []string          `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out)
+	}
+	if doc.Comparison == nil || len(doc.Comparison.Rows) == 0 || len(doc.Files) != 3 {
+		t.Errorf("comparison missing: %+v", doc)
+	}
+
+	if code, out, _ := cli(t, vars, "report", "--markdown"); code != exitOK || !strings.Contains(out, "json/encode") {
+		t.Errorf("report --markdown: %d %s", code, out)
+	}
+	if code, out, _ := cli(t, vars, "report"); code != exitOK || !strings.Contains(out, "report-") {
+		t.Errorf("report: %d %s", code, out)
+	}
+
+	// Budgets: the latest results pass a generous budget and fail a tight one.
+	loose := filepath.Join(root, "loose.yaml")
+	tight := filepath.Join(root, "tight.yaml")
+	os.WriteFile(loose, []byte("endpoints: {}\n"), 0o644)
+	os.WriteFile(tight, []byte("system: {scheduler-lag: 1ns}\n"), 0o644)
+	code, out, errb = cli(t, vars, "bench", "system", "--quick", "--run", "sched/latency/idle", "--no-baseline")
+	if code != exitOK {
+		t.Fatalf("bench sched: %d %s %s", code, out, errb)
+	}
+	if code, out, _ := cli(t, vars, "check", "--budgets", loose); code != exitOK {
+		t.Errorf("check loose: %d\n%s", code, out)
+	}
+	code, out, _ = cli(t, vars, "check", "--budgets", tight)
+	if code != exitFailed || !strings.Contains(out, "FAIL") || !strings.Contains(out, "scheduler-lag") {
+		t.Errorf("check tight: %d\n%s", code, out)
+	}
+	code, out, _ = cli(t, vars, "check", "--budgets", tight, "--json")
+	var verdict map[string]any
+	if code != exitFailed || json.Unmarshal([]byte(out), &verdict) != nil {
+		t.Errorf("check --json: %d %s", code, out)
+	}
+}
+
+// writeResults writes a results file with one benchmark of the given
+// samples.
+func writeResults(t *testing.T, path string, samples []float64) {
+	t.Helper()
+	st, _ := bench.Summarize(samples)
+	res := &bench.Results{Schema: bench.Schema, Suite: "t", StartedAt: time.Now(), FinishedAt: time.Now(),
+		Environment: bench.CurrentEnvironment(),
+		Benchmarks:  []bench.Result{{Name: "op", Unit: bench.UnitNsPerOp, Iterations: int64(len(samples)), Samples: samples, Stats: st}}}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := bench.WriteJSON(f, res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompareExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	base, same, slower := filepath.Join(dir, "base.json"), filepath.Join(dir, "same.json"), filepath.Join(dir, "slower.json")
+	var a, b, c []float64
+	for i := 0; i < 20; i++ {
+		a = append(a, 100+float64(i%5))
+		b = append(b, 100+float64((i+2)%5))
+		c = append(c, 150+float64(i%5))
+	}
+	writeResults(t, base, a)
+	writeResults(t, same, b)
+	writeResults(t, slower, c)
+	if code, out, _ := cli(t, nil, "compare", base, same); code != exitOK || !strings.Contains(out, "~") {
+		t.Errorf("no change: %d\n%s", code, out)
+	}
+	code, out, errb := cli(t, nil, "compare", base, slower)
+	if code != exitFailed || !strings.Contains(errb, "regression") {
+		t.Errorf("regression: %d\n%s\n%s", code, out, errb)
+	}
+	if code, _, _ := cli(t, nil, "compare", "--threshold", "0.9", base, slower); code != exitOK {
+		t.Errorf("50%% slower with a 90%% threshold: %d", code)
+	}
+	if code, out, _ := cli(t, nil, "compare", "--markdown", base, slower); code != exitFailed || !strings.Contains(out, "|") {
+		t.Errorf("markdown: %d %s", code, out)
+	}
+	// go test -bench output is read too.
+	gotest := filepath.Join(dir, "new.txt")
+	var buf strings.Builder
+	for _, v := range c {
+		fmt.Fprintf(&buf, "BenchmarkOp \t 1000\t %g ns/op\n", v)
+	}
+	os.WriteFile(gotest, []byte("goos: linux\n"+buf.String()), 0o644)
+	if code, out, errb := cli(t, nil, "compare", base, gotest); code == exitUsage {
+		t.Errorf("go test output not read: %s %s", out, errb)
+	}
+}
+
+func runGo(args ...string) ([]byte, error) {
+	return exec.Command("go", args...).CombinedOutput()
+}
+
+func TestBaselineRefusesPartial(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "partial.json")
+	res := &bench.Results{Schema: bench.Schema, Partial: true}
+	f, _ := os.Create(p)
+	bench.WriteJSON(f, res)
+	f.Close()
+	if code, _, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": dir}, "baseline", p); code != exitUsage || !strings.Contains(errb, "partial") {
+		t.Errorf("partial baseline: %d %s", code, errb)
+	}
+}
+
+func TestBenchAPIAgainstDemo(t *testing.T) {
+	root := t.TempDir()
+	code, out, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": root}, "bench", "api", "--duration", "1s", "--concurrency", "4")
+	if code != exitOK && code != exitFailed {
+		t.Fatalf("bench api: %d\n%s\n%s", code, out, errb)
+	}
+	if !strings.Contains(errb, "built-in demo target") || !strings.Contains(out, "demo/health") {
+		t.Errorf("output:\n%s\n%s", out, errb)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	res := readJSON(t, files[0])
+	var http int
+	for _, b := range res.Benchmarks {
+		if b.Kind == bench.KindHTTP && b.Stats.N > 0 {
+			http++
+		}
+	}
+	if http < 5 {
+		t.Errorf("%d HTTP results", http)
+	}
+}
+
+func TestBenchInterruptedKeepsResults(t *testing.T) {
+	root := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- runEnv(&env{ctx: ctx, stdout: &out, stderr: &errb, getenv: func(k string) string {
+			if k == "PERFAGENT_OUTPUT_DIR" {
+				return root
+			}
+			return ""
+		}}, []string{"bench", "api", "--duration", "1m", "--concurrency", "2"})
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	code := <-done
+	if code != exitRunError || !strings.Contains(errb.String(), "partial") {
+		t.Fatalf("interrupted bench: %d\n%s", code, errb.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
+	if len(files) != 1 || !readJSON(t, files[0]).Partial {
+		t.Fatalf("partial results not written: %v", files)
+	}
+}
+
+func TestColdStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the demo target")
+	}
+	root := t.TempDir()
+	// The test binary is not perfagent: build it and measure its demo.
+	bin := filepath.Join(t.TempDir(), "perfagent")
+	if out, err := runGo("build", "-o", bin, "."); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	code, out, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": root}, "bench", "system", "--quick", "--run", "^$",
+		"--cold-start", "--cold-start-runs", "2", "--idle", "300ms", "--health-url", "http://127.0.0.1:18931/health",
+		"--", bin, "demo", "--addr", "127.0.0.1:18931")
+	if code != exitOK {
+		t.Fatalf("cold start: %d\n%s\n%s", code, out, errb)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
+	res := readJSON(t, files[0])
+	var found bool
+	for _, b := range res.Benchmarks {
+		if b.Name != "system/cold-start" {
+			continue
+		}
+		found = true
+		units := map[string]float64{}
+		for _, m := range b.Metrics {
+			units[m.Unit] = m.Value
+		}
+		if b.Stats.N != 2 || units[bench.UnitColdStart] <= 0 || units[bench.UnitRSSBaseline] < 1<<20 || units[bench.UnitRSSPeak] < units[bench.UnitRSSBaseline] {
+			t.Errorf("cold start result %+v", b)
+		}
+	}
+	if !found {
+		t.Fatalf("no cold-start result in %s", out)
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	code, out, errb := cli(t, nil, "demo", "--addr", "127.0.0.1:0", "--duration", "200ms")
+	if code != exitOK || !strings.Contains(out, "demo target: http://127.0.0.1:") {
+		t.Errorf("demo: %d %s %s", code, out, errb)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	if code, out, _ := cli(t, nil, "version"); code != exitOK || !strings.HasPrefix(out, "perfagent ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
