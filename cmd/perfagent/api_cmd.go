@@ -62,7 +62,10 @@ func (o *apiOptions) validate() error {
 // startDemo starts the built-in demo target with a perfagent agent serving
 // its /metrics and /debug/. The returned stop function shuts both down.
 func startDemo(ctx context.Context, addr string, logger *slog.Logger, opts ...agent.Option) (*demo.Server, *agent.Agent, func(), error) {
-	opts = append([]agent.Option{agent.WithoutHTTPServer(), agent.WithServiceName("perfagent-demo"), agent.WithLogger(logger)}, opts...)
+	// The demo is a self-contained target: it may run beside an agent the
+	// embedding process already has (tests, or a host calling run()).
+	opts = append([]agent.Option{agent.WithoutHTTPServer(), agent.WithServiceName("perfagent-demo"), agent.WithLogger(logger),
+		agent.WithAllowMultiple()}, opts...)
 	a, err := agent.Start(ctx, opts...)
 	if err != nil {
 		return nil, nil, nil, err

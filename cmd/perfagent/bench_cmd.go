@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +61,8 @@ func benchCommand() command {
 		fs := newFlags(e, c)
 		root := outputRoot(e, fs)
 		var o benchOptions
-		fs.BoolVar(&o.quick, "quick", false, "shorter benchmarks (seconds, for smoke tests)")
+		quickDefault, _ := strconv.ParseBool(e.getenv("PERFAGENT_QUICK"))
+		fs.BoolVar(&o.quick, "quick", quickDefault, "shorter benchmarks, seconds in all (env PERFAGENT_QUICK=1): a smoke test")
 		runRe := fs.String("run", "", "run only benchmarks whose name matches this regular expression")
 		alpha := fs.Float64("alpha", bench.DefaultAlpha, "significance level for the baseline comparison")
 		threshold := fs.Float64("threshold", 0.05, "relative worsening (0.05 = 5%) that fails the baseline comparison")
@@ -111,9 +113,6 @@ func benchCommand() command {
 		}
 		if err := o.api.validate(); err != nil {
 			return usageErr(e, c.name, "%v", err)
-		}
-		if o.cold.enabled && len(tail) == 0 {
-			return usageErr(e, c.name, "--cold-start needs the server command after --")
 		}
 		var budgets *budget.Budgets
 		if *budgetsFile != "" {

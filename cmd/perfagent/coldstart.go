@@ -110,6 +110,10 @@ func (o *coldStartOptions) target() ([]string, string, error) {
 	return []string{self, "demo", "--addr", addr}, "http://" + addr + "/health", nil
 }
 
+// selfExecEnv is set in the environment of processes the cold-start
+// measurement starts.
+const selfExecEnv = "PERFAGENT_SELF_EXEC"
+
 // procIdle is what an idle process costs.
 type procIdle struct {
 	rss, peak float64 // bytes
@@ -118,6 +122,9 @@ type procIdle struct {
 
 func coldStartOnce(ctx context.Context, argv []string, health string, limit, idleFor time.Duration, watchIdle bool) (time.Duration, *procIdle, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	// Tells a test binary standing in for perfagent to run the command
+	// rather than its tests; perfagent itself ignores it.
+	cmd.Env = append(os.Environ(), selfExecEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop `go run` and its child together
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
