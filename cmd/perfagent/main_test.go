@@ -223,7 +223,6 @@ func TestCompareExitCodes(t *testing.T) {
 	}
 }
 
-
 func TestBaselineRefusesPartial(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "partial.json")
