@@ -3,9 +3,6 @@ package load
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -538,7 +535,7 @@ func (r *Report) BenchResults() *bench.Results {
 		StartedAt:   r.StartedAt,
 		FinishedAt:  r.FinishedAt,
 		Partial:     r.Partial,
-		Environment: environment(),
+		Environment: bench.CurrentEnvironment(),
 		Warnings:    slices.Clone(r.Warnings),
 	}
 	for _, ep := range r.Endpoints {
@@ -637,39 +634,3 @@ func (r *Report) benchResult(ep EndpointReport, name string) bench.Result {
 	return b
 }
 
-// environment describes this process for bench.Results.
-func environment() bench.Environment {
-	env := bench.Environment{
-		GoVersion:  runtime.Version(),
-		GOOS:       runtime.GOOS,
-		GOARCH:     runtime.GOARCH,
-		NumCPU:     runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		CPU:        cpuModel(),
-	}
-	env.Hostname, _ = os.Hostname()
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				env.Revision = s.Value
-			case "vcs.modified":
-				env.Modified = s.Value == "true"
-			}
-		}
-	}
-	return env
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}

@@ -209,7 +209,7 @@ func (r *Report) summarizeRuns() {
 		if len(xs) == 0 {
 			continue
 		}
-		st := summarize(xs)
+		st, _ := bench.Summarize(xs)
 		r.Summary = append(r.Summary, Spread{Unit: unit, N: st.N, Median: st.Median, Min: st.Min, Max: st.Max})
 	}
 }
@@ -264,7 +264,7 @@ func (r *Report) Result() (bench.Result, error) {
 	}
 	res.Warnings = append(res.Warnings, failed...)
 	res.Iterations = int64(len(res.Samples))
-	res.Stats = summarize(res.Samples)
+	res.Stats, _ = bench.Summarize(res.Samples)
 	for _, s := range r.Summary {
 		m := bench.Metric{Unit: s.Unit, Value: s.Median}
 		res.Metrics = append(res.Metrics, m)

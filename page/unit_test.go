@@ -302,16 +302,6 @@ func TestRenderSVG(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	s := summarize([]float64{5, 1, 3, 2, 4, 100})
-	if s.N != 6 || s.Median != 3.5 || s.Min != 1 || s.Max != 100 || s.Outliers != 1 || s.P95 != 100-0.25*(100-5) {
-		t.Errorf("%+v", s)
-	}
-	if s := summarize(nil); s.N != 0 {
-		t.Errorf("empty %+v", s)
-	}
-}
-
 func TestWriteMarkdown(t *testing.T) {
 	var b strings.Builder
 	if err := sampleReport().WriteMarkdown(&b); err != nil {

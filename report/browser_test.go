@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/report"
 )
 
@@ -51,21 +51,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// chromiumPath finds Debian's Chromium binary (preferring the real binary
-// over the /usr/bin wrapper script), or "".
+// chromiumPath finds the browser the way `perfagent page` does
+// (CHROME_PATH, then Debian's real binary, then the usual names), or "".
 func chromiumPath() string {
-	if p := os.Getenv("PERFAGENT_CHROMIUM"); p != "" {
-		return p
+	p, err := page.FindChrome("", nil)
+	if err != nil {
+		return ""
 	}
-	if _, err := os.Stat("/usr/lib/chromium/chromium"); err == nil {
-		return "/usr/lib/chromium/chromium"
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
+	return p
 }
 
 // needBrowser returns the browser context, skipping the test when no
