@@ -633,4 +633,3 @@ func (r *Report) benchResult(ep EndpointReport, name string) bench.Result {
 	}
 	return b
 }
-
