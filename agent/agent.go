@@ -132,7 +132,7 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		var r *exporters.Reader
 		switch name {
 		case "prometheus":
-			r, err = exporters.Prometheus(ecfg, exporters.PrometheusOptions{})
+			r, err = exporters.Prometheus(ecfg, exporters.PrometheusOptions{ScopeLabels: cfg.promScopeLabels})
 			if r != nil {
 				promHandler = r.Handler
 			}

@@ -78,10 +78,11 @@ type config struct {
 	timeoutSet   bool
 	console      io.Writer
 
-	readers []func(sdkmetric.Producer) sdkmetric.Reader
-	logger  *slog.Logger
-	maxFDs  int
-	now     func() time.Time
+	promScopeLabels bool
+	readers         []func(sdkmetric.Producer) sdkmetric.Reader
+	logger          *slog.Logger
+	maxFDs          int
+	now             func() time.Time
 }
 
 // WithServiceName sets the service.name resource attribute (default:
@@ -226,6 +227,18 @@ func WithHistogramBoundaries(bounds ...float64) Option {
 // default unless OTEL_METRICS_EXPORTER leaves it out; this option adds it
 // back.
 func WithPrometheus() Option { return withExporter("prometheus") }
+
+// WithPrometheusScopeLabels adds the otel_scope_name, otel_scope_version and
+// otel_scope_schema_url labels to every Prometheus series (default off:
+// perfagent's metric names already say where they come from, and the labels
+// more than double each scrape; turn them on when the host's own
+// instruments need telling apart by scope).
+func WithPrometheusScopeLabels() Option {
+	return optionFunc(func(c *config) error {
+		c.promScopeLabels = true
+		return nil
+	})
+}
 
 // WithoutPrometheus turns the Prometheus exposition off (/metrics answers
 // 404).

@@ -62,8 +62,12 @@ type PrometheusOptions struct {
 	// Registry is the registry the exporter registers with; nil means a new
 	// private registry. The global registry is never used.
 	Registry *prometheus.Registry
-	// WithoutScopeInfo drops the otel_scope_* labels from every series.
-	WithoutScopeInfo bool
+	// ScopeLabels adds the otel_scope_name, otel_scope_version and
+	// otel_scope_schema_url labels to every series. Off by default: every
+	// perfagent metric name already says where it comes from, and the three
+	// labels more than double the size of each scrape and of each series in
+	// Prometheus' index.
+	ScopeLabels bool
 	// WithoutTargetInfo drops the target_info series holding the resource.
 	WithoutTargetInfo bool
 }
@@ -77,7 +81,7 @@ func Prometheus(cfg Config, o PrometheusOptions) (*Reader, error) {
 		reg = prometheus.NewRegistry()
 	}
 	opts := []otelprom.Option{otelprom.WithRegisterer(reg)}
-	if o.WithoutScopeInfo {
+	if !o.ScopeLabels {
 		opts = append(opts, otelprom.WithoutScopeInfo())
 	}
 	if o.WithoutTargetInfo {
@@ -99,7 +103,9 @@ func Prometheus(cfg Config, o PrometheusOptions) (*Reader, error) {
 		ErrorLog:            promLogger{ratelog.New(cfg.Logger, time.Minute, nil)},
 		EnableOpenMetrics:   true,
 		MaxRequestsInFlight: 16, // beyond this, concurrent scrapes get 503 rather than piling up on the host
-		Timeout:             10 * time.Second,
+		// Note: no Timeout: promhttp implements it with http.TimeoutHandler,
+		// which runs every scrape on an extra goroutine and buffers the
+		// whole body, while a collection takes microseconds.
 	})
 	return &Reader{Name: "prometheus", Reader: exp, Handler: h}, nil
 }

@@ -119,6 +119,44 @@ func BenchmarkScrape(b *testing.B) {
 	})
 }
 
+// BenchmarkScrapeHandler measures the same scrape without the network:
+// the exposition handler serving into memory (collection, conversion,
+// gathering, text encoding).
+func BenchmarkScrapeHandler(b *testing.B) {
+	b.Run("impl=perfagent", func(b *testing.B) {
+		a, err := agent.Start(context.Background(), agent.WithoutHTTPServer(), agent.WithAllowMultiple(), agent.WithLogger(quietLogger()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Shutdown(context.Background())
+		benchHandler(b, a.Handler(), "/metrics")
+	})
+	b.Run("impl=client_golang", func(b *testing.B) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		benchHandler(b, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), "/metrics")
+	})
+}
+
+func benchHandler(b *testing.B, h http.Handler, path string) {
+	req := httptest.NewRequest("GET", path, nil)
+	serve := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatalf("status %d", rec.Code)
+		}
+		return rec.Body.Len()
+	}
+	size := serve()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serve()
+	}
+	b.ReportMetric(float64(size), "body-bytes")
+}
+
 func benchScrape(b *testing.B, url string) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	defer client.CloseIdleConnections()
