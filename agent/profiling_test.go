@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -328,4 +329,62 @@ func TestTagHTTP(t *testing.T) {
 			t.Errorf("%s: endpoint label %q, want %q", tc.path, got, tc.want)
 		}
 	}
+}
+
+func FuzzParseKV(f *testing.F) {
+	for _, s := range []string{"a=b", "a=b, c = d", "Authorization=Bearer%20x", "novalue", "=v", "a=%zz", ",,"} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, decode bool) {
+		m, err := parseKV(s, decode)
+		if err != nil {
+			return
+		}
+		for k := range m {
+			if k == "" || strings.Contains(k, ",") || k != strings.TrimSpace(k) {
+				t.Fatalf("%q: key %q", s, k)
+			}
+		}
+	})
+}
+
+// Stream CPU and heap profiles to Grafana Pyroscope, with the OTel service
+// name as the application name. The same from the environment alone:
+// PYROSCOPE_SERVER_ADDRESS=http://pyroscope:4040.
+func ExampleWithProfiling() {
+	a, err := Start(context.Background(),
+		WithServiceName("checkout"),
+		WithProfiling(Profiling{
+			ServerAddress: "http://pyroscope:4040",
+			Tags:          map[string]string{"region": "eu-west-1"},
+			Types:         []ProfileType{ProfileCPU, ProfileInuseSpace, ProfileAllocSpace, ProfileGoroutines},
+		}))
+	if err != nil {
+		return
+	}
+	// Shutdown uploads the final profiles within its deadline.
+	defer a.Shutdown(context.Background())
+}
+
+// Label the CPU samples of one piece of work, so flame graphs can be
+// filtered by it.
+func ExampleTag() {
+	checkout := Labels("endpoint", "/checkout")
+	Tag(context.Background(), checkout, func(ctx context.Context) {
+		v, _ := pprof.Label(ctx, "endpoint")
+		fmt.Println(v)
+	})
+	// Output: /checkout
+}
+
+// Label every request's CPU samples with its route pattern.
+func ExampleTagHTTP() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		v, _ := pprof.Label(r.Context(), "endpoint")
+		fmt.Println(v)
+	})
+	h := TagHTTP(mux) // serve h: http.ListenAndServe(addr, h)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/42", nil))
+	// Output: GET /items/{id}
 }
