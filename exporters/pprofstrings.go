@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -31,18 +32,44 @@ const maxProfileSize = 256 << 20
 // Go's runtime writes pprof label keys and values as given, so a request
 // label carrying arbitrary bytes ends up in the string table.
 func SanitizeProfileStrings(data []byte) ([]byte, bool, error) {
+	var s sanitizer
+	return s.sanitize(data)
+}
+
+// sanitizer keeps its gzip reader and buffer between calls: most of a
+// check's cost is setting up decompression. It is safe for concurrent use.
+type sanitizer struct {
+	mu  sync.Mutex
+	zr  *gzip.Reader
+	buf bytes.Buffer
+}
+
+func (s *sanitizer) sanitize(data []byte) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	raw := data
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		var err error
+		if s.zr == nil {
+			s.zr, err = gzip.NewReader(bytes.NewReader(data))
+		} else {
+			err = s.zr.Reset(bytes.NewReader(data))
+		}
+		if err != nil {
+			s.zr = nil
+			return nil, false, fmt.Errorf("profile: %w", err)
+		}
+		s.buf.Reset()
+		_, err = s.buf.ReadFrom(io.LimitReader(s.zr, maxProfileSize+1))
 		if err != nil {
 			return nil, false, fmt.Errorf("profile: %w", err)
 		}
-		raw, err = io.ReadAll(io.LimitReader(zr, maxProfileSize+1))
-		if err != nil {
-			return nil, false, fmt.Errorf("profile: %w", err)
-		}
-		if len(raw) > maxProfileSize {
+		if s.buf.Len() > maxProfileSize {
 			return nil, false, errors.New("profile: larger than 256 MiB")
+		}
+		raw = s.buf.Bytes()
+		if s.buf.Cap() > 4<<20 {
+			defer func() { s.buf = bytes.Buffer{} }() // do not keep a rare huge buffer
 		}
 	}
 	valid, err := scanStrings(raw)

@@ -153,6 +153,7 @@ type uploader struct {
 	client *http.Client
 	stats  *sinkStats
 	sleep  func(ctx context.Context, d time.Duration) error
+	clean  sanitizer
 }
 
 // job describes p the way pyroscope-go's session describes its uploads.
@@ -236,7 +237,7 @@ func (up *uploader) deliver(ctx context.Context, p *Profile) (string, error) {
 	if p.Kind == KindCPU || p.Kind == KindGoroutine {
 		// Only these carry pprof labels, the one place where host data
 		// (request label values) reaches the profile's strings.
-		if fixed, changed, err := SanitizeProfileStrings(p.Data); err == nil && changed {
+		if fixed, changed, err := up.clean.sanitize(p.Data); err == nil && changed {
 			p.Data = fixed
 		}
 	}
