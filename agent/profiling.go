@@ -236,6 +236,9 @@ func (c *config) resolveProfiling(get func(string) (string, bool)) []error {
 	local := pc.server == ""
 	switch {
 	case o.Types != nil:
+		if len(o.Types) == 0 {
+			errs = append(errs, errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+		}
 		for _, t := range o.Types {
 			if _, err := exporters.ParseProfileTypes(string(t)); err != nil || strings.Contains(string(t), ",") {
 				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))

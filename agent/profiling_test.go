@@ -254,6 +254,7 @@ func TestProfilingInvalidConfiguration(t *testing.T) {
 		{opt: &Profiling{ServerAddress: "http://h", Tags: map[string]string{"a b": "x"}}, want: "Profiling.Tags"},
 		{opt: &Profiling{ServerAddress: "http://h", Interval: -time.Second}, want: "Profiling.Interval"},
 		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{"wall"}}, want: "Profiling.Types"},
+		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{}}, want: "Profiling.Types is empty"},
 		{opt: &Profiling{ServerAddress: "udp://h"}, want: "Profiling.ServerAddress"},
 		// No server: local profiles need the profile store.
 		{opt: &Profiling{}, want: EnvPyroscopeServerAddress},
