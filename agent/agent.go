@@ -64,6 +64,8 @@ type Agent struct {
 	// wants it (pprof endpoint, captures, continuous profiling).
 	cpu cpuprof.Profiler
 
+	profiling *profilingState // continuous profiling (profiling.go); nil when off
+
 	serveDone    chan struct{}
 	shutdownOnce sync.Once
 	shut         atomic.Bool
@@ -162,6 +164,11 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(newReader(p)))
 	}
 	a.mp = sdkmetric.NewMeterProvider(mpOpts...)
+	// Continuous profiling (profiling.go). The second argument is the
+	// profile store for local rolling profiles: pass a.store once it exists.
+	if err := a.startProfiling(res, nil); err != nil {
+		return nil, err
+	}
 
 	a.buildHandler(promHandler)
 	if cfg.httpAddr != "" {
@@ -341,6 +348,10 @@ func (a *Agent) release(ctx context.Context) error {
 			_ = a.server.Close()
 		}
 		<-a.serveDone
+	}
+	// Before the meter provider, so the final metrics include profiling.
+	if err := a.stopProfiling(ctx); err != nil && ctx.Err() == nil {
+		errs = append(errs, err)
 	}
 	if a.mp != nil {
 		if err := a.mp.Shutdown(ctx); err != nil && ctx.Err() == nil {

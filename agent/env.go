@@ -178,6 +178,7 @@ func (c *config) resolve(lookup func(string) (string, bool)) error {
 	}
 	durVar(envExportInterval, &c.interval, c.intervalSet)
 	durVar(envExportTimeout, &c.timeout, c.timeoutSet)
+	errs = append(errs, c.resolveProfiling(get)...) // profiling.go
 	return errors.Join(errs...)
 }
 

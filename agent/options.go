@@ -83,6 +83,8 @@ type config struct {
 	logger          *slog.Logger
 	maxFDs          int
 	now             func() time.Time
+
+	profiling profilingConfig // continuous profiling (profiling.go)
 }
 
 // WithServiceName sets the service.name resource attribute (default:

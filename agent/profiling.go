@@ -1,0 +1,640 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/perfagent/perfagent/exporters"
+	"github.com/perfagent/perfagent/internal/rtsample"
+)
+
+// Environment variables for continuous profiling. Options override them;
+// the PYROSCOPE_* names are those Grafana's SDKs and docs use.
+const (
+	EnvPyroscopeServerAddress     = "PYROSCOPE_SERVER_ADDRESS"       // Pyroscope base URL; setting it turns profiling on
+	EnvPyroscopeApplicationName   = "PYROSCOPE_APPLICATION_NAME"     // application name (default: the OTel service name)
+	EnvPyroscopeBasicAuthUser     = "PYROSCOPE_BASIC_AUTH_USER"      // HTTP basic auth user
+	EnvPyroscopeBasicAuthPassword = "PYROSCOPE_BASIC_AUTH_PASSWORD"  // HTTP basic auth password
+	EnvPyroscopeTenantID          = "PYROSCOPE_TENANT_ID"            // sent as X-Scope-OrgID
+	EnvProfiling                  = "PERFAGENT_PROFILING"            // "true": profile (local files without a server); "false": never
+	EnvProfilingTypes             = "PERFAGENT_PROFILING_TYPES"      // e.g. "cpu,heap,goroutine,mutex,block"
+	EnvProfilingInterval          = "PERFAGENT_PROFILING_INTERVAL"   // period between profiles, e.g. "15s"
+	EnvProfilingCPUSlice          = "PERFAGENT_PROFILING_CPU_SLICE"  // CPU profiled for this long each period, e.g. "10s"
+	EnvProfilingTags              = "PERFAGENT_PROFILING_TAGS"       // static tags, "k=v,k=v"
+	EnvProfilingHeaders           = "PERFAGENT_PROFILING_HEADERS"    // upload headers, "k=v,k=v" (values URL-encoded)
+	EnvProfilingMutexRate         = "PERFAGENT_PROFILING_MUTEX_RATE" // runtime.SetMutexProfileFraction while mutex is on
+	EnvProfilingBlockRate         = "PERFAGENT_PROFILING_BLOCK_RATE" // runtime.SetBlockProfileRate (ns) while block is on
+)
+
+// Profiling defaults that differ by destination.
+const (
+	// DefaultProfilingInterval is the upload period to Pyroscope.
+	DefaultProfilingInterval = exporters.DefaultProfileInterval
+	// DefaultLocalProfilingInterval is the period of local rolling
+	// profiles.
+	DefaultLocalProfilingInterval = time.Minute
+	// DefaultLocalCPUSlice is how long the CPU is profiled in each local
+	// period.
+	DefaultLocalCPUSlice = 10 * time.Second
+)
+
+// ProfileType names a profile type (see [Profiling.Types]).
+type ProfileType = exporters.ProfileType
+
+// Profile types. The four heap types come from one heap profile, the mutex
+// and block pairs from one profile each.
+const (
+	ProfileCPU           = exporters.ProfileCPU
+	ProfileInuseObjects  = exporters.ProfileInuseObjects
+	ProfileAllocObjects  = exporters.ProfileAllocObjects
+	ProfileInuseSpace    = exporters.ProfileInuseSpace
+	ProfileAllocSpace    = exporters.ProfileAllocSpace
+	ProfileGoroutines    = exporters.ProfileGoroutines
+	ProfileMutexCount    = exporters.ProfileMutexCount
+	ProfileMutexDuration = exporters.ProfileMutexDuration
+	ProfileBlockCount    = exporters.ProfileBlockCount
+	ProfileBlockDuration = exporters.ProfileBlockDuration
+)
+
+// Profiling configures continuous profiling for [WithProfiling]. Each zero
+// field is filled from its environment variable, else its default.
+type Profiling struct {
+	// ServerAddress is the Pyroscope server's URL, e.g.
+	// "http://pyroscope:4040" (PYROSCOPE_SERVER_ADDRESS). Without one,
+	// profiles are written as local rolling files to the profile store.
+	ServerAddress string
+	// ApplicationName names the service in Pyroscope
+	// (PYROSCOPE_APPLICATION_NAME; default: the OTel service name, with
+	// characters Pyroscope does not accept replaced by '_'). An explicit
+	// name must use letters, digits and "_.-/" only.
+	ApplicationName string
+	// Tags are static labels on every profile, added to (and overriding)
+	// PERFAGENT_PROFILING_TAGS and the tags taken from the OTel resource
+	// (service_version, deployment_environment). Names must match
+	// [A-Za-z0-9_.].
+	Tags map[string]string
+	// BasicAuthUser and BasicAuthPassword authenticate uploads
+	// (PYROSCOPE_BASIC_AUTH_USER, PYROSCOPE_BASIC_AUTH_PASSWORD); both or
+	// neither must be set.
+	BasicAuthUser, BasicAuthPassword string
+	// TenantID is sent as X-Scope-OrgID (PYROSCOPE_TENANT_ID).
+	TenantID string
+	// Headers are sent with every upload, e.g. {"Authorization": "Bearer
+	// ..."}; added to (and overriding) PERFAGENT_PROFILING_HEADERS.
+	Headers map[string]string
+	// Types are the profiles taken (PERFAGENT_PROFILING_TYPES). Default:
+	// CPU and the four heap types when streaming; CPU, heap and goroutine
+	// for local files. Goroutine, mutex and block are opt-in when
+	// streaming.
+	Types []ProfileType
+	// Interval is the period between profiles (PERFAGENT_PROFILING_INTERVAL;
+	// default 15s when streaming, 1m for local files). It must be
+	// positive.
+	Interval time.Duration
+	// CPUSlice profiles the CPU only for this long at the start of each
+	// period (PERFAGENT_PROFILING_CPU_SLICE; default: the whole period when
+	// streaming, 10s for local files). A slice as long as the period or
+	// longer means continuous.
+	CPUSlice time.Duration
+	// MutexProfileFraction and BlockProfileRate are set while mutex and
+	// block profiles are on (PERFAGENT_PROFILING_MUTEX_RATE,
+	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns) and restored
+	// at Shutdown (the block rate to 0: the runtime cannot report the
+	// previous one).
+	MutexProfileFraction, BlockProfileRate int
+}
+
+// WithProfiling turns continuous profiling on: streaming to Pyroscope when
+// a server address is set (here or PYROSCOPE_SERVER_ADDRESS), else local
+// rolling profile files. p's zero fields come from the environment, then
+// defaults. Profiling is also on, without this option, when
+// PYROSCOPE_SERVER_ADDRESS is set or PERFAGENT_PROFILING=true.
+func WithProfiling(p Profiling) Option {
+	return optionFunc(func(c *config) error {
+		pc := &c.profiling
+		pc.enabled, pc.enabledSet = true, true
+		p.Tags, p.Headers, p.Types = maps.Clone(p.Tags), maps.Clone(p.Headers), slices.Clone(p.Types)
+		pc.opt = p
+		return nil
+	})
+}
+
+// WithoutProfiling turns continuous profiling off, whatever the
+// environment says.
+func WithoutProfiling() Option {
+	return optionFunc(func(c *config) error {
+		c.profiling = profilingConfig{enabledSet: true}
+		return nil
+	})
+}
+
+// profilingConfig is the resolved profiling configuration.
+type profilingConfig struct {
+	enabled, enabledSet bool
+	opt                 Profiling // as given to WithProfiling
+
+	server, app      string
+	user, password   string
+	tenant           string
+	tags, headers    map[string]string
+	types            []ProfileType
+	interval, slice  time.Duration
+	mutexRate, block int
+}
+
+// resolveProfiling fills the profiling configuration from the option and
+// the environment, and validates it.
+func (c *config) resolveProfiling(get func(string) (string, bool)) []error {
+	pc := &c.profiling
+	var errs []error
+	if !pc.enabledSet {
+		if v, ok := get(EnvProfiling); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return []error{envError(EnvProfiling, v, "not a boolean (want true or false)")}
+			}
+			pc.enabled = b
+		} else {
+			_, pc.enabled = get(EnvPyroscopeServerAddress)
+		}
+	}
+	if !pc.enabled {
+		return nil
+	}
+	o := pc.opt
+	str := func(opt, env string) (string, string) {
+		if opt != "" {
+			return opt, ""
+		}
+		v, _ := get(env)
+		return v, env
+	}
+	var src string
+	if pc.server, src = str(o.ServerAddress, EnvPyroscopeServerAddress); pc.server != "" {
+		if err := checkURL(pc.server); err != nil {
+			errs = append(errs, optOrEnvError(src, "ServerAddress", pc.server, err.Error()+" (e.g. http://localhost:4040)"))
+		}
+	}
+	if pc.app, src = str(o.ApplicationName, EnvPyroscopeApplicationName); pc.app != "" {
+		if err := exporters.ValidateApplicationName(pc.app); err != nil {
+			errs = append(errs, optOrEnvError(src, "ApplicationName", pc.app, err.Error()))
+		}
+	}
+	pc.user, _ = str(o.BasicAuthUser, EnvPyroscopeBasicAuthUser)
+	pc.password, _ = str(o.BasicAuthPassword, EnvPyroscopeBasicAuthPassword)
+	if (pc.user == "") != (pc.password == "") {
+		errs = append(errs, fmt.Errorf("profiling basic auth needs both a user and a password (%s, %s, or Profiling.BasicAuthUser/Password)",
+			EnvPyroscopeBasicAuthUser, EnvPyroscopeBasicAuthPassword))
+	}
+	pc.tenant, _ = str(o.TenantID, EnvPyroscopeTenantID)
+
+	kvVar := func(env, field string, over map[string]string, decode bool, check func(k, v string) error) map[string]string {
+		out := map[string]string{}
+		if v, ok := get(env); ok {
+			m, err := parseKV(v, decode)
+			if err != nil {
+				errs = append(errs, envError(env, v, err.Error()))
+			}
+			for k, val := range m {
+				if err := check(k, val); err != nil {
+					errs = append(errs, envError(env, v, err.Error()))
+				}
+				out[k] = val
+			}
+		}
+		for k, val := range over {
+			if err := check(k, val); err != nil {
+				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s: %v", field, err))
+			}
+			out[k] = val
+		}
+		return out
+	}
+	pc.tags = kvVar(EnvProfilingTags, "Tags", o.Tags, false, func(k, _ string) error {
+		if err := exporters.ValidateLabelName(k); err != nil {
+			return fmt.Errorf("tag %w", err)
+		}
+		return nil
+	})
+	pc.headers = kvVar(EnvProfilingHeaders, "Headers", o.Headers, true, exporters.ValidateHeader)
+
+	local := pc.server == ""
+	switch {
+	case o.Types != nil:
+		if len(o.Types) == 0 {
+			errs = append(errs, errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+		}
+		for _, t := range o.Types {
+			if _, err := exporters.ParseProfileTypes(string(t)); err != nil || strings.Contains(string(t), ",") {
+				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))
+			}
+		}
+		pc.types = o.Types
+	default:
+		pc.types = exporters.DefaultProfileTypes()
+		if local {
+			pc.types = append(pc.types, ProfileGoroutines)
+		}
+		if v, ok := get(EnvProfilingTypes); ok {
+			t, err := exporters.ParseProfileTypes(v)
+			if err != nil {
+				errs = append(errs, envError(EnvProfilingTypes, v, err.Error()))
+			} else {
+				pc.types = t
+			}
+		}
+	}
+
+	durVar := func(opt time.Duration, env, field string, def time.Duration) time.Duration {
+		if opt < 0 {
+			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %v is negative", field, opt))
+			return def
+		}
+		if opt > 0 {
+			return opt
+		}
+		if v, ok := get(env); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, envError(env, v, "want a positive duration such as 15s or 1m"))
+				return def
+			}
+			return d
+		}
+		return def
+	}
+	defInterval, defSlice := DefaultProfilingInterval, time.Duration(0)
+	if local {
+		defInterval, defSlice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
+	}
+	pc.interval = durVar(o.Interval, EnvProfilingInterval, "Interval", defInterval)
+	pc.slice = durVar(o.CPUSlice, EnvProfilingCPUSlice, "CPUSlice", defSlice)
+	if pc.slice >= pc.interval {
+		pc.slice = 0 // continuous
+	}
+
+	intVar := func(opt int, env, field string) int {
+		if opt < 0 {
+			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %d is negative", field, opt))
+			return 0
+		}
+		if opt > 0 {
+			return opt
+		}
+		if v, ok := get(env); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				errs = append(errs, envError(env, v, "want a non-negative integer"))
+				return 0
+			}
+			return n
+		}
+		return 0
+	}
+	pc.mutexRate = intVar(o.MutexProfileFraction, EnvProfilingMutexRate, "MutexProfileFraction")
+	pc.block = intVar(o.BlockProfileRate, EnvProfilingBlockRate, "BlockProfileRate")
+	return errs
+}
+
+// optOrEnvError names the variable when the value came from one, else the
+// option field.
+func optOrEnvError(env, field, value, problem string) error {
+	if env != "" {
+		return envError(env, value, problem)
+	}
+	return fmt.Errorf("WithProfiling: Profiling.%s %q: %s", field, value, problem)
+}
+
+// parseKV reads "k=v,k=v" (spaces around items trimmed); with decode, values
+// are URL-decoded as in OTEL_EXPORTER_OTLP_HEADERS.
+func parseKV(s string, decode bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("item %q is not key=value", item)
+		}
+		if decode {
+			d, err := url.PathUnescape(v)
+			if err != nil {
+				return nil, fmt.Errorf("value of %q is not URL-encoded: %v", k, err)
+			}
+			v = d
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// profilingState is the running profiler of an Agent.
+type profilingState struct {
+	mode     string // "pyroscope" or "local"
+	app      string
+	tags     map[string]string
+	profiler *exporters.Profiler
+	sink     *exporters.Sink
+}
+
+// startProfiling starts continuous profiling when it is configured:
+// streaming to Pyroscope when a server address is set, else local rolling
+// profiles written through store. It registers the profiler as the CPU
+// profiler's owner, so /debug/pprof/profile and on-demand captures pause
+// it. A nil store with local profiling configured fails with an error
+// saying what to set.
+//
+// Note: store is the agent's profile store (snapshot.Store); pass nil when
+// the agent has none (an untyped nil, not a nil *snapshot.Store).
+func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWriter) error {
+	pc := &a.cfg.profiling
+	if !pc.enabled {
+		return nil
+	}
+	st := &profilingState{mode: "pyroscope", app: pc.app, tags: map[string]string{}}
+	if st.app == "" {
+		v, _ := res.Set().Value("service.name")
+		st.app = exporters.SanitizeApplicationName(v.AsString())
+	}
+	// Static tags from the resource, under Pyroscope-style names.
+	for key, name := range map[attribute.Key]string{
+		"service.version": "service_version", "deployment.environment.name": "deployment_environment",
+		"deployment.environment": "deployment_environment",
+	} {
+		if v, ok := res.Set().Value(key); ok && v.AsString() != "" {
+			if _, dup := st.tags[name]; !dup || key == "deployment.environment.name" {
+				st.tags[name] = v.AsString()
+			}
+		}
+	}
+	maps.Copy(st.tags, pc.tags)
+	so := exporters.SinkOptions{
+		Logger:  a.log,
+		OnPanic: func(c string) { a.self.recoverPanic(c) },
+		OnDrop:  func(n int64) { a.self.drop("profile", n) },
+	}
+	var err error
+	if pc.server != "" {
+		st.sink, err = exporters.NewPyroscopeSink(exporters.PyroscopeOptions{
+			ServerAddress: pc.server, ApplicationName: st.app, Tags: st.tags,
+			BasicAuthUser: pc.user, BasicAuthPassword: pc.password, TenantID: pc.tenant, Headers: pc.headers,
+			UserAgent: "perfagent/" + a.version,
+		}, so)
+	} else {
+		st.mode = "local"
+		if store == nil {
+			return fmt.Errorf("perfagent: profiling is on but no Pyroscope server address is set (%s or agent.Profiling.ServerAddress), "+
+				"and local rolling profiles need the agent's profile store (its output directory), which is not configured", EnvPyroscopeServerAddress)
+		}
+		st.sink, err = exporters.NewFileSink(store, so)
+	}
+	if err != nil {
+		return fmt.Errorf("perfagent: profiling: %w", err)
+	}
+	var (
+		gcMu     sync.Mutex
+		gcSample rtsample.Sample
+	)
+	st.profiler, err = exporters.StartProfiler(exporters.ProfilerConfig{
+		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
+		MutexProfileFraction: pc.mutexRate, BlockProfileRate: pc.block,
+		GCCycles: func() uint64 {
+			gcMu.Lock()
+			defer gcMu.Unlock()
+			a.reader.Read(&gcSample)
+			n, _ := gcSample.Uint(rtsample.GCCycles)
+			return n
+		},
+		Logger:  a.log,
+		OnPanic: func(c string) { a.self.recoverPanic(c) },
+	}, st.sink)
+	if err != nil {
+		_ = st.sink.Close(context.Background())
+		return fmt.Errorf("perfagent: profiling: %w", err)
+	}
+	a.profiling = st
+	a.cpu.SetOwner(st.profiler)
+	if err := a.registerProfilingMetrics(st); err != nil {
+		return fmt.Errorf("perfagent: profiling metrics: %w", err)
+	}
+	a.log.Info("perfagent: continuous profiling", "mode", st.mode, "application", st.app,
+		"server", redactURL(pc.server), "interval", pc.interval.String())
+	return nil
+}
+
+// stopProfiling stops the profiler: it hands over the final profiles and
+// delivers them within ctx. It returns nil when profiling is off, and an
+// error when ctx ended first or a final profile could not be delivered
+// (each failure is also counted in perfagent.profiling.failed).
+func (a *Agent) stopProfiling(ctx context.Context) error {
+	st := a.profiling
+	if st == nil {
+		return nil
+	}
+	a.cpu.SetOwner(nil)
+	before := st.sink.Stats()
+	if err := st.profiler.Stop(ctx); err != nil && !errors.Is(err, exporters.ErrProfilerStopped) {
+		return fmt.Errorf("profiling: %w", err)
+	}
+	after := st.sink.Stats()
+	if n := sumCounts(after.Failed) - sumCounts(before.Failed); n > 0 {
+		return fmt.Errorf("profiling: %d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError)
+	}
+	return nil
+}
+
+func sumCounts(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// ProfilingStatus is the document served at /debug/perfagent/profiling.
+type ProfilingStatus struct {
+	Enabled bool `json:"enabled"`
+	// Mode is "pyroscope" (streaming) or "local" (rolling files).
+	Mode            string                  `json:"mode,omitempty"`
+	Server          string                  `json:"server,omitempty"`
+	Application     string                  `json:"application,omitempty"`
+	Tags            map[string]string       `json:"tags,omitempty"`
+	Types           []ProfileType           `json:"types,omitempty"`
+	IntervalSeconds float64                 `json:"interval_seconds,omitempty"`
+	CPUSliceSeconds float64                 `json:"cpu_slice_seconds,omitempty"`
+	Profiler        exporters.ProfilerStats `json:"profiler"`
+	Delivery        exporters.SinkStats     `json:"delivery"`
+}
+
+// ProfilingStatus returns the state of continuous profiling (Enabled false
+// when it is off).
+func (a *Agent) ProfilingStatus() ProfilingStatus {
+	st := a.profiling
+	if st == nil {
+		return ProfilingStatus{}
+	}
+	pc := &a.cfg.profiling
+	return ProfilingStatus{
+		Enabled: true, Mode: st.mode, Server: redactURL(pc.server), Application: st.app,
+		Tags: maps.Clone(st.tags), Types: slices.Clone(pc.types),
+		IntervalSeconds: pc.interval.Seconds(), CPUSliceSeconds: pc.slice.Seconds(),
+		Profiler: st.profiler.Stats(), Delivery: st.sink.Stats(),
+	}
+}
+
+// profilingRoutes registers GET /debug/perfagent/profiling on the debug mux.
+func (a *Agent) profilingRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/perfagent/profiling", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, a.ProfilingStatus())
+	})
+}
+
+func (a *Agent) registerProfilingMetrics(st *profilingState) error {
+	m := a.mp.Meter("github.com/perfagent/perfagent/profiling", metric.WithInstrumentationVersion(a.version))
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	collected := counter("perfagent.profiling.collected", "{profile}", "Profiles taken, by kind.")
+	collectErrs := counter("perfagent.profiling.collection.errors", "{error}",
+		"Profiles that could not be taken, by reason (cpu_busy: the CPU profiler was held outside perfagent).")
+	uploaded := counter("perfagent.profiling.uploaded", "{profile}", "Profiles delivered (uploaded to Pyroscope or written to files), by kind and sink.")
+	failed := counter("perfagent.profiling.failed", "{profile}",
+		"Profiles given up after their attempts, by reason (rejected, throttled, server_error, network, write).")
+	dropped := counter("perfagent.profiling.dropped", "{profile}",
+		"Profiles never delivered, by reason (queue_full, shutdown, closed).")
+	retries := counter("perfagent.profiling.retries", "{attempt}", "Upload attempts repeated after a retryable failure.")
+	size := counter("perfagent.profiling.uploaded.size", "By", "Bytes of profiles delivered.")
+	collectTime, err := m.Float64ObservableCounter("perfagent.profiling.collection.time", metric.WithUnit("s"),
+		metric.WithDescription("Time spent taking profiles (the profiler's own cost, besides CPU sampling)."))
+	errs = append(errs, err)
+	queue, err := m.Int64ObservableGauge("perfagent.profiling.queue.size", metric.WithUnit("{profile}"),
+		metric.WithDescription("Profiles waiting for delivery."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	sinkAttr := attribute.String("sink", st.sink.Name())
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ps, ss := st.profiler.Stats(), st.sink.Stats()
+		for k, v := range ps.Collected {
+			o.ObserveInt64(collected, v, metric.WithAttributes(attribute.String("kind", k)))
+		}
+		for k, v := range ps.Errors {
+			o.ObserveInt64(collectErrs, v, metric.WithAttributes(attribute.String("reason", k)))
+		}
+		for k, v := range ss.Delivered {
+			o.ObserveInt64(uploaded, v, metric.WithAttributes(attribute.String("kind", k), sinkAttr))
+		}
+		for k, v := range ss.Failed {
+			o.ObserveInt64(failed, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
+		}
+		for k, v := range ss.Dropped {
+			o.ObserveInt64(dropped, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
+		}
+		o.ObserveInt64(retries, ss.Retries, metric.WithAttributes(sinkAttr))
+		o.ObserveInt64(size, ss.Bytes, metric.WithAttributes(sinkAttr))
+		o.ObserveInt64(queue, int64(ss.Queued), metric.WithAttributes(sinkAttr))
+		o.ObserveFloat64(collectTime, ps.CollectSeconds)
+		return nil
+	}, collected, collectErrs, uploaded, failed, dropped, retries, size, collectTime, queue)
+	return err
+}
+
+// LabelSet is a set of profiler labels made by [Labels].
+type LabelSet = pprof.LabelSet
+
+// Labels returns the profiler labels given as key, value pairs, sanitised
+// for Pyroscope: characters a label name may not have ([A-Za-z0-9_.] only)
+// become '_', and values become valid UTF-8. An unpaired last key is left
+// out. Build label sets for fixed values once and reuse them.
+func Labels(kv ...string) LabelSet {
+	kv = kv[:len(kv)&^1]
+	clean := kv
+	for i := 0; i < len(kv); i += 2 {
+		k, v := exporters.SanitizeLabelName(kv[i]), strings.ToValidUTF8(kv[i+1], "\uFFFD")
+		if k != kv[i] || v != kv[i+1] {
+			if &clean[0] == &kv[0] {
+				clean = slices.Clone(kv)
+			}
+			clean[i], clean[i+1] = k, v
+		}
+	}
+	return pprof.Labels(clean...)
+}
+
+// Tag runs fn with labels added to ctx's profiler labels: CPU samples taken
+// while fn runs, and in goroutines it starts, carry them, so flame graphs
+// can be filtered by them (e.g. by endpoint). Nested Tags add up. Labels
+// cost a little on each call and in profile size: use few keys with
+// bounded values (an endpoint pattern, not a URL with IDs).
+//
+//	agent.Tag(ctx, agent.Labels("endpoint", "/checkout"), func(ctx context.Context) {
+//		checkout(ctx)
+//	})
+func Tag(ctx context.Context, labels LabelSet, fn func(context.Context)) {
+	pprof.Do(ctx, labels, fn)
+}
+
+// maxRouteLabels bounds the label sets TagHTTP keeps per handler.
+const maxRouteLabels = 1024
+
+// TagHTTP wraps next so the CPU samples of each request carry the label
+// "endpoint" with its route pattern (such as "GET /items/{id}"): the
+// pattern an *http.ServeMux next routes the request to, or, when next is
+// registered on a ServeMux itself, the pattern that matched. Requests with
+// no pattern run unlabelled. For other routers, call [Tag] in a handler
+// with the router's route template.
+//
+//	http.ListenAndServe(addr, agent.TagHTTP(mux))
+func TagHTTP(next http.Handler) http.Handler {
+	router, _ := next.(interface {
+		Handler(*http.Request) (http.Handler, string)
+	})
+	var (
+		cache sync.Map // pattern → LabelSet
+		size  atomic.Int64
+	)
+	labelsFor := func(pattern string) LabelSet {
+		if v, ok := cache.Load(pattern); ok {
+			return v.(LabelSet)
+		}
+		ls := Labels("endpoint", pattern)
+		if size.Add(1) <= maxRouteLabels {
+			cache.Store(pattern, ls)
+		}
+		return ls
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pattern := r.Pattern
+		if router != nil {
+			_, pattern = router.Handler(r)
+		}
+		if pattern == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		pprof.Do(r.Context(), labelsFor(pattern), func(ctx context.Context) {
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	})
+}
