@@ -24,6 +24,17 @@
 // variables named by the Env* constants. An invalid option or variable
 // fails Start with an error naming it and its value.
 //
+// # Continuous profiling
+//
+// With [WithProfiling] or PYROSCOPE_SERVER_ADDRESS the agent streams CPU and
+// heap profiles (goroutine, mutex and block on request) to Grafana Pyroscope,
+// labelled per request by [TagHTTP] and [Tag]. It takes the profiles itself
+// (godeltaprof deltas, no forced GC, no stop-the-world for heap profiles)
+// and owns the process's CPU profiler, handing it over to
+// /debug/pprof/profile and on-demand captures for their duration. Uploads
+// are queued (bounded, oldest dropped and counted) and retried a few times;
+// Shutdown delivers the final profiles within its deadline.
+//
 // # Cost and safety
 //
 // A collection (one scrape or one export) reads runtime/metrics and
