@@ -31,6 +31,7 @@ func mustHave(t *testing.T, h *History, series ...Series) {
 }
 
 func TestAgentTargetWithCaptures(t *testing.T) {
+	t.Parallel()
 	c := startChild(t, envChildCapture+"=own")
 	src, err := NewAgentSource(c.url+"/metrics", HTTPOptions{})
 	if err != nil {
@@ -89,6 +90,7 @@ func TestAgentTargetWithCaptures(t *testing.T) {
 }
 
 func TestAgentWithoutCaptureEndpoint(t *testing.T) {
+	t.Parallel()
 	c := startChild(t, envChildCapture+"=none")
 	src, err := NewAgentSource(c.url, HTTPOptions{})
 	if err != nil {
@@ -122,6 +124,7 @@ func TestAgentWithoutCaptureEndpoint(t *testing.T) {
 // captures off with a warning. Either way the run records exactly one
 // attempt.
 func TestAgentCaptureOnTheRealAgent(t *testing.T) {
+	t.Parallel()
 	c := startChild(t)
 	src, err := NewAgentSource(c.url, HTTPOptions{})
 	if err != nil {
@@ -154,6 +157,7 @@ func TestAgentCaptureOnTheRealAgent(t *testing.T) {
 }
 
 func TestAgentToken(t *testing.T) {
+	t.Parallel()
 	c := startChild(t, envChildToken+"=s3cret")
 	src, err := NewAgentSource(c.url, HTTPOptions{})
 	if err != nil {
@@ -176,6 +180,7 @@ func TestAgentToken(t *testing.T) {
 }
 
 func TestPrometheusTargets(t *testing.T) {
+	t.Parallel()
 	c := startChild(t)
 	for _, tc := range []struct {
 		path    string
@@ -217,6 +222,7 @@ func TestPrometheusTargets(t *testing.T) {
 }
 
 func TestProcessTarget(t *testing.T) {
+	t.Parallel()
 	c := startChild(t)
 	src, err := NewProcessSource(c.pid, ProcessOptions{})
 	if err != nil {
@@ -247,6 +253,7 @@ func TestProcessTarget(t *testing.T) {
 }
 
 func TestProcessExitEndsTheRun(t *testing.T) {
+	t.Parallel()
 	c := startChild(t, envChildExit+"=700ms")
 	src, err := NewProcessSource(c.pid, ProcessOptions{})
 	if err != nil {
@@ -273,6 +280,7 @@ func TestProcessExitEndsTheRun(t *testing.T) {
 }
 
 func TestTargetDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -327,6 +335,7 @@ func TestTargetDown(t *testing.T) {
 }
 
 func TestFailuresMidRunAreCounted(t *testing.T) {
+	t.Parallel()
 	c := startChild(t, envChildExit+"=500ms")
 	src, err := NewPrometheusSource(c.url+"/metrics", HTTPOptions{Timeout: time.Second})
 	if err != nil {
@@ -343,6 +352,7 @@ func TestFailuresMidRunAreCounted(t *testing.T) {
 }
 
 func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
+	t.Parallel()
 	c := startChild(t)
 	dir := t.TempDir()
 	for _, tc := range []struct {
