@@ -54,6 +54,7 @@ func commands() []command {
 		reportCommand(),
 		checkCommand(),
 		pageCommand(),
+		monitorCommand(),
 		demoCommand(),
 		versionCommand(),
 	}

@@ -1,0 +1,118 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/perfagent/perfagent/bench"
+)
+
+// Files names the files of one monitoring run in a directory (the output
+// root's monitoring/): metrics-history-<stem>.json, report-<stem>.md and the
+// report's charts report-<stem>-<series key>.svg. The stem is the run's
+// start in [bench.TimestampLayout], with a _0002, _0003, ... suffix when
+// another run took it.
+type Files struct {
+	Dir, Stem string
+}
+
+// History is the path of the history file.
+func (f Files) History() string { return filepath.Join(f.Dir, "metrics-history-"+f.Stem+".json") }
+
+// Report is the path of the Markdown report.
+func (f Files) Report() string { return filepath.Join(f.Dir, "report-"+f.Stem+".md") }
+
+// Chart is the path of the report's chart of series s.
+func (f Files) Chart(s Series) string {
+	return filepath.Join(f.Dir, "report-"+f.Stem+"-"+s.Key()+".svg")
+}
+
+// maxStems bounds the search for a free stem.
+const maxStems = 10000
+
+// CreateFiles picks the stem for a run that started at start and claims it
+// by writing h as the history file: atomically (a complete temporary file
+// linked to its name) and without replacing anything, so two monitors
+// starting in the same second get different stems. It creates dir.
+func CreateFiles(dir string, start time.Time, h *History) (Files, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Files{}, fmt.Errorf("monitor: create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".metrics-history-*.tmp")
+	if err != nil {
+		return Files{}, fmt.Errorf("monitor: create history in %s: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := h.WriteJSON(tmp)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return Files{}, fmt.Errorf("monitor: write history in %s: %w", dir, werr)
+	}
+	base := bench.Timestamp(start)
+	for try := 1; try <= maxStems; try++ {
+		f := Files{Dir: dir, Stem: base}
+		if try > 1 {
+			f.Stem = fmt.Sprintf("%s_%04d", base, try)
+		}
+		if _, err := os.Lstat(f.Report()); err == nil {
+			continue
+		}
+		err := os.Link(tmp.Name(), f.History())
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return Files{}, fmt.Errorf("monitor: write %s: %w", f.History(), err)
+		}
+		return f, nil
+	}
+	return Files{}, fmt.Errorf("monitor: no free file name in %s for timestamp %s", dir, base)
+}
+
+// WriteHistory replaces the history file with h, atomically.
+func (f Files) WriteHistory(h *History) error {
+	if err := bench.WriteFileAtomic(f.History(), h.WriteJSON); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	return nil
+}
+
+// WriteReport writes the report of h: an SVG chart per series with values,
+// then the Markdown report linking them, each atomically. It returns the
+// paths written, the report first. o.Charts is filled in by WriteReport.
+func (f Files) WriteReport(h *History, o ReportOptions) ([]string, error) {
+	o.Charts = map[Series]string{}
+	var paths []string
+	var errs []error
+	for _, s := range h.Present() {
+		p := f.Chart(s)
+		err := bench.WriteFileAtomic(p, func(w io.Writer) error { return WriteChart(w, h, s) })
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.Charts[s] = filepath.Base(p)
+		paths = append(paths, p)
+	}
+	if err := bench.WriteFileAtomic(f.Report(), func(w io.Writer) error { return WriteMarkdown(w, h, o) }); err != nil {
+		return paths, fmt.Errorf("monitor: %w", errors.Join(append(errs, err)...))
+	}
+	paths = append([]string{f.Report()}, paths...)
+	if len(errs) > 0 {
+		return paths, fmt.Errorf("monitor: charts: %w", errors.Join(errs...))
+	}
+	return paths, nil
+}

@@ -1,0 +1,248 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perfagent/perfagent/report"
+)
+
+// Series identifies one measured quantity of a target. Every value of a
+// series is in the series' base unit: bytes, seconds, cores (CPU seconds per
+// second), a count, a rate per second or a fraction.
+type Series int
+
+// The series a monitor records. A target that does not expose a series simply
+// has no values for it (a process by PID has no heap or goroutines).
+const (
+	CPU         Series = iota // process CPU use over each interval, in cores (1 = one core busy)
+	RSS                       // resident set size, bytes
+	Heap                      // heap bytes: live heap (agent) or allocated heap objects (client_golang)
+	HeapGoal                  // the GC's heap goal, bytes
+	Goroutines                // live goroutines
+	Threads                   // OS threads of the process
+	FDs                       // open file descriptors
+	GCRate                    // completed GC cycles per second over each interval
+	GCCPU                     // fraction of CPU time spent in GC, as the target reports it
+	SchedLagP99               // scheduler latency p99 over each interval, seconds
+
+	NumSeries // the number of series; not a series
+)
+
+// quantity says how a series' values are written and read.
+type quantity int
+
+const (
+	qCores quantity = iota
+	qBytes
+	qCount
+	qRate
+	qFraction
+	qSeconds
+)
+
+type seriesInfo struct {
+	key   string // JSON key in samples and summaries
+	title string // for reports
+	q     quantity
+	gauge bool // read as it is; otherwise derived from counters over an interval
+}
+
+// seriesInfos returns the description of every series, indexed by Series.
+// It is a function, not a package variable, so nothing can change it.
+func seriesInfos() [NumSeries]seriesInfo {
+	return [NumSeries]seriesInfo{
+		CPU:         {"cpu_cores", "CPU (cores)", qCores, false},
+		RSS:         {"rss_bytes", "RSS", qBytes, true},
+		Heap:        {"heap_bytes", "Heap", qBytes, true},
+		HeapGoal:    {"heap_goal_bytes", "Heap goal", qBytes, true},
+		Goroutines:  {"goroutines", "Goroutines", qCount, true},
+		Threads:     {"threads", "Threads", qCount, true},
+		FDs:         {"open_fds", "Open FDs", qCount, true},
+		GCRate:      {"gc_per_second", "GC cycles/s", qRate, false},
+		GCCPU:       {"gc_cpu_fraction", "GC CPU", qFraction, true},
+		SchedLagP99: {"sched_lag_p99_seconds", "Scheduler lag p99", qSeconds, false},
+	}
+}
+
+// info returns the description of a valid series.
+func (s Series) info() seriesInfo { return seriesInfos()[s] }
+
+func (s Series) valid() bool { return s >= 0 && s < NumSeries }
+
+// Key is the series' name in history files ("rss_bytes", "cpu_cores", ...).
+func (s Series) Key() string {
+	if !s.valid() {
+		return "series(" + strconv.Itoa(int(s)) + ")"
+	}
+	return s.info().key
+}
+
+// String returns the series' title for reports ("RSS", "CPU (cores)").
+func (s Series) String() string {
+	if !s.valid() {
+		return s.Key()
+	}
+	return s.info().title
+}
+
+// SeriesByKey returns the series whose [Series.Key] is key.
+func SeriesByKey(key string) (Series, bool) {
+	for i, info := range seriesInfos() {
+		if info.key == key {
+			return Series(i), true
+		}
+	}
+	return 0, false
+}
+
+// Format renders a value of the series for people: "1.50MiB", "12.3ms",
+// "0.25 cores", "42", "1.20%". NaN renders as "-".
+func (s Series) Format(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	if !s.valid() {
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	switch s.info().q {
+	case qBytes:
+		return report.FormatBytes(v)
+	case qSeconds:
+		return report.FormatDuration(v * 1e9)
+	case qFraction:
+		return fmt.Sprintf("%.2f%%", 100*v)
+	case qCores:
+		return trimFloat(v, 3) + " cores"
+	case qRate:
+		return trimFloat(v, 3) + "/s"
+	}
+	if v >= 1e4 || v == math.Trunc(v) {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return trimFloat(v, 1)
+}
+
+// trimFloat formats v with at most prec digits after the point, without
+// trailing zeros.
+func trimFloat(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+// ParseLimit reads a threshold for the series as a person writes it: sizes
+// for byte series ("512MiB", "1.5GB", "1048576"; KiB/MiB/GiB/TiB are powers
+// of 1024, kB/KB/MB/GB/TB powers of 1000, a bare number is bytes), Go
+// durations for seconds series ("50ms"), a fraction or percentage for
+// fractions ("0.05", "5%"), and plain numbers for cores, counts and rates
+// ("0.8", "10000"). The result is positive and finite, in the series' base
+// unit.
+func (s Series) ParseLimit(text string) (float64, error) {
+	if !s.valid() {
+		return 0, fmt.Errorf("unknown series %d", int(s))
+	}
+	t := strings.TrimSpace(text)
+	if t == "" {
+		return 0, errors.New("empty value")
+	}
+	var v float64
+	var err error
+	switch s.info().q {
+	case qBytes:
+		v, err = parseBytes(t)
+	case qSeconds:
+		var d time.Duration
+		d, err = time.ParseDuration(t)
+		if err != nil {
+			err = fmt.Errorf("%q is not a duration like 50ms or 1.5s", t)
+		}
+		v = d.Seconds()
+	case qFraction:
+		if p, ok := strings.CutSuffix(t, "%"); ok {
+			v, err = parseNumber(p)
+			v /= 100
+		} else {
+			v, err = parseNumber(t)
+		}
+		if err == nil && v > 1 {
+			err = fmt.Errorf("%q is more than 100%%", t)
+		}
+	default:
+		v, err = parseNumber(t)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q must be a positive, finite value", t)
+	}
+	return v, nil
+}
+
+func parseNumber(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return v, nil
+}
+
+type byteUnit struct {
+	suffix string
+	factor float64
+}
+
+// byteUnits returns the size suffixes ParseLimit accepts, longest first so
+// "KiB" is not read as "B".
+func byteUnits() [10]byteUnit {
+	return [10]byteUnit{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+		{"B", 1},
+	}
+}
+
+func parseBytes(s string) (float64, error) {
+	for _, u := range byteUnits() {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := parseNumber(num)
+			if err != nil {
+				return 0, fmt.Errorf("%q is not a size like 512MiB or 2GB", s)
+			}
+			return v * u.factor, nil
+		}
+	}
+	v, err := parseNumber(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size like 512MiB or 2GB", s)
+	}
+	return v, nil
+}
+
+// MarshalText writes the series' [Series.Key], so JSON shows "rss_bytes".
+func (s Series) MarshalText() ([]byte, error) {
+	if !s.valid() {
+		return nil, fmt.Errorf("monitor: unknown series %d", int(s))
+	}
+	return []byte(s.Key()), nil
+}
+
+// UnmarshalText reads a [Series.Key].
+func (s *Series) UnmarshalText(b []byte) error {
+	x, ok := SeriesByKey(string(b))
+	if !ok {
+		return fmt.Errorf("monitor: unknown series %q", b)
+	}
+	*s = x
+	return nil
+}
