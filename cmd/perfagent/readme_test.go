@@ -5,12 +5,17 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
+
+var envAssign = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*=\S*$`)
 
 // readmeCommands returns the perfagent command lines shown in README.md:
 // lines of ```sh blocks and indented code lines that start with
@@ -46,11 +51,20 @@ func readmeCommands(t *testing.T) []string {
 		if i := strings.Index(trim, "  #"); i >= 0 {
 			trim = strings.TrimSpace(trim[:i])
 		}
-		trim = strings.TrimPrefix(trim, "go run ./cmd/perfagent ")
-		if strings.HasPrefix(trim, "perfagent ") {
-			cmds = append(cmds, strings.TrimPrefix(trim, "perfagent "))
-		} else if strings.HasPrefix(strings.TrimSpace(line), "go run ./cmd/perfagent ") {
-			cmds = append(cmds, trim)
+		// Leading VAR=value assignments stay in front of the command.
+		env := ""
+		for {
+			f := strings.SplitN(trim, " ", 2)
+			if len(f) < 2 || !envAssign.MatchString(f[0]) {
+				break
+			}
+			env, trim = env+f[0]+" ", f[1]
+		}
+		switch {
+		case strings.HasPrefix(trim, "perfagent "):
+			cmds = append(cmds, env+strings.TrimPrefix(trim, "perfagent "))
+		case strings.HasPrefix(trim, "go run ./cmd/perfagent "):
+			cmds = append(cmds, env+strings.TrimPrefix(trim, "go run ./cmd/perfagent "))
 		}
 	}
 	return cmds
@@ -84,6 +98,16 @@ func TestReadmeCommands(t *testing.T) {
 	tsFile := regexp.MustCompile(`perf/benchmarks/benchmark-\d{8}T\d{6}Z\.json`)
 	for _, line := range cmds {
 		line = strings.ReplaceAll(line, "http://127.0.0.1:8080", srv.URL())
+		line = strings.ReplaceAll(line, "--pid 4242", "--pid "+strconv.Itoa(os.Getpid()))
+		cmdVars := maps.Clone(vars)
+		for { // VAR=value prefixes, as a shell would take them
+			f := strings.SplitN(line, " ", 2)
+			if len(f) < 2 || !envAssign.MatchString(f[0]) {
+				break
+			}
+			k, v, _ := strings.Cut(f[0], "=")
+			cmdVars[k], line = v, f[1]
+		}
 		if i := strings.Index(line, " > "); i >= 0 {
 			line = line[:i] // output redirection
 		}
@@ -110,7 +134,8 @@ func TestReadmeCommands(t *testing.T) {
 		switch args[0] {
 		case "page":
 			args = append(args[:1], append([]string{"--runs", "1", "--quiet-window", "300ms"}, args[1:]...)...)
-		case "monitor":
+		case "monitor": // a 1 s run instead of the presets
+			args = slices.DeleteFunc(args, func(a string) bool { return a == "--quick" || a == "--extended" })
 			args = append(args, "--duration", "1s", "--interval", "250ms")
 		case "demo":
 			args = append(args, "--addr", "127.0.0.1:0", "--duration", "200ms")
@@ -120,7 +145,7 @@ func TestReadmeCommands(t *testing.T) {
 			}
 		}
 		t.Run(line, func(t *testing.T) {
-			code, out, errb := cli(t, vars, args...)
+			code, out, errb := cli(t, cmdVars, args...)
 			if code != exitOK && code != exitFailed {
 				t.Errorf("perfagent %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errb)
 			}
