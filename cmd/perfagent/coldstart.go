@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/monitor"
 )
 
 // coldStartOptions are the flags of the cold-start measurement.
@@ -165,23 +165,29 @@ func coldStartOnce(ctx context.Context, argv []string, health string, limit, idl
 	if !watchIdle || idleFor <= 0 {
 		return d, nil, nil
 	}
-	pid := cmd.Process.Pid
-	cpu0, err := procCPUSeconds(pid)
+	src, err := monitor.NewProcessSource(cmd.Process.Pid, monitor.ProcessOptions{MaxFDs: -1})
 	if err != nil {
 		return d, nil, nil // no /proc: no idle figures
 	}
-	t0 := time.Now()
+	defer src.Close()
+	var r0, r1 monitor.Reading
+	if err := src.Read(ctx, &r0); err != nil || !r0.HasCPU {
+		return d, nil, nil
+	}
 	select {
 	case <-ctx.Done():
 		return d, nil, nil
 	case <-time.After(idleFor):
 	}
-	cpu1, err1 := procCPUSeconds(pid)
-	rss, peak, err2 := procMemory(pid)
-	if err1 != nil || err2 != nil {
+	if err := src.Read(ctx, &r1); err != nil {
 		return d, nil, nil
 	}
-	return d, &procIdle{rss: rss, peak: peak, cpu: (cpu1 - cpu0) / time.Since(t0).Seconds()}, nil
+	rss, ok := r1.Gauges.Get(monitor.RSS)
+	if !ok {
+		return d, nil, nil
+	}
+	return d, &procIdle{rss: rss, peak: max(r1.RSSPeak, rss),
+		cpu: (r1.CPUSeconds - r0.CPUSeconds) / r1.Time.Sub(r0.Time).Seconds()}, nil
 }
 
 // stopProcessGroup ends the started process group: SIGTERM, then SIGKILL
@@ -203,49 +209,4 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// procCPUSeconds reads utime+stime of pid from /proc (clock ticks of 10ms).
-func procCPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, errors.New("malformed stat")
-	}
-	ut, _ := strconv.ParseFloat(string(f[11]), 64)
-	st, _ := strconv.ParseFloat(string(f[12]), 64)
-	return (ut + st) / 100, nil
-}
-
-// procMemory reads the current and peak resident set of pid (VmRSS, VmHWM).
-func procMemory(pid int) (rss, peak float64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		for _, k := range []struct {
-			name string
-			dst  *float64
-		}{{"VmRSS:", &rss}, {"VmHWM:", &peak}} {
-			if v, ok := bytes.CutPrefix(line, []byte(k.name)); ok {
-				f := bytes.Fields(v)
-				if len(f) >= 1 {
-					kb, _ := strconv.ParseFloat(string(f[0]), 64)
-					*k.dst = kb * 1024
-				}
-			}
-		}
-	}
-	if rss == 0 {
-		return 0, 0, errors.New("no VmRSS")
-	}
-	return rss, peak, nil
 }
