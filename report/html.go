@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/page"
 )
 
 //go:embed page.html.tmpl
@@ -288,6 +289,18 @@ func newBenchView(b bench.Result) (benchView, error) {
 			return v, err
 		}
 		v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: built by SVGBarChart
+	}
+	if b.Kind == bench.KindPage && len(b.Detail) > 0 {
+		// Page loads: bytes by type and the waterfall of the median run,
+		// drawn by the package that measured them.
+		if r, err := page.DecodeDetail(b.Detail); err == nil {
+			buf.Reset()
+			if err := page.RenderSVG(&buf, r); err != nil {
+				return v, err
+			}
+			v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: page.RenderSVG escapes all text
+			return v, nil
+		}
 	}
 	var bytesBars []Bar
 	for _, m := range b.Metrics {

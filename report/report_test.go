@@ -3,13 +3,16 @@ package report_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/report"
 )
 
@@ -171,5 +174,23 @@ func TestFormatValue(t *testing.T) {
 		if got := report.FormatValue(tc.v, tc.unit); got != tc.want {
 			t.Errorf("FormatValue(%v, %q) = %q, want %q", tc.v, tc.unit, got, tc.want)
 		}
+	}
+}
+
+func TestHTMLDrawsPageLoads(t *testing.T) {
+	r := &page.Report{Schema: page.ReportSchema, URL: "http://h/", Runs: []page.Load{{Index: 1, LoadEvent: 500 * time.Millisecond,
+		Requests: []page.Request{{URL: "http://h/", Type: "document", Status: 200, End: 20 * time.Millisecond, Bytes: 2000}}}}}
+	detail, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{{Name: "http://h/", Kind: bench.KindPage,
+		Samples: []float64{5e8}, Stats: bench.Stats{N: 1, Median: 5e8}, Detail: detail}}}
+	var buf bytes.Buffer
+	if err := report.HTML(&buf, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "Page load of http://h/") {
+		t.Error("the page result's chart (page.RenderSVG) is missing")
 	}
 }
