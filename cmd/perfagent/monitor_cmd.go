@@ -92,6 +92,7 @@ func monitorCommand() command {
 			"writing benchmarks/benchmark-<ts>.json; exit 1 on a violation")
 		saveRes := fs.Bool("results", false, "write the system figures as benchmarks/benchmark-<ts>.json (for 'perfagent check')")
 		asJSON := fs.Bool("json", false, "print the history, files and budget verdict as JSON")
+		otlp := fs.String("otlp", "", "push the run's summary (system figures) as OpenTelemetry metrics to this OTLP endpoint URL ('env': the OTEL_EXPORTER_OTLP_* variables)")
 		args, code, ok := parse(e, fs, args)
 		if !ok {
 			return code
@@ -250,6 +251,11 @@ func monitorCommand() command {
 
 		var resultsPath string
 		var verdict *budget.Verdict
+		if *otlp != "" {
+			if err := pushResults(e.ctx, *otlp, h.BenchResults(bench.CurrentEnvironment())); err != nil {
+				writeErrs = append(writeErrs, fmt.Errorf("--otlp: %w", err))
+			}
+		}
 		if budgets != nil || *saveRes {
 			res := h.BenchResults(bench.CurrentEnvironment())
 			p, err := saveResults(benchDir(*root), res)

@@ -30,6 +30,9 @@ import (
 // OTEL_EXPORTER_OTLP_* variables. The protocol follows
 // OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf).
 func pushResults(ctx context.Context, endpoint string, res *bench.Results) error {
+	// Results measured before a Ctrl-C are still pushed, within a bound.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	o := exporters.OTLPOptions{Protocol: os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")}
 	if o.Protocol == "" {
 		o.Protocol = exporters.ProtocolHTTP
