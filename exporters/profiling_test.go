@@ -65,16 +65,23 @@ func gcCycles() uint64 {
 // name.
 //
 //go:noinline
+// burnHot burns d of this thread's CPU time (not wall time: on a loaded
+// machine a wall-clock loop may get too little CPU for the 100 Hz profiler
+// to sample it).
 func burnHot(d time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := threadCPU()
 	var sum [32]byte
 	buf := make([]byte, 4096)
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	for deadline := time.Now().Add(time.Minute); threadCPU()-start < d && time.Now().Before(deadline); {
 		for range 50 {
 			sum = sha256.Sum256(append(buf[:0:0], buf...)) // allocates too
 			buf[0] = sum[0]
 		}
 	}
 }
+
 
 func parse(t *testing.T, p Profile) *profile.Profile {
 	t.Helper()
@@ -223,8 +230,15 @@ func TestProfilerYieldsCPUToOneOffProfiles(t *testing.T) {
 	arbiter.SetOwner(p)
 	var out bytes.Buffer
 	done := make(chan error)
-	go func() { done <- arbiter.Profile(context.Background(), 100*time.Millisecond, &out) }()
+	// The one-off profile lasts until the burn is done, however long the
+	// loaded machine takes to give it 150ms of CPU.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- arbiter.Profile(ctx, time.Minute, &out) }()
+	for p.Stats().CPUPauses == 0 { // the one-off profile has taken over
+		time.Sleep(time.Millisecond)
+	}
 	burnHot(150 * time.Millisecond)
+	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
