@@ -64,10 +64,11 @@ func gcCycles() uint64 {
 // burnHot is the workload's hot function: hashing, which profiles show by
 // name.
 //
-//go:noinline
 // burnHot burns d of this thread's CPU time (not wall time: on a loaded
 // machine a wall-clock loop may get too little CPU for the 100 Hz profiler
 // to sample it).
+//
+//go:noinline
 func burnHot(d time.Duration) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -81,7 +82,6 @@ func burnHot(d time.Duration) {
 		}
 	}
 }
-
 
 func parse(t *testing.T, p Profile) *profile.Profile {
 	t.Helper()
