@@ -51,6 +51,9 @@ func (s *selfStats) add(m *map[string]int64, key string, n int64) {
 func (s *selfStats) counts(m *map[string]int64) map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(*m) == 0 {
+		return nil // the common case: nothing dropped, no panic
+	}
 	out := make(map[string]int64, len(*m))
 	for k, v := range *m {
 		out[k] = v
@@ -94,8 +97,9 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 			continue
 		}
 		st := r.Health.Status()
-		exports = append(exports, pt(st.Exports, attribute.String("exporter", r.Name)))
-		failures = append(failures, pt(st.Failures, attribute.String("exporter", r.Name)))
+		attrs := attribute.NewSet(attribute.String("exporter", r.Name))
+		exports = append(exports, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: st.Exports})
+		failures = append(failures, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: st.Failures})
 	}
 	if len(exports) > 0 {
 		ms = append(ms,

@@ -98,7 +98,8 @@ type Producer struct {
 	nInt, nFloat             int // data points per collection, by type
 
 	mu        sync.Mutex
-	cur, prev rtsample.Sample
+	cur, prev *rtsample.Sample // swapped after each collection
+	samples   [2]rtsample.Sample
 	havePrev  bool
 	// Windowed GC CPU fraction: the runtime updates its CPU classes at the
 	// end of GC cycles, so the window runs between the last two updates this
@@ -139,6 +140,7 @@ func New(r *rtsample.Reader, cfg Config) (*Producer, error) {
 		tUpDown:  sel(sdkmetric.InstrumentKindObservableUpDownCounter),
 		tHist:    sel(sdkmetric.InstrumentKindHistogram),
 	}
+	p.cur, p.prev = &p.samples[0], &p.samples[1]
 	p.scope.SchemaURL = SchemaURL
 	if p.scope.Name == "" {
 		p.scope.Name = "github.com/perfagent/perfagent/runtime"
@@ -338,7 +340,7 @@ func (p *Producer) Produce(context.Context) (out []metricdata.ScopeMetrics, err 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
-	p.r.Read(&p.cur)
+	p.r.Read(p.cur)
 	p.updateWindow()
 	ms := make([]metricdata.Metrics, 0, len(p.specs)+2)
 	// One backing array per value type for every data point of this
@@ -413,12 +415,12 @@ func (p *Producer) scalar(m *metricSpec, bufs *pointBufs) (metricdata.Metrics, b
 	if isFloat {
 		start := len(bufs.f)
 		for _, s := range m.series {
-			v, ok := s.f(&p.cur)
+			v, ok := s.f(p.cur)
 			if !ok {
 				continue
 			}
 			if isDelta {
-				pv, _ := s.f(&p.prev)
+				pv, _ := s.f(p.prev)
 				v -= pv
 			}
 			bufs.f = append(bufs.f, metricdata.DataPoint[float64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
@@ -437,12 +439,12 @@ func (p *Producer) scalar(m *metricSpec, bufs *pointBufs) (metricdata.Metrics, b
 	}
 	start := len(bufs.i)
 	for _, s := range m.series {
-		v, ok := s.i(&p.cur)
+		v, ok := s.i(p.cur)
 		if !ok {
 			continue
 		}
 		if isDelta {
-			pv, _ := s.i(&p.prev)
+			pv, _ := s.i(p.prev)
 			v -= pv
 		}
 		bufs.i = append(bufs.i, metricdata.DataPoint[int64]{Attributes: s.attrs, StartTime: startT, Time: now, Value: v})
