@@ -61,8 +61,8 @@ func TestCgroupMemoryMax(t *testing.T) {
 			"sys/fs/cgroup/memory/memory.limit_in_bytes":            "9223372036854771712\n",
 		}, 100 << 20, true},
 		{"v1 unlimited", map[string]string{
-			"proc/self/cgroup":    "4:memory:/\n",
-			"proc/self/mountinfo": "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
+			"proc/self/cgroup":                           "4:memory:/\n",
+			"proc/self/mountinfo":                        "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n",
 			"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
 		}, 0, false},
 		{"no cgroup files", map[string]string{}, 0, false},
