@@ -32,6 +32,10 @@ type Snapshot struct {
 	// MemTotal is all memory mapped by the Go runtime
 	// (/memory/classes/total:bytes), like MemStats.Sys.
 	MemTotal uint64 `json:"memory_total_bytes"`
+	// HeapReleased is heap memory returned to the operating system
+	// (/memory/classes/heap/released:bytes); MemTotal minus HeapReleased
+	// is what the memory limit governs.
+	HeapReleased uint64 `json:"heap_released_bytes"`
 	// MemLimit is the runtime's memory limit (GOMEMLIMIT); 0 when none is
 	// set.
 	MemLimit uint64 `json:"memory_limit_bytes,omitempty"`
@@ -151,14 +155,15 @@ func f(x *rtsample.Sample, k rtsample.Key) float64 {
 // previous one.
 func fill(out *Snapshot, cur, prev *rtsample.Sample, havePrev bool) {
 	*out = Snapshot{
-		Time:       cur.Time,
-		HeapLive:   u(cur, rtsample.HeapLive),
-		HeapGoal:   u(cur, rtsample.HeapGoal),
-		HeapInUse:  u(cur, rtsample.MemHeapObjects),
-		MemTotal:   u(cur, rtsample.MemTotal),
-		MemLimit:   u(cur, rtsample.MemLimit),
-		AllocBytes: u(cur, rtsample.HeapAllocBytes),
-		GCCycles:   u(cur, rtsample.GCCycles),
+		Time:         cur.Time,
+		HeapLive:     u(cur, rtsample.HeapLive),
+		HeapGoal:     u(cur, rtsample.HeapGoal),
+		HeapInUse:    u(cur, rtsample.MemHeapObjects),
+		MemTotal:     u(cur, rtsample.MemTotal),
+		MemLimit:     u(cur, rtsample.MemLimit),
+		HeapReleased: u(cur, rtsample.MemHeapReleased),
+		AllocBytes:   u(cur, rtsample.HeapAllocBytes),
+		GCCycles:     u(cur, rtsample.GCCycles),
 		Goroutines: Goroutines{
 			Total:    u(cur, rtsample.Goroutines),
 			Runnable: u(cur, rtsample.GoroutinesRunnable),

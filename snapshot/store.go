@@ -233,6 +233,40 @@ func (s *Store) place(kind, ext string, at time.Time, data []byte) (string, erro
 	return "", fmt.Errorf("snapshot: no free name for %s at %s", kind, at.Format(TimeLayout))
 }
 
+// FreeTime returns the first time at or after at (in millisecond steps)
+// at which <kind>-<timestamp><ext> is free for every ext given, so that
+// files written together (a report and its Markdown twin) share one
+// timestamp and can name each other before they are written.
+func (s *Store) FreeTime(kind string, at time.Time, exts ...string) time.Time {
+	at = at.UTC().Truncate(time.Millisecond)
+	if s == nil {
+		return at
+	}
+	for range 1000 {
+		free := true
+		for _, ext := range exts {
+			if _, err := os.Lstat(filepath.Join(s.dir, kind+"-"+at.Format(TimeLayout)+ext)); !errors.Is(err, fs.ErrNotExist) {
+				free = false
+				break
+			}
+		}
+		if free {
+			return at
+		}
+		at = at.Add(time.Millisecond)
+	}
+	return at
+}
+
+// Path returns the path WriteFile would use for kind, ext and at when the
+// name is free.
+func (s *Store) Path(kind, ext string, at time.Time) string {
+	if s == nil {
+		return ""
+	}
+	return filepath.Join(s.dir, kind+"-"+at.UTC().Truncate(time.Millisecond).Format(TimeLayout)+ext)
+}
+
 // StoredFile describes one of a store's own files.
 type StoredFile struct {
 	Path string    `json:"path"`
