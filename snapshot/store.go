@@ -385,8 +385,11 @@ func ParseName(name string) (kind string, t time.Time, ok bool) {
 		return "", time.Time{}, false
 	}
 	kind = stem[:len(stem)-n-1]
-	t, err := time.Parse(TimeLayout, stem[len(stem)-n:])
-	if err != nil || !validKind(kind) {
+	stamp := stem[len(stem)-n:]
+	t, err := time.Parse(TimeLayout, stamp)
+	// time.Parse also accepts a comma before the fraction: only names the
+	// store would write are its own.
+	if err != nil || t.Format(TimeLayout) != stamp || !validKind(kind) {
 		return "", time.Time{}, false
 	}
 	return kind, t, true
