@@ -28,6 +28,7 @@ import (
 	"github.com/perfagent/perfagent/internal/ratelog"
 	"github.com/perfagent/perfagent/internal/rtmetrics"
 	"github.com/perfagent/perfagent/internal/rtsample"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // ErrShutdown is returned by [Agent.Shutdown] after the first call.
@@ -63,6 +64,11 @@ type Agent struct {
 	// cpu hands out the process's CPU profiler to every component that
 	// wants it (pprof endpoint, captures, continuous profiling).
 	cpu cpuprof.Profiler
+
+	// Snapshots, captures and leak detection (leak.go). store is the one
+	// writer of profile files (<output>/profiles); nil when files are off.
+	store *snapshot.Store
+	lk    *leakAgent
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once
@@ -164,6 +170,9 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 	a.mp = sdkmetric.NewMeterProvider(mpOpts...)
 	if err := a.registerSelfMetrics(); err != nil {
 		return nil, fmt.Errorf("perfagent: self-metrics: %w", err)
+	}
+	if err := a.startLeak(); err != nil { // snapshots, captures, leak detection (leak.go)
+		return nil, err
 	}
 
 	a.buildHandler(promHandler)
@@ -343,6 +352,9 @@ func (a *Agent) release(ctx context.Context) error {
 			_ = a.server.Close()
 		}
 		<-a.serveDone
+	}
+	if err := a.stopLeak(ctx); err != nil { // before the final export, so it includes the leak state
+		errs = append(errs, fmt.Errorf("leak detection: %w", err))
 	}
 	if a.mp != nil {
 		if err := a.mp.Shutdown(ctx); err != nil && ctx.Err() == nil {

@@ -82,6 +82,8 @@ type config struct {
 	logger  *slog.Logger
 	maxFDs  int
 	now     func() time.Time
+
+	leak leakConfig // snapshots, captures, leak detection: leak.go
 }
 
 // WithServiceName sets the service.name resource attribute (default:

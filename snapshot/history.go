@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// DefaultHistorySize is the default capacity of a [History]: three hours
-// of snapshots at the default 10s interval, about 0.4 MiB.
-const DefaultHistorySize = 1080
+// DefaultHistorySize is the default capacity of a [History]: two hours
+// of snapshots at the agent's default 5s interval, about 0.4 MiB.
+const DefaultHistorySize = 1440
 
 // HistorySchema is the value of [HistoryFile.Schema] this version writes.
 const HistorySchema = "perfagent.history/v1"
