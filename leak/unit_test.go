@@ -93,19 +93,20 @@ func TestTakeGoroutineDumpNamesCreator(t *testing.T) {
 		go func() { <-stop }()
 	}
 	defer close(stop)
-	d, err := TakeGoroutineDump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, g := range d.Groups {
-		if strings.Contains(g.CreatedBy, "TestTakeGoroutineDumpNamesCreator") && g.Count == 3 && g.State == "chan receive" {
-			found = true
+	// The goroutines may not have parked yet: retry for a while.
+	var d *GoroutineDump
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var err error
+		if d, err = TakeGoroutineDump(); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range d.Groups {
+			if strings.Contains(g.CreatedBy, "TestTakeGoroutineDumpNamesCreator") && g.Count == 3 && g.State == "chan receive" {
+				return
+			}
 		}
 	}
-	if !found {
-		t.Errorf("group of 3 waiting goroutines not found: %+v", d.Groups)
-	}
+	t.Errorf("group of 3 waiting goroutines not found: %+v", d.Groups)
 }
 
 // heapProfile builds an in-use heap profile with the given sites.
