@@ -318,3 +318,66 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// liveHeap returns the live heap after two GCs.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkRetainedMemory reports the heap the agent retains with a full
+// history (1440 snapshots) and the leak detector on ("agent-bytes"), and
+// the part of it that is the snapshot and leak component, by difference
+// with an agent without them ("component-bytes"). Captured profiles (the
+// baseline heap profile kept after warm-up) are excluded: the run stays in
+// the warm-up.
+func BenchmarkRetainedMemory(b *testing.B) {
+	measure := func(opts ...Option) uint64 {
+		before := liveHeap()
+		opts = append([]Option{WithHTTPAddr("127.0.0.1:0"), WithLogger(quietLogger()), WithOutputDir("off")}, opts...)
+		a, err := Start(context.Background(), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.lk != nil {
+			for i := 0; i < snapshot.DefaultHistorySize+10; i++ {
+				a.lk.tick(a)
+			}
+		}
+		// One scrape, so the metric pipeline holds its state too.
+		if resp, err := http.Get("http://" + a.Addr() + "/metrics"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		after := liveHeap()
+		a.Shutdown(context.Background())
+		return after - min(before, after)
+	}
+	var with, without uint64
+	for b.Loop() {
+		with = measure()
+		without = measure(WithoutLeakDetection(), WithHistory(1, 0), WithoutCaptureTriggers())
+	}
+	b.ReportMetric(float64(with), "agent-bytes")
+	b.ReportMetric(float64(with)-float64(without), "component-bytes")
+}
+
+// BenchmarkTick is the cost of one snapshot tick in the agent: sample,
+// history, triggers and the leak detector.
+func BenchmarkTick(b *testing.B) {
+	a, err := Start(context.Background(), WithHTTPAddr("127.0.0.1:0"), WithLogger(quietLogger()), WithOutputDir("off"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	for i := 0; i < 10; i++ {
+		a.lk.tick(a)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.lk.tick(a)
+	}
+}
