@@ -1,6 +1,7 @@
 package leak
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -46,6 +47,11 @@ const (
 	// window's slope may fall before the growth counts as confined to the
 	// other window (a plateau reached, a step, a recent ramp).
 	kSE = 3.0
+	// slower is the share of the whole's slope under which a window's
+	// slope must also fall to count as slower: on a series with little
+	// noise, a real leak's windows differ by more than their standard
+	// errors (a map doubling its buckets is a step), but not by half.
+	slower = 0.5
 	// lookback is how many windows of history are judged: the later
 	// window and up to three before it (the earlier window).
 	lookback = 4
@@ -90,6 +96,52 @@ type Config struct {
 	// TopSites is how many growing allocation sites and goroutine groups a
 	// report names (default 10).
 	TopSites int `json:"top_sites"`
+}
+
+// MarshalJSON writes c with durations as Go duration strings ("1m0s").
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	return json.Marshal(struct {
+		plain
+		WarmUp       string `json:"warm_up"`
+		Window       string `json:"window"`
+		Persist      string `json:"persist"`
+		Realert      string `json:"realert"`
+		ResolveAfter string `json:"resolve_after"`
+	}{plain(c), c.WarmUp.String(), c.Window.String(), c.Persist.String(), c.Realert.String(), c.ResolveAfter.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	type plain Config
+	var v struct {
+		plain
+		WarmUp       string `json:"warm_up"`
+		Window       string `json:"window"`
+		Persist      string `json:"persist"`
+		Realert      string `json:"realert"`
+		ResolveAfter string `json:"resolve_after"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*c = Config(v.plain)
+	for _, f := range []struct {
+		name string
+		s    string
+		dst  *time.Duration
+	}{{"warm_up", v.WarmUp, &c.WarmUp}, {"window", v.Window, &c.Window}, {"persist", v.Persist, &c.Persist},
+		{"realert", v.Realert, &c.Realert}, {"resolve_after", v.ResolveAfter, &c.ResolveAfter}} {
+		if f.s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f.s)
+		if err != nil {
+			return fmt.Errorf("leak: config %s: %w", f.name, err)
+		}
+		*f.dst = d
+	}
+	return nil
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -575,9 +627,9 @@ func (d *Detector) judge(sr *series, now time.Time, relaxed bool) Evidence {
 	seE := ev.Noise / spread(x[:split])
 	seL := ev.Noise / spread(x[split:])
 	switch {
-	case ev.SlopeLater < ev.Slope-kSE*seL:
+	case ev.SlopeLater < ev.Slope-kSE*seL && ev.SlopeLater < slower*ev.Slope:
 		ev.Why = "the later window grows significantly slower than the whole: a plateau, or growth that stopped"
-	case ev.SlopeEarlier < ev.Slope-kSE*seE:
+	case ev.SlopeEarlier < ev.Slope-kSE*seE && ev.SlopeEarlier < slower*ev.Slope:
 		ev.Why = "the earlier window grows significantly slower than the whole: a step or a recent ramp"
 	case !d.thirdsRise(x, y, ev.Slope):
 		ev.Why = "the look-back's thirds do not each rise by half the trend: growth that stopped or jumped"

@@ -2,7 +2,6 @@ package leak
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -179,6 +178,3 @@ func isStd(fn string) bool {
 	first, _, _ := strings.Cut(pkg, "/")
 	return first != "main" && !strings.Contains(first, ".")
 }
-
-// errNoSamples reports a heap profile without in-use data.
-var errNoSamples = errors.New("leak: heap profile has no samples (runtime.MemProfileRate is 0?)")

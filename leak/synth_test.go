@@ -122,3 +122,15 @@ func batch(period, offset, dur, amp float64) func(float64) float64 {
 		return 0
 	}
 }
+
+// mapLeak is a leak through a map: values growing at bytesPerMin, and the
+// map's bucket array (a tenth of the values) doubling when they double.
+func mapLeak(bytesPerMin float64) func(float64) float64 {
+	return func(sec float64) float64 {
+		v := bytesPerMin * sec / 60
+		if v < 1 {
+			return v
+		}
+		return v + 0.1*math.Exp2(math.Ceil(math.Log2(v)))
+	}
+}

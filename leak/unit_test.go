@@ -3,6 +3,7 @@ package leak
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -368,4 +369,19 @@ func runtimeMemProfileRate(r int) int {
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = r
 	return old
+}
+
+func TestConfigJSON(t *testing.T) {
+	c := Config{WarmUp: time.Minute, Window: 90 * time.Second, MinGrowth: 5, MinGrowthRatio: 0.02}.WithDefaults()
+	b, err := json.Marshal(c)
+	if err != nil || !strings.Contains(string(b), `"window":"1m30s"`) || !strings.Contains(string(b), `"min_growth_bytes":5`) {
+		t.Fatalf("%s, %v", b, err)
+	}
+	var back Config
+	if err := json.Unmarshal(b, &back); err != nil || back != c {
+		t.Errorf("round trip: %v\n%+v\n%+v", err, back, c)
+	}
+	if err := json.Unmarshal([]byte(`{"window":"soon"}`), &back); err == nil || !strings.Contains(err.Error(), "window") {
+		t.Errorf("bad duration: %v", err)
+	}
 }
