@@ -28,6 +28,7 @@ import (
 	"github.com/perfagent/perfagent/internal/ratelog"
 	"github.com/perfagent/perfagent/internal/rtmetrics"
 	"github.com/perfagent/perfagent/internal/rtsample"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // ErrShutdown is returned by [Agent.Shutdown] after the first call.
@@ -65,6 +66,10 @@ type Agent struct {
 	cpu cpuprof.Profiler
 
 	profiling *profilingState // continuous profiling (profiling.go); nil when off
+	// Snapshots, captures and leak detection (leak.go). store is the one
+	// writer of profile files (<output>/profiles); nil when files are off.
+	store *snapshot.Store
+	lk    *leakAgent
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once
@@ -164,9 +169,20 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(newReader(p)))
 	}
 	a.mp = sdkmetric.NewMeterProvider(mpOpts...)
-	// Continuous profiling (profiling.go). The second argument is the
-	// profile store for local rolling profiles: pass a.store once it exists.
-	if err := a.startProfiling(res, nil); err != nil {
+	if err := a.startLeak(); err != nil { // snapshots, captures, leak detection (leak.go)
+		return nil, err
+	}
+	// Continuous profiling (profiling.go), with its own store for local
+	// rolling profiles so they never push captured profiles out of quota.
+	var rolling exporters.ProfileWriter
+	if a.cfg.profiling.enabled && a.cfg.profiling.server == "" && a.cfg.leak.outputDir != "" {
+		st, err := snapshot.OpenStore(filepath.Join(a.cfg.leak.outputDir, profilesDir, "continuous"), a.cfg.leak.quota)
+		if err != nil {
+			return nil, fmt.Errorf("perfagent: output directory: %w", err)
+		}
+		rolling = st // only a non-nil store: a nil *Store in the interface is not nil
+	}
+	if err := a.startProfiling(res, rolling); err != nil {
 		return nil, err
 	}
 
@@ -352,6 +368,9 @@ func (a *Agent) release(ctx context.Context) error {
 	// Before the meter provider, so the final metrics include profiling.
 	if err := a.stopProfiling(ctx); err != nil && ctx.Err() == nil {
 		errs = append(errs, err)
+	}
+	if err := a.stopLeak(ctx); err != nil { // before the final export, so it includes the leak state
+		errs = append(errs, fmt.Errorf("leak detection: %w", err))
 	}
 	if a.mp != nil {
 		if err := a.mp.Shutdown(ctx); err != nil && ctx.Err() == nil {

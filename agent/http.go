@@ -36,7 +36,8 @@ func (a *Agent) buildHandler(prom http.Handler) {
 		debugMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		debugMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	a.profilingRoutes(debugMux) // profiling.go
+	a.profilingRoutes(debugMux)    // profiling.go
+	a.registerLeakRoutes(debugMux) // history, leak state, captures (leak.go)
 	mux.Handle("/debug/", a.guardDebug(debugMux))
 	mux.HandleFunc("GET /{$}", a.serveIndex)
 	a.mux = debugMux

@@ -85,6 +85,7 @@ type config struct {
 	now             func() time.Time
 
 	profiling profilingConfig // continuous profiling (profiling.go)
+	leak      leakConfig      // snapshots, captures, leak detection: leak.go
 }
 
 // WithServiceName sets the service.name resource attribute (default:

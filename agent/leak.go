@@ -1,0 +1,728 @@
+package agent
+
+// The snapshot and leak component: a sampler of runtime and process state
+// at an interval, the bounded history it fills (served and flushed to
+// files), triggered and on-demand profile captures, and the leak monitor.
+// Everything of this component lives in this file; the other agent files
+// call startLeak, stopLeak, resolveLeak and registerLeakRoutes once each.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/perfagent/perfagent/internal/cpuprof"
+	"github.com/perfagent/perfagent/leak"
+	"github.com/perfagent/perfagent/snapshot"
+)
+
+// Environment variables of the snapshot and leak component. Options
+// override them.
+const (
+	EnvOutputDir        = "PERFAGENT_OUTPUT_DIR"          // output root, or "off" (default "perf")
+	EnvOutputMaxBytes   = "PERFAGENT_OUTPUT_MAX_BYTES"    // byte quota of each output directory, e.g. "256MiB"
+	EnvOutputMaxFiles   = "PERFAGENT_OUTPUT_MAX_FILES"    // file-count quota of each output directory
+	EnvSnapshotInterval = "PERFAGENT_SNAPSHOT_INTERVAL"   // sampling interval, a Go duration (default 5s)
+	EnvHistorySize      = "PERFAGENT_HISTORY_SIZE"        // snapshots kept in memory (default 1440)
+	EnvHistoryFlush     = "PERFAGENT_HISTORY_FLUSH"       // history file interval, a Go duration or "off" (default 10m)
+	EnvCaptureTriggers  = "PERFAGENT_CAPTURE_TRIGGERS"    // "false" turns triggered profile captures off
+	EnvLeak             = "PERFAGENT_LEAK"                // "false" turns leak detection off
+	EnvLeakWarmUp       = "PERFAGENT_LEAK_WARMUP"         // leak.Config.WarmUp
+	EnvLeakWindow       = "PERFAGENT_LEAK_WINDOW"         // leak.Config.Window
+	EnvLeakPersist      = "PERFAGENT_LEAK_PERSIST"        // leak.Config.Persist
+	EnvLeakRealert      = "PERFAGENT_LEAK_REALERT"        // leak.Config.Realert
+	EnvLeakMinGrowth    = "PERFAGENT_LEAK_MIN_GROWTH"     // leak.Config.MinGrowth, bytes, e.g. "1MiB"
+	EnvLeakMinRatio     = "PERFAGENT_LEAK_MIN_RATIO"      // leak.Config.MinGrowthRatio, e.g. "0.01" or "1%"
+	EnvLeakMinGoroutine = "PERFAGENT_LEAK_MIN_GOROUTINES" // leak.Config.MinGoroutineGrowth
+)
+
+// Defaults of the snapshot and leak component.
+const (
+	DefaultOutputDir        = "perf"
+	DefaultSnapshotInterval = 5 * time.Second
+	DefaultHistoryFlush     = 10 * time.Minute
+)
+
+// Output subdirectories of the output root.
+const (
+	memoryDir     = "memory"
+	monitoringDir = "monitoring"
+	profilesDir   = "profiles"
+)
+
+// leakConfig is the component's part of config. Fields with a *Set
+// companion were set by an option.
+type leakConfig struct {
+	outputDir    string // "" is off
+	outputDirSet bool
+	quota        snapshot.StoreOptions
+	quotaSet     bool
+
+	interval    time.Duration
+	intervalSet bool
+	historySize int
+	historySet  bool
+	flush       time.Duration // 0 is off
+	flushSet    bool
+	triggers    snapshot.Triggers
+	triggersSet bool
+	triggersOff bool
+	leak        leak.Config
+	leakOff     bool
+	leakOffSet  bool
+}
+
+// WithOutputDir sets the output root (default "perf" in the working
+// directory, or PERFAGENT_OUTPUT_DIR): leak reports, charts and heap
+// profiles go to <dir>/memory, history files to <dir>/monitoring, captured
+// profiles to <dir>/profiles. Directories are created on the first write.
+// "off" (or "") writes no files; detection, the history and the debug
+// endpoints work in memory. A directory that cannot be written is logged
+// (at most once a minute) and counted (perfagent.agent.dropped, kind
+// "file"), never fatal.
+func WithOutputDir(dir string) Option {
+	return optionFunc(func(c *config) error {
+		if dir == "off" {
+			dir = ""
+		}
+		c.leak.outputDir, c.leak.outputDirSet = dir, true
+		return nil
+	})
+}
+
+// WithOutputQuota bounds each output directory to maxBytes and maxFiles of
+// the agent's own files, deleting the oldest first (defaults 256 MiB and
+// 500 files, or PERFAGENT_OUTPUT_MAX_BYTES and PERFAGENT_OUTPUT_MAX_FILES).
+// Both must be positive.
+func WithOutputQuota(maxBytes int64, maxFiles int) Option {
+	return optionFunc(func(c *config) error {
+		if maxBytes <= 0 || maxFiles <= 0 {
+			return fmt.Errorf("WithOutputQuota(%d, %d): both must be positive", maxBytes, maxFiles)
+		}
+		c.leak.quota, c.leak.quotaSet = snapshot.StoreOptions{MaxBytes: maxBytes, MaxFiles: maxFiles}, true
+		return nil
+	})
+}
+
+// WithSnapshotInterval sets how often the agent samples the runtime and
+// the process into its history, triggers and leak detector (default 5s, or
+// PERFAGENT_SNAPSHOT_INTERVAL). It must be at least 10ms.
+func WithSnapshotInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 10*time.Millisecond {
+			return fmt.Errorf("WithSnapshotInterval: %v is under 10ms", d)
+		}
+		c.leak.interval, c.leak.intervalSet = d, true
+		return nil
+	})
+}
+
+// WithHistory sets how many snapshots the history keeps in memory (default
+// 1440, two hours at 5s; or PERFAGENT_HISTORY_SIZE) and how often the
+// snapshots taken since the previous file are written to
+// monitoring/metrics-history-<ts>.json (default 10m, or
+// PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be
+// positive and flush not negative.
+func WithHistory(size int, flush time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if size <= 0 || flush < 0 {
+			return fmt.Errorf("WithHistory(%d, %v): size must be positive and flush not negative", size, flush)
+		}
+		c.leak.historySize, c.leak.flush, c.leak.historySet, c.leak.flushSet = size, flush, true, true
+		return nil
+	})
+}
+
+// WithCaptureTriggers sets when profiles are captured on their own (heap
+// growth, goroutine spike, scheduling latency, GC CPU; zero fields take
+// snapshot's defaults). Triggered captures are on by default
+// (PERFAGENT_CAPTURE_TRIGGERS=false turns them off).
+func WithCaptureTriggers(t snapshot.Triggers) Option {
+	return optionFunc(func(c *config) error {
+		c.leak.triggers, c.leak.triggersSet, c.leak.triggersOff = t, true, false
+		return nil
+	})
+}
+
+// WithoutCaptureTriggers turns triggered captures off; on-demand captures
+// (POST /debug/perfagent/capture) still work.
+func WithoutCaptureTriggers() Option {
+	return optionFunc(func(c *config) error {
+		c.leak.triggers, c.leak.triggersSet, c.leak.triggersOff = snapshot.Off(), true, true
+		return nil
+	})
+}
+
+// WithLeakDetection turns heap and goroutine leak detection on (it is on by
+// default) with cfg's thresholds. Fields left zero take the
+// PERFAGENT_LEAK_* variables, then leak's defaults; an invalid field fails
+// Start, naming it.
+func WithLeakDetection(cfg leak.Config) Option {
+	return optionFunc(func(c *config) error {
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("WithLeakDetection: %w", err)
+		}
+		c.leak.leak, c.leak.leakOff, c.leak.leakOffSet = cfg, false, true
+		return nil
+	})
+}
+
+// WithoutLeakDetection turns leak detection off (the history and captures
+// keep working).
+func WithoutLeakDetection() Option {
+	return optionFunc(func(c *config) error {
+		c.leak.leakOff, c.leak.leakOffSet = true, true
+		return nil
+	})
+}
+
+// resolveLeak fills what no option set from the environment, then from
+// defaults, and returns every problem.
+func (c *config) resolveLeak(lookup func(string) (string, bool)) []error {
+	lc := &c.leak
+	var errs []error
+	get := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		v = strings.TrimSpace(v)
+		return v, ok && v != ""
+	}
+	dur := func(name string, dst *time.Duration, min time.Duration) {
+		v, ok := get(name)
+		if !ok || *dst != 0 {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min {
+			errs = append(errs, envError(name, v, fmt.Sprintf("want a Go duration of at least %v, e.g. 30s or 5m", min)))
+			return
+		}
+		*dst = d
+	}
+	boolean := func(name string, dst *bool) {
+		if v, ok := get(name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, envError(name, v, "not a boolean (want true or false)"))
+				return
+			}
+			*dst = b
+		}
+	}
+
+	if !lc.outputDirSet {
+		lc.outputDir = DefaultOutputDir
+		if v, ok := get(EnvOutputDir); ok {
+			lc.outputDir = v
+			if v == "off" {
+				lc.outputDir = ""
+			}
+		}
+	}
+	if !lc.quotaSet {
+		if v, ok := get(EnvOutputMaxBytes); ok {
+			n, err := parseBytes(v)
+			if err != nil || n <= 0 {
+				errs = append(errs, envError(EnvOutputMaxBytes, v, "want a positive size, e.g. 256MiB or 1048576"))
+			} else {
+				lc.quota.MaxBytes = n
+			}
+		}
+		if v, ok := get(EnvOutputMaxFiles); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				errs = append(errs, envError(EnvOutputMaxFiles, v, "want a positive integer"))
+			} else {
+				lc.quota.MaxFiles = n
+			}
+		}
+	}
+	if !lc.intervalSet {
+		dur(EnvSnapshotInterval, &lc.interval, 10*time.Millisecond)
+		if lc.interval == 0 {
+			lc.interval = DefaultSnapshotInterval
+		}
+	}
+	if !lc.historySet {
+		lc.historySize = snapshot.DefaultHistorySize
+		if v, ok := get(EnvHistorySize); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || n > 1_000_000 {
+				errs = append(errs, envError(EnvHistorySize, v, "want a positive integer up to 1000000"))
+			} else {
+				lc.historySize = n
+			}
+		}
+	}
+	if !lc.flushSet {
+		lc.flush = DefaultHistoryFlush
+		if v, ok := get(EnvHistoryFlush); ok {
+			if v == "off" || v == "0" {
+				lc.flush = 0
+			} else if d, err := time.ParseDuration(v); err != nil || d < time.Second {
+				errs = append(errs, envError(EnvHistoryFlush, v, `want a Go duration of at least 1s, or "off"`))
+			} else {
+				lc.flush = d
+			}
+		}
+	}
+	if !lc.triggersSet {
+		on := true
+		boolean(EnvCaptureTriggers, &on)
+		if !on {
+			lc.triggers, lc.triggersOff = snapshot.Off(), true
+		}
+	}
+	if !lc.leakOffSet {
+		on := true
+		boolean(EnvLeak, &on)
+		lc.leakOff = !on
+	}
+	lcfg := &lc.leak
+	dur(EnvLeakWarmUp, &lcfg.WarmUp, 0)
+	dur(EnvLeakWindow, &lcfg.Window, time.Second)
+	dur(EnvLeakPersist, &lcfg.Persist, 0)
+	dur(EnvLeakRealert, &lcfg.Realert, time.Second)
+	if v, ok := get(EnvLeakMinGrowth); ok && lcfg.MinGrowth == 0 {
+		if n, err := parseBytes(v); err != nil || n == 0 {
+			errs = append(errs, envError(EnvLeakMinGrowth, v, "want a size, e.g. 1MiB or 524288 (negative turns heap detection off)"))
+		} else {
+			lcfg.MinGrowth = n
+		}
+	}
+	if v, ok := get(EnvLeakMinRatio); ok && lcfg.MinGrowthRatio == 0 {
+		if r, err := parseRatio(v); err != nil {
+			errs = append(errs, envError(EnvLeakMinRatio, v, "want a fraction such as 0.01 or a percentage such as 1%"))
+		} else {
+			lcfg.MinGrowthRatio = r
+		}
+	}
+	if v, ok := get(EnvLeakMinGoroutine); ok && lcfg.MinGoroutineGrowth == 0 {
+		if n, err := strconv.Atoi(v); err != nil || n == 0 {
+			errs = append(errs, envError(EnvLeakMinGoroutine, v, "want a non-zero integer (negative turns goroutine detection off)"))
+		} else {
+			lcfg.MinGoroutineGrowth = n
+		}
+	}
+	if err := lcfg.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("leak detection: %w", err))
+	}
+	return errs
+}
+
+// parseBytes reads a size: a non-negative or negative integer of bytes
+// with an optional unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
+// (powers of 1024).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := len(s)
+	for i > 0 && (s[i-1] < '0' || s[i-1] > '9') && s[i-1] != '.' {
+		i--
+	}
+	num, unit := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i:])
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}[strings.ToUpper(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v*mult) > math.MaxInt64/2 {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return int64(v * mult), nil
+}
+
+// parseRatio reads "0.01" or "1%".
+func parseRatio(s string) (float64, error) {
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "%")), 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("not a ratio: %q", s)
+	}
+	if pct {
+		v /= 100
+	}
+	return v, nil
+}
+
+// leakAgent is the running component.
+type leakAgent struct {
+	cfg      leakConfig
+	sampler  *snapshot.Sampler
+	history  *snapshot.History
+	monitor  *leak.Monitor // nil when leak detection is off
+	capturer *snapshot.Capturer
+	memory   *snapshot.Store // nil when files are off
+	monitorS *snapshot.Store
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	ticks   atomic.Int64
+	reports sync.Map // "kind/status" → *atomic.Int64
+}
+
+// startLeak builds and starts the component. The agent's store field holds
+// the profiles store (nil when files are off).
+func (a *Agent) startLeak() error {
+	lc := a.cfg.leak
+	l := &leakAgent{cfg: lc, stop: make(chan struct{}), done: make(chan struct{})}
+	if lc.outputDir != "" {
+		var err error
+		open := func(sub string) *snapshot.Store {
+			if err != nil {
+				return nil
+			}
+			var s *snapshot.Store
+			s, err = snapshot.OpenStore(filepath.Join(lc.outputDir, sub), lc.quota)
+			return s
+		}
+		l.memory, l.monitorS, a.store = open(memoryDir), open(monitoringDir), open(profilesDir)
+		if err != nil {
+			return fmt.Errorf("perfagent: output directory: %w", err)
+		}
+	}
+	l.sampler = snapshot.NewSampler(a.reader)
+	l.history = snapshot.NewHistory(lc.historySize)
+	l.capturer = snapshot.NewCapturer(a.store, snapshot.CaptureConfig{Triggers: lc.triggers, CPU: &a.cpu})
+	l.capturer.OnPanic(func() { a.self.recoverPanic("capture") })
+	if !lc.leakOff {
+		m, err := leak.NewMonitor(leak.MonitorOptions{
+			Config: lc.leak, Store: l.memory, History: l.history, Logger: a.log,
+			OnWriteError: func(err error) { a.fileError("leak report", err) },
+			OnReport: func(r *leak.Report) {
+				c, _ := l.reports.LoadOrStore(r.Kind+"/"+r.Status, new(atomic.Int64))
+				c.(*atomic.Int64).Add(1)
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("perfagent: %w", err)
+		}
+		l.monitor = m
+	}
+	if err := a.registerLeakMetrics(l); err != nil {
+		return fmt.Errorf("perfagent: leak metrics: %w", err)
+	}
+	l.tick(a) // the first snapshot now: the history and rates start at Start
+	l.capturer.Start()
+	go l.run(a)
+	a.lk = l // only a started component is stopped by release
+	return nil
+}
+
+// fileError logs a file that could not be written (at most once a minute
+// per kind) and counts it.
+func (a *Agent) fileError(what string, err error) {
+	a.self.drop("file", 1)
+	a.errlog.Log("file:"+what, slog.LevelWarn, "perfagent: cannot write "+what+"; detection continues in memory", slog.String("error", err.Error()))
+}
+
+func (l *leakAgent) run(a *Agent) {
+	defer close(l.done)
+	t := time.NewTicker(l.cfg.interval)
+	defer t.Stop()
+	var flushC <-chan time.Time
+	if l.cfg.flush > 0 && l.monitorS != nil {
+		ft := time.NewTicker(l.cfg.flush)
+		defer ft.Stop()
+		flushC = ft.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.tick(a)
+		case <-flushC:
+			l.flush(a, 1)
+		}
+	}
+}
+
+// tick takes one snapshot and hands it to the history, the triggers and
+// the leak monitor. A panic is recovered and counted; the next tick runs.
+func (l *leakAgent) tick(a *Agent) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.self.recoverPanic("snapshot")
+			a.errlog.Log("snapshot-panic", slog.LevelError, "perfagent: recovered panic in the snapshot sampler", slog.Any("panic", p))
+		}
+	}()
+	var s snapshot.Snapshot
+	l.sampler.Sample(&s)
+	l.history.Add(&s)
+	l.capturer.Check(&s)
+	if l.monitor != nil {
+		l.monitor.Observe(&s)
+	}
+	l.ticks.Add(1)
+}
+
+// flush writes the pending snapshots when there are at least min.
+func (l *leakAgent) flush(a *Agent, min int) {
+	if l.monitorS == nil || l.history.Pending() < min {
+		return
+	}
+	if _, err := l.history.Flush(l.monitorS); err != nil {
+		a.fileError("history", err)
+	}
+}
+
+// stopLeak stops the component within ctx: the sampler and capture
+// goroutines exit, and the snapshots not yet in a file are written (when
+// the run lasted at least one interval).
+func (a *Agent) stopLeak(ctx context.Context) error {
+	l := a.lk
+	if l == nil {
+		return nil
+	}
+	var err error
+	l.once.Do(func() {
+		close(l.stop)
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+			return
+		}
+		if cerr := l.capturer.Close(ctx); cerr != nil {
+			err = cerr
+			return
+		}
+		l.flush(a, 2)
+	})
+	return err
+}
+
+// registerLeakRoutes serves the component's debug endpoints.
+func (a *Agent) registerLeakRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/perfagent/history", a.serveHistory)
+	mux.HandleFunc("GET /debug/perfagent/leak", a.serveLeak)
+	mux.HandleFunc("POST /debug/perfagent/capture", a.serveCapture)
+}
+
+// History returns the snapshots the agent holds, oldest first (nil before
+// Start returns).
+func (a *Agent) History() []snapshot.Snapshot {
+	if a.lk == nil {
+		return nil
+	}
+	return a.lk.history.Snapshots(nil)
+}
+
+// LeakStatus is the document served at /debug/perfagent/leak.
+type LeakStatus struct {
+	// Enabled reports whether leak detection runs.
+	Enabled bool `json:"enabled"`
+	// OutputDir is the output root ("" when files are off).
+	OutputDir string `json:"output_dir"`
+	// Detector is the leak monitor's state (nil when detection is off).
+	Detector *leak.MonitorStatus `json:"detector,omitempty"`
+	// Captures counts profile captures and skips.
+	Captures snapshot.CaptureStats `json:"captures"`
+	// Files counts each output directory's writes.
+	Files map[string]snapshot.StoreStats `json:"files,omitempty"`
+}
+
+// LeakStatus returns the leak detector's and the captures' state.
+func (a *Agent) LeakStatus() LeakStatus {
+	l := a.lk
+	if l == nil {
+		return LeakStatus{}
+	}
+	st := LeakStatus{Enabled: l.monitor != nil, OutputDir: l.cfg.outputDir, Captures: l.capturer.Stats()}
+	if l.monitor != nil {
+		ms := l.monitor.Status()
+		st.Detector = &ms
+	}
+	if l.memory != nil {
+		st.Files = map[string]snapshot.StoreStats{memoryDir: l.memory.Stats(), monitoringDir: l.monitorS.Stats(), profilesDir: a.store.Stats()}
+	}
+	return st
+}
+
+func (a *Agent) serveLeak(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, a.LeakStatus())
+}
+
+// serveHistory serves the history as a history file document; ?last=N
+// keeps the newest N snapshots, ?since=<RFC 3339 time> those taken since.
+func (a *Agent) serveHistory(w http.ResponseWriter, r *http.Request) {
+	l := a.lk
+	var snaps []snapshot.Snapshot
+	switch last, since := r.FormValue("last"), r.FormValue("since"); {
+	case last != "":
+		n, err := strconv.Atoi(last)
+		if err != nil || n <= 0 {
+			http.Error(w, "perfagent: last must be a positive integer", http.StatusBadRequest)
+			return
+		}
+		snaps = l.history.Last(nil, n)
+	case since != "":
+		t, err := time.Parse(time.RFC3339Nano, since)
+		if err != nil {
+			http.Error(w, "perfagent: since must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", http.StatusBadRequest)
+			return
+		}
+		snaps = l.history.Since(nil, t)
+	default:
+		snaps = l.history.Snapshots(nil)
+	}
+	_, lost := l.history.Stats()
+	var buf bytes.Buffer
+	if err := snapshot.NewHistoryFile(snaps, lost).Write(&buf); err != nil {
+		http.Error(w, "perfagent: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// serveCapture takes a profile now: POST
+// /debug/perfagent/capture?type=heap|goroutine|cpu|allocs|mutex|block[&seconds=N]
+// (seconds: CPU only, default 10, at most 300). It answers with the
+// capture as JSON: 200 when written, 409 when the same capture is
+// running or the CPU profiler is busy, 503 when files are off, 400 for a
+// bad request.
+func (a *Agent) serveCapture(w http.ResponseWriter, r *http.Request) {
+	typ := r.FormValue("type")
+	var d time.Duration
+	if v := r.FormValue("seconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > int(snapshot.MaxCPUDuration/time.Second) {
+			http.Error(w, "perfagent: seconds must be an integer from 1 to 300", http.StatusBadRequest)
+			return
+		}
+		d = time.Duration(n) * time.Second
+	}
+	res, err := a.lk.capturer.Capture(r.Context(), typ, d)
+	if err != nil {
+		code := http.StatusInternalServerError
+		switch {
+		case typ == "" || !validCaptureType(typ):
+			code = http.StatusBadRequest
+		case errors.Is(err, snapshot.ErrBusy) || errors.Is(err, cpuprof.ErrBusy):
+			code = http.StatusConflict
+		case errors.Is(err, snapshot.ErrDisabled):
+			code = http.StatusServiceUnavailable
+		default:
+			a.fileError("capture", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		writeJSONBody(w, res)
+		return
+	}
+	writeJSON(w, res)
+}
+
+func validCaptureType(t string) bool {
+	for _, x := range snapshot.Types {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSONBody(w http.ResponseWriter, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// registerLeakMetrics registers the perfagent.leak.* and
+// perfagent.capture.* instruments.
+func (a *Agent) registerLeakMetrics(l *leakAgent) error {
+	m := a.mp.Meter("github.com/perfagent/perfagent/leak", metric.WithInstrumentationVersion(a.version))
+	suspected, err := m.Int64ObservableGauge("perfagent.leak.suspected", metric.WithUnit("{leak}"),
+		metric.WithDescription("1 while a leak of the kind is suspected or reported, else 0."))
+	if err != nil {
+		return err
+	}
+	heapRate, err := m.Float64ObservableGauge("perfagent.leak.heap.growth_rate", metric.WithUnit("By/s"),
+		metric.WithDescription("Growth rate of the live heap after GC (Theil–Sen slope over the detector's look-back)."))
+	if err != nil {
+		return err
+	}
+	gRate, err := m.Float64ObservableGauge("perfagent.leak.goroutine.growth_rate", metric.WithUnit("{goroutine}/s"),
+		metric.WithDescription("Growth rate of the goroutine count (Theil–Sen slope over the detector's look-back)."))
+	if err != nil {
+		return err
+	}
+	reports, err := m.Int64ObservableCounter("perfagent.leak.reports", metric.WithUnit("{report}"),
+		metric.WithDescription("Leak reports made, by kind and status (leaking, resolved)."))
+	if err != nil {
+		return err
+	}
+	captures, err := m.Int64ObservableCounter("perfagent.capture.count", metric.WithUnit("{profile}"),
+		metric.WithDescription("Profiles captured, by type."))
+	if err != nil {
+		return err
+	}
+	failed, err := m.Int64ObservableCounter("perfagent.capture.failures", metric.WithUnit("{profile}"),
+		metric.WithDescription("Profile captures that failed, by type."))
+	if err != nil {
+		return err
+	}
+	skipped, err := m.Int64ObservableCounter("perfagent.capture.skipped", metric.WithUnit("{profile}"),
+		metric.WithDescription("Triggered captures not taken, by reason (cooldown, rate_limit, busy, too_many_goroutines, no_cpu_profiler)."))
+	if err != nil {
+		return err
+	}
+	kindAttrs := map[string]metric.ObserveOption{
+		leak.KindHeap:      metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", leak.KindHeap))),
+		leak.KindGoroutine: metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", leak.KindGoroutine))),
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if l.monitor != nil {
+			for _, s := range l.monitor.Detector().Status() {
+				if s.State == leak.StateOff {
+					continue
+				}
+				v := int64(0)
+				if s.State == leak.StateSuspected || s.State == leak.StateLeaking {
+					v = 1
+				}
+				o.ObserveInt64(suspected, v, kindAttrs[s.Kind])
+				if s.Last != nil {
+					inst := heapRate
+					if s.Kind == leak.KindGoroutine {
+						inst = gRate
+					}
+					o.ObserveFloat64(inst, s.Last.Slope)
+				}
+			}
+			l.reports.Range(func(k, v any) bool {
+				kind, status, _ := strings.Cut(k.(string), "/")
+				o.ObserveInt64(reports, v.(*atomic.Int64).Load(), metric.WithAttributes(attribute.String("kind", kind), attribute.String("status", status)))
+				return true
+			})
+		}
+		st := l.capturer.Stats()
+		for typ, n := range st.Taken {
+			o.ObserveInt64(captures, n, metric.WithAttributes(attribute.String("type", typ)))
+		}
+		for typ, n := range st.Failed {
+			o.ObserveInt64(failed, n, metric.WithAttributes(attribute.String("type", typ)))
+		}
+		for reason, n := range st.Skipped {
+			o.ObserveInt64(skipped, n, metric.WithAttributes(attribute.String("reason", reason)))
+		}
+		return nil
+	}, suspected, heapRate, gRate, reports, captures, failed, skipped)
+	return err
+}
