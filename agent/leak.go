@@ -80,7 +80,6 @@ type leakConfig struct {
 	flushSet    bool
 	triggers    snapshot.Triggers
 	triggersSet bool
-	triggersOff bool
 	leak        leak.Config
 	leakOff     bool
 	leakOffSet  bool
@@ -153,7 +152,7 @@ func WithHistory(size int, flush time.Duration) Option {
 // (PERFAGENT_CAPTURE_TRIGGERS=false turns them off).
 func WithCaptureTriggers(t snapshot.Triggers) Option {
 	return optionFunc(func(c *config) error {
-		c.leak.triggers, c.leak.triggersSet, c.leak.triggersOff = t, true, false
+		c.leak.triggers, c.leak.triggersSet = t, true
 		return nil
 	})
 }
@@ -162,7 +161,7 @@ func WithCaptureTriggers(t snapshot.Triggers) Option {
 // (POST /debug/perfagent/capture) still work.
 func WithoutCaptureTriggers() Option {
 	return optionFunc(func(c *config) error {
-		c.leak.triggers, c.leak.triggersSet, c.leak.triggersOff = snapshot.Off(), true, true
+		c.leak.triggers, c.leak.triggersSet = snapshot.Off(), true
 		return nil
 	})
 }
@@ -283,7 +282,7 @@ func (c *config) resolveLeak(lookup func(string) (string, bool)) []error {
 		on := true
 		boolean(EnvCaptureTriggers, &on)
 		if !on {
-			lc.triggers, lc.triggersOff = snapshot.Off(), true
+			lc.triggers = snapshot.Off()
 		}
 	}
 	if !lc.leakOffSet {

@@ -243,10 +243,12 @@ type Evidence struct {
 	// window.
 	Level    float64 `json:"level"`
 	LevelNow float64 `json:"level_now"`
-	// Growth is Slope times two windows, in units: the growth the
-	// thresholds compare. GrowthRatio is Growth relative to Level.
-	Growth      float64 `json:"growth"`
-	GrowthRatio float64 `json:"growth_ratio"`
+	// Growth is Slope times GrowthSeconds (two windows), in units: the
+	// growth the thresholds compare. GrowthRatio is Growth relative to
+	// Level.
+	Growth        float64 `json:"growth"`
+	GrowthSeconds float64 `json:"growth_seconds"`
+	GrowthRatio   float64 `json:"growth_ratio"`
 	// Noise is the robust standard deviation of the points around the
 	// fitted line (1.4826 × the median absolute residual), in units.
 	Noise float64 `json:"noise"`
@@ -596,7 +598,7 @@ func (d *Detector) judge(sr *series, now time.Time, relaxed bool) Evidence {
 	ev.Slope = theilSen(x, y, d.slopeBuf)
 	ev.Level = d.med(y[:split])
 	ev.LevelNow = d.med(y[split:])
-	ev.Growth = ev.Slope * 2 * w
+	ev.Growth, ev.GrowthSeconds = ev.Slope*2*w, 2*w
 	if ev.Level > 0 {
 		ev.GrowthRatio = ev.Growth / ev.Level
 	}

@@ -413,7 +413,7 @@ func (m *Monitor) writeChart(r *Report) {
 			r.Notes = append(r.Notes, "chart not written: "+err.Error())
 		}
 	}
-	title := fmt.Sprintf("perfagent: %s leak %s, %s", r.Kind, r.Status, r.At.UTC().Format(time.RFC3339))
+	title := fmt.Sprintf("perfagent: %s leak (%s), %s", r.Kind, r.Status, r.At.UTC().Format(time.RFC3339))
 	if err := WriteSVG(&svgBuf, rows, title); err == nil {
 		r.Files.ChartSVG, _ = m.write("memory-chart", ".svg", at, svgBuf.Bytes())
 	}

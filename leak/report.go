@@ -129,13 +129,13 @@ func (r *Report) Headline() string {
 	var b strings.Builder
 	switch r.Kind {
 	case KindHeap:
-		fmt.Fprintf(&b, "heap %s: live heap growing %s/min (+%s, %.1f%% over %s)", verb,
-			FormatBytes(e.Slope*60), FormatBytes(e.Growth), 100*e.GrowthRatio, duration(e.To.Sub(e.From)))
+		fmt.Fprintf(&b, "heap %s: live heap growing %s/min (+%s, %.1f%%, in %s)", verb,
+			FormatBytes(e.Slope*60), FormatBytes(e.Growth), 100*e.GrowthRatio, duration(time.Duration(e.GrowthSeconds*1e9)))
 		if len(r.Sites) > 0 {
 			fmt.Fprintf(&b, "; top site %s +%s", r.Sites[0].String(), FormatBytes(float64(r.Sites[0].Bytes)))
 		}
 	default:
-		fmt.Fprintf(&b, "goroutine %s: %.1f goroutines/min (+%.0f over %s)", verb, e.Slope*60, e.Growth, duration(e.To.Sub(e.From)))
+		fmt.Fprintf(&b, "goroutine %s: %.1f goroutines/min (+%.0f in %s)", verb, e.Slope*60, e.Growth, duration(time.Duration(e.GrowthSeconds*1e9)))
 		if len(r.Goroutines) > 0 {
 			g := r.Goroutines[0]
 			fmt.Fprintf(&b, "; +%d %q created by %s", g.Gained, g.State, orUnknown(g.CreatedBy))
@@ -175,9 +175,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	row("Detected at", r.DetectedAt.UTC().Format(time.RFC3339))
 	row("Report at", r.At.UTC().Format(time.RFC3339))
 	row("Growing since", r.GrowingSince.UTC().Format(time.RFC3339))
-	row("Window", fmt.Sprintf("%s – %s (%d samples)", e.From.UTC().Format(time.RFC3339), e.To.UTC().Format(time.RFC3339), e.Samples))
+	row("Look-back", fmt.Sprintf("%s – %s (%d samples)", e.From.UTC().Format(time.RFC3339), e.To.UTC().Format(time.RFC3339), e.Samples))
 	row("Slope ("+e.Estimator+")", unit(e.Slope*60)+"/min; earlier "+unit(e.SlopeEarlier*60)+"/min, later "+unit(e.SlopeLater*60)+"/min")
-	row("Growth", fmt.Sprintf("%s over two windows (%.2f%% of %s)", unit(e.Growth), 100*e.GrowthRatio, unit(e.Level)))
+	row("Growth", fmt.Sprintf("%s in %s at that slope (%.2f%% of %s)", unit(e.Growth), duration(time.Duration(e.GrowthSeconds*1e9)), 100*e.GrowthRatio, unit(e.Level)))
 	row("Level", fmt.Sprintf("%s → %s (medians of the earlier and later window)", unit(e.Level), unit(e.LevelNow)))
 	row("Trend", fmt.Sprintf("Mann–Kendall z %.2f; slope %.1f standard errors above zero; noise %s", e.TrendZ, e.SlopeZ, unit(e.Noise)))
 	if p := r.Projection; p != nil {
@@ -258,17 +258,23 @@ func FormatBytes(v float64) string {
 	return fmt.Sprintf("%s%.1f %s", sign, v, units[i])
 }
 
-// duration formats d rounded for reading ("4m30s", "2h5m").
+// duration formats d rounded to the second for reading ("4m30s", "2m",
+// "3h5m"), or in days beyond one.
 func duration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "0s"
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < 24*time.Hour:
-		return strings.TrimSuffix(d.Round(time.Second).String(), "0s")
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
 	}
-	return fmt.Sprintf("%.1f days", d.Hours()/24)
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // projection computes the time to limit at slope bytes/s from used bytes.

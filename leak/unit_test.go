@@ -385,3 +385,12 @@ func TestConfigJSON(t *testing.T) {
 		t.Errorf("bad duration: %v", err)
 	}
 }
+
+func TestDurationFormat(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", 45 * time.Second: "45s", 2 * time.Minute: "2m", 160 * time.Second: "2m40s",
+		3 * time.Hour: "3h", 3*time.Hour + 5*time.Minute: "3h5m", 49 * time.Hour: "2.0 days"} {
+		if got := duration(d); got != want {
+			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

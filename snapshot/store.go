@@ -198,6 +198,11 @@ func (s *Store) place(kind, ext string, at time.Time, data []byte) (string, erro
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // after a link, the name; after a failure, the data
+	// CreateTemp makes the file private; the output is for people and tools.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("snapshot: chmod %s: %w", kind, err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("snapshot: write %s: %w", kind, err)

@@ -34,6 +34,9 @@ func TestStoreWriteNamesAndCollisions(t *testing.T) {
 	if want := filepath.Join(dir, "heap-20260304T050607.891Z.pb.gz"); p2 != want {
 		t.Errorf("second path %s, want %s", p2, want)
 	}
+	if st, err := os.Stat(p1); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v; want 0644", st.Mode(), err)
+	}
 	if b, _ := os.ReadFile(p1); string(b) != "one" {
 		t.Errorf("first file overwritten: %q", b)
 	}
