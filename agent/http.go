@@ -137,6 +137,10 @@ func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "perfagent %s\n\n/metrics            Prometheus exposition\n/debug/perfagent/   status (JSON)\n", a.version)
+	fmt.Fprintln(w, "/debug/perfagent/history   snapshots (JSON; ?last=N, ?since=RFC3339)")
+	fmt.Fprintln(w, "/debug/perfagent/leak      leak detector state, reports, captures (JSON)")
+	fmt.Fprintln(w, "/debug/perfagent/profiling continuous profiling status (JSON)")
+	fmt.Fprintln(w, "POST /debug/perfagent/capture?type=heap|goroutine|cpu|allocs|mutex|block")
 	if a.cfg.pprof {
 		fmt.Fprintln(w, "/debug/pprof/       Go profiles")
 	}

@@ -35,6 +35,7 @@ func benchSuites() []benchSuite {
 	return []benchSuite{
 		{"system", "the Go runtime: scheduler lag, allocation, hashing, GC pauses, JSON", runSystemSuite},
 		{"api", "HTTP API scenarios against --url, or the built-in demo target", runAPISuite},
+		{"memory", "memory profile of a workload: the demo's, or a Go benchmark given after -- go test ...", runMemorySuite},
 	}
 }
 
@@ -92,6 +93,7 @@ func benchCommand() command {
 			}
 		}
 		o.memory.command = tail
+		o.memory.root = *root
 		o.cold.command = tail
 		suites := benchSuites()
 		suiteName := "all"

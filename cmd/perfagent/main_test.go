@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,35 @@ func TestDemoCommand(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if code, out, _ := cli(t, nil, "version"); code != exitOK || !strings.HasPrefix(out, "perfagent ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+func TestBenchMemory(t *testing.T) {
+	root := t.TempDir()
+	vars := map[string]string{"PERFAGENT_OUTPUT_DIR": root}
+	code, out, errb := cli(t, vars, "bench", "memory", "--quick", "--no-baseline")
+	if code != exitOK {
+		t.Fatalf("bench memory: %d\n%s\n%s", code, out, errb)
+	}
+	for _, pattern := range []string{"memory-profile-*.json", "memory-chart-*.csv", "memory-chart-*.svg", "heap-*.pb.gz"} {
+		if m, _ := filepath.Glob(filepath.Join(root, "memory", pattern)); len(m) != 1 {
+			t.Errorf("%s: %v", pattern, m)
+		}
+	}
+	// A Go benchmark: its B/op and allocs/op are imported and its heap
+	// profile kept.
+	code, out, errb = cli(t, vars, "bench", "memory", "--no-baseline", "--",
+		"go", "test", "-run", "^$", "-bench", "BenchmarkReadRuntimeOnly", "-benchtime", "200x", "github.com/perfagent/perfagent/internal/rtsample")
+	if code != exitOK || !strings.Contains(out, "heap profile") {
+		t.Fatalf("bench memory -- go test: %d\n%s\n%s", code, out, errb)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
+	slices.Sort(files)
+	res := readJSON(t, files[len(files)-1])
+	if len(res.Benchmarks) != 1 || res.Benchmarks[0].AllocsPerOp == nil || res.Benchmarks[0].Labels["heap_profile"] == "" {
+		t.Errorf("results %+v", res.Benchmarks)
+	}
+	if code, _, errb := cli(t, vars, "bench", "memory", "--", "ls", "-l"); code != exitRunError || !strings.Contains(errb, "go test") {
+		t.Errorf("non-go-test command: %d %s", code, errb)
 	}
 }

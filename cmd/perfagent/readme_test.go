@@ -124,7 +124,11 @@ func TestReadmeCommands(t *testing.T) {
 			continue
 		}
 		for i, a := range args {
+			a = strings.Trim(a, "'") // shell quoting
+			args[i] = a
 			switch ext := filepath.Ext(a); {
+			case strings.HasPrefix(a, "./"): // repository paths (packages)
+				args[i] = "../../" + a[2:]
 			case strings.HasPrefix(a, "examples/"): // repository paths
 				args[i] = filepath.Join("..", "..", a)
 			case (ext == ".yaml" || ext == ".json") && !strings.Contains(a, "/"): // example files live in the output root
