@@ -490,14 +490,17 @@ func (a *Agent) stopLeak(ctx context.Context) error {
 	}
 	var err error
 	l.once.Do(func() {
+		// Signal both goroutines first, so both exit even when ctx ends
+		// before they do.
 		close(l.stop)
+		cerr := l.capturer.Close(ctx) // cuts a running CPU capture short
 		select {
 		case <-l.done:
 		case <-ctx.Done():
 			err = ctx.Err()
 			return
 		}
-		if cerr := l.capturer.Close(ctx); cerr != nil {
+		if cerr != nil {
 			err = cerr
 			return
 		}

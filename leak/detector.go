@@ -13,7 +13,7 @@ import (
 
 // Detector defaults. With them and the agent's default 5s snapshot
 // interval, a live heap that grows by 1 MiB a minute is reported after 3m45s
-// on median (95% of simulated runs within 4m35s) when the heap is otherwise
+// on median (95% of simulated runs within 5 minutes) when the heap is otherwise
 // steady, up to a live heap of about 200 MiB (above it, 2 MiB in two
 // windows is under the 1% relative threshold). See the package
 // documentation for the statistics.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/perfagent/perfagent/leak"
 )
 
@@ -57,4 +59,8 @@ func TestLeakyHealthyAndFlags(t *testing.T) {
 	if r, err := parseRate("512KiB/min"); err != nil || r != 512<<10 {
 		t.Errorf("parseRate = %v, %v", r, err)
 	}
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
