@@ -272,8 +272,7 @@ func TestProfilingInvalidConfiguration(t *testing.T) {
 		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{"wall"}}, want: "Profiling.Types"},
 		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{}}, want: "Profiling.Types is empty"},
 		{opt: &Profiling{ServerAddress: "udp://h"}, want: "Profiling.ServerAddress"},
-		// No server: local profiles need the profile store.
-		{opt: &Profiling{}, want: EnvPyroscopeServerAddress},
+		// (No server and no output directory: TestLocalProfilingNeedsOutputDir.)
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
