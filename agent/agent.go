@@ -70,6 +70,8 @@ type Agent struct {
 	// writer of profile files (<output>/profiles); nil when files are off.
 	store *snapshot.Store
 	lk    *leakAgent
+	// leakMetrics is set once leak detection runs; collections read it.
+	leakMetrics atomic.Pointer[leakAgent]
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once

@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +25,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/perfagent/perfagent/internal/cpuprof"
 	"github.com/perfagent/perfagent/leak"
@@ -649,82 +652,98 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 // registerLeakMetrics registers the perfagent.leak.* and
 // perfagent.capture.* instruments.
 func (a *Agent) registerLeakMetrics(l *leakAgent) error {
-	m := a.mp.Meter("github.com/perfagent/perfagent/leak", metric.WithInstrumentationVersion(a.version))
-	suspected, err := m.Int64ObservableGauge("perfagent.leak.suspected", metric.WithUnit("{leak}"),
-		metric.WithDescription("1 while a leak of the kind is suspected or reported, else 0."))
-	if err != nil {
-		return err
-	}
-	heapRate, err := m.Float64ObservableGauge("perfagent.leak.heap.growth_rate", metric.WithUnit("By/s"),
-		metric.WithDescription("Growth rate of the live heap after GC (Theil–Sen slope over the detector's look-back)."))
-	if err != nil {
-		return err
-	}
-	gRate, err := m.Float64ObservableGauge("perfagent.leak.goroutine.growth_rate", metric.WithUnit("{goroutine}/s"),
-		metric.WithDescription("Growth rate of the goroutine count (Theil–Sen slope over the detector's look-back)."))
-	if err != nil {
-		return err
-	}
-	reports, err := m.Int64ObservableCounter("perfagent.leak.reports", metric.WithUnit("{report}"),
-		metric.WithDescription("Leak reports made, by kind and status (leaking, resolved)."))
-	if err != nil {
-		return err
-	}
-	captures, err := m.Int64ObservableCounter("perfagent.capture.count", metric.WithUnit("{profile}"),
-		metric.WithDescription("Profiles captured, by type."))
-	if err != nil {
-		return err
-	}
-	failed, err := m.Int64ObservableCounter("perfagent.capture.failures", metric.WithUnit("{profile}"),
-		metric.WithDescription("Profile captures that failed, by type."))
-	if err != nil {
-		return err
-	}
-	skipped, err := m.Int64ObservableCounter("perfagent.capture.skipped", metric.WithUnit("{profile}"),
-		metric.WithDescription("Triggered captures not taken, by reason (cooldown, rate_limit, busy, too_many_goroutines, no_cpu_profiler)."))
-	if err != nil {
-		return err
-	}
-	kindAttrs := map[string]metric.ObserveOption{
-		leak.KindHeap:      metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", leak.KindHeap))),
-		leak.KindGoroutine: metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", leak.KindGoroutine))),
-	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		if l.monitor != nil {
-			for _, s := range l.monitor.Detector().Status() {
-				if s.State == leak.StateOff {
-					continue
-				}
-				v := int64(0)
-				if s.State == leak.StateSuspected || s.State == leak.StateLeaking {
-					v = 1
-				}
-				o.ObserveInt64(suspected, v, kindAttrs[s.Kind])
-				if s.Last != nil {
-					inst := heapRate
-					if s.Kind == leak.KindGoroutine {
-						inst = gRate
-					}
-					o.ObserveFloat64(inst, s.Last.Slope)
+	// The leak and capture metrics ride along in each collection of
+	// runtime metrics (see selfMetrics), without SDK instruments.
+	a.leakMetrics.Store(l)
+	return nil
+}
+
+// metricsData returns the perfagent.leak.* and perfagent.capture.* metrics
+// as metric data (counters cumulative since start). Metrics with no point
+// (no capture taken yet) are left out.
+func (l *leakAgent) metricsData(start, now time.Time) metricdata.ScopeMetrics {
+	b := metricsBuilder{start: start, now: now}
+	if l.monitor != nil {
+		var suspected, heapRate, gRate []metricdata.DataPoint[float64]
+		for _, s := range l.monitor.Detector().Status() {
+			if s.State == leak.StateOff {
+				continue
+			}
+			v := 0.0
+			if s.State == leak.StateSuspected || s.State == leak.StateLeaking {
+				v = 1
+			}
+			suspected = append(suspected, metricdata.DataPoint[float64]{Attributes: kindSet(s.Kind), Time: now, Value: v})
+			if s.Last != nil {
+				pt := metricdata.DataPoint[float64]{Time: now, Value: s.Last.Slope}
+				if s.Kind == leak.KindGoroutine {
+					gRate = append(gRate, pt)
+				} else {
+					heapRate = append(heapRate, pt)
 				}
 			}
-			l.reports.Range(func(k, v any) bool {
-				kind, status, _ := strings.Cut(k.(string), "/")
-				o.ObserveInt64(reports, v.(*atomic.Int64).Load(), metric.WithAttributes(attribute.String("kind", kind), attribute.String("status", status)))
-				return true
-			})
 		}
-		st := l.capturer.Stats()
-		for typ, n := range st.Taken {
-			o.ObserveInt64(captures, n, metric.WithAttributes(attribute.String("type", typ)))
-		}
-		for typ, n := range st.Failed {
-			o.ObserveInt64(failed, n, metric.WithAttributes(attribute.String("type", typ)))
-		}
-		for reason, n := range st.Skipped {
-			o.ObserveInt64(skipped, n, metric.WithAttributes(attribute.String("reason", reason)))
-		}
+		b.gauge("perfagent.leak.suspected", "1 while a leak of the kind is suspected or reported, else 0.", "{leak}", suspected)
+		b.gauge("perfagent.leak.heap.growth_rate", "Growth rate of the live heap after GC (Theil–Sen slope over the detector's look-back).", "By/s", heapRate)
+		b.gauge("perfagent.leak.goroutine.growth_rate", "Growth rate of the goroutine count (Theil–Sen slope over the detector's look-back).", "{goroutine}/s", gRate)
+		var reports []metricdata.DataPoint[int64]
+		l.reports.Range(func(k, v any) bool {
+			kind, status, _ := strings.Cut(k.(string), "/")
+			reports = append(reports, b.point(v.(*atomic.Int64).Load(), attribute.String("kind", kind), attribute.String("status", status)))
+			return true
+		})
+		b.counter("perfagent.leak.reports", "Leak reports made, by kind and status (leaking, resolved).", "{report}", reports)
+	}
+	st := l.capturer.Stats()
+	b.counter("perfagent.capture.count", "Profiles captured, by type.", "{profile}", b.byKey(st.Taken, "type"))
+	b.counter("perfagent.capture.failures", "Profile captures that failed, by type.", "{profile}", b.byKey(st.Failed, "type"))
+	b.counter("perfagent.capture.skipped", "Triggered captures not taken, by reason (cooldown, rate_limit, busy, too_many_goroutines, no_cpu_profiler).", "{profile}", b.byKey(st.Skipped, "reason"))
+	return metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: "github.com/perfagent/perfagent/leak"}, Metrics: b.ms}
+}
+
+var (
+	heapKindSet      = attribute.NewSet(attribute.String("kind", leak.KindHeap))
+	goroutineKindSet = attribute.NewSet(attribute.String("kind", leak.KindGoroutine))
+)
+
+func kindSet(kind string) attribute.Set {
+	if kind == leak.KindGoroutine {
+		return goroutineKindSet
+	}
+	return heapKindSet
+}
+
+// metricsBuilder collects metric data for one collection.
+type metricsBuilder struct {
+	start, now time.Time
+	ms         []metricdata.Metrics
+}
+
+func (b *metricsBuilder) point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), StartTime: b.start, Time: b.now, Value: v}
+}
+
+func (b *metricsBuilder) gauge(name, desc, unit string, pts []metricdata.DataPoint[float64]) {
+	if len(pts) > 0 {
+		b.ms = append(b.ms, metricdata.Metrics{Name: name, Description: desc, Unit: unit, Data: metricdata.Gauge[float64]{DataPoints: pts}})
+	}
+}
+
+func (b *metricsBuilder) counter(name, desc, unit string, pts []metricdata.DataPoint[int64]) {
+	if len(pts) > 0 {
+		b.ms = append(b.ms, metricdata.Metrics{Name: name, Description: desc, Unit: unit,
+			Data: metricdata.Sum[int64]{DataPoints: pts, Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}})
+	}
+}
+
+// byKey returns one point per key of m, in key order; nil for an empty m.
+func (b *metricsBuilder) byKey(m map[string]int64, key string) []metricdata.DataPoint[int64] {
+	if len(m) == 0 {
 		return nil
-	}, suspected, heapRate, gRate, reports, captures, failed, skipped)
-	return err
+	}
+	pts := make([]metricdata.DataPoint[int64], 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		pts = append(pts, b.point(m[k], attribute.String(key, k)))
+	}
+	return pts
 }

@@ -112,10 +112,16 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 	if pts := keyedPoints(a.self.counts(&a.self.dropped), "kind", pt); len(pts) > 0 {
 		ms = append(ms, sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", pts...))
 	}
-	return []metricdata.ScopeMetrics{{
+	out := []metricdata.ScopeMetrics{{
 		Scope:   instrumentation.Scope{Name: "github.com/perfagent/perfagent/agent", Version: a.version},
 		Metrics: ms,
 	}}
+	if l := a.leakMetrics.Load(); l != nil {
+		sm := l.metricsData(start, now)
+		sm.Scope.Version = a.version
+		out = append(out, sm)
+	}
+	return out
 }
 
 func keyedPoints(m map[string]int64, key string, pt func(int64, ...attribute.KeyValue) metricdata.DataPoint[int64]) []metricdata.DataPoint[int64] {
