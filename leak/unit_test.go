@@ -63,10 +63,16 @@ func TestParseGoroutineDump(t *testing.T) {
 	if srv.State != "select" || srv.WaitingIn != "main.(*Server).loop /src/server.go:7" || srv.CreatedBy != "main.(*Server).Start /src/server.go:3" {
 		t.Errorf("method group %+v", srv)
 	}
-	// Only goroutines after ID 18.
-	d2, maxID, err := parseDump(strings.NewReader(dump), 18)
-	if err != nil || d2.Total != 2 || maxID != 20 {
-		t.Errorf("after 18: %d goroutines, max ID %d, %v", d2.Total, maxID, err)
+	// Only goroutines not seen before: the IDs of a first dump are skipped
+	// in a second one, whatever their order.
+	_, ids, err := parseDump(strings.NewReader(dump), nil)
+	if err != nil || len(ids) != d.Total {
+		t.Fatalf("ids %v for %d goroutines, %v", ids, d.Total, err)
+	}
+	more := dump + "\ngoroutine 3 [chan receive]:\nmain.late()\n\t/src/main.go:30 +0x2b\ncreated by main.start in goroutine 1\n\t/src/main.go:15 +0x45\n"
+	d2, _, err := parseDump(strings.NewReader(more), ids)
+	if err != nil || d2.Total != 1 || d2.Groups[0].WaitingIn != "main.late /src/main.go:30" {
+		t.Errorf("new goroutines only: %+v, %v", d2, err)
 	}
 	for _, bad := range []string{"hello\n", "goroutine x [running]:\n", "goroutine 1 running:\n"} {
 		if _, err := ParseGoroutineDump(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {

@@ -89,22 +89,24 @@ func VerifyNone(t T, opts ...VerifyOption) {
 		o(&cfg)
 	}
 	r := rtsample.New(rtsample.Options{})
-	var maxID int64
+	var existing map[int64]bool
 	if cfg.goroutines {
 		if data, err := goroutineDumpBytes(); err == nil {
-			_, maxID, _ = parseDump(bytes.NewReader(data), -1)
+			_, existing, _ = parseDump(bytes.NewReader(data), nil)
 		}
 	}
 	var before uint64
 	var baseProfile *profile.Profile
 	if cfg.heap {
-		before = liveAfterGC(r)
+		// The base profile first: it stays alive until the check, so it
+		// must be in the "before" figure, not counted as growth.
 		baseProfile = currentHeapProfile()
+		before = liveAfterGC(r)
 	}
 	t.Cleanup(func() {
 		t.Helper()
 		if cfg.goroutines {
-			if msg := leakedGoroutines(maxID, cfg); msg != "" {
+			if msg := leakedGoroutines(existing, cfg); msg != "" {
 				t.Errorf("leak: %s", msg)
 			}
 		}
@@ -158,9 +160,9 @@ func heapSites(base *profile.Profile) string {
 	return b.String()
 }
 
-// leakedGoroutines waits up to cfg.wait for goroutines started after maxID
-// to exit and describes those that do not.
-func leakedGoroutines(maxID int64, cfg verifyConfig) string {
+// leakedGoroutines waits up to cfg.wait for goroutines not in existing to
+// exit and describes those that do not.
+func leakedGoroutines(existing map[int64]bool, cfg verifyConfig) string {
 	deadline := time.Now().Add(cfg.wait)
 	delay := time.Millisecond
 	for {
@@ -168,7 +170,7 @@ func leakedGoroutines(maxID int64, cfg verifyConfig) string {
 		if err != nil {
 			return ""
 		}
-		d, _, err := parseDump(bytes.NewReader(data), maxID)
+		d, _, err := parseDump(bytes.NewReader(data), existing)
 		if err != nil {
 			return ""
 		}
