@@ -204,16 +204,32 @@ func TestMonitorUnwritableDirectory(t *testing.T) {
 	}
 }
 
-var parked = make(chan struct{})
+//go:noinline
+func leakyWorker(parked chan struct{}) { <-parked }
 
 //go:noinline
-func leakyWorker() { <-parked }
-
-//go:noinline
-func startLeakyWorkers(n int) {
+func startLeakyWorkers(n int, parked chan struct{}) {
 	for i := 0; i < n; i++ {
-		go leakyWorker()
+		go leakyWorker(parked)
 	}
+}
+
+// waitParked waits until n goroutines wait in leakyWorker, so a dump taken
+// next sees them all in one group.
+func waitParked(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		d, err := TakeGoroutineDump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range d.Groups {
+			if g.State == "chan receive" && strings.Contains(g.WaitingIn, "leakyWorker") && g.Count == n {
+				return
+			}
+		}
+	}
+	t.Fatalf("%d workers did not park within 10s", n)
 }
 
 func TestMonitorGoroutineReport(t *testing.T) {
@@ -222,17 +238,12 @@ func TestMonitorGoroutineReport(t *testing.T) {
 	src := newSynth(4)
 	src.gor = leakRate(60)
 	started := false
-	defer func() {
-		// Release the workers so goleak passes.
-		select {
-		case <-parked:
-		default:
-			close(parked)
-		}
-	}()
+	parked := make(chan struct{})
+	defer close(parked) // release the workers so goleak passes
 	feed(m, nil, src, 1000, func(int) {
 		if !started && m.Status().Series[1].State == StateWatching {
-			startLeakyWorkers(40)
+			startLeakyWorkers(40, parked)
+			waitParked(t, 40)
 			started = true
 		}
 	}, func() bool { return got.len() > 0 })
