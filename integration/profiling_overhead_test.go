@@ -13,7 +13,9 @@ package integration
 // instead and are timed from the agent's Start to the end of its Shutdown
 // (one collection and upload each, plus starting and stopping the agent):
 // an upper bound that counts per-period costs three times as often as at
-// the default 15s.
+// the default 15s. PERFAGENT_OVERHEAD_HEAP=flat (default) or objects sets
+// the kind of live heap the workload runs beside (see below), and
+// PERFAGENT_OVERHEAD_ONLY_1S=1 runs only the comparison at 1s.
 
 import (
 	"context"
@@ -70,6 +72,32 @@ func overheadWork(iter int) [32]byte {
 		o = back
 	}
 	return h
+}
+
+// cacheEntry is one object of the live heap: a session or cache entry with
+// a few pointers, as services keep them.
+type cacheEntry struct {
+	key   string
+	value []byte
+	next  *cacheEntry
+	tags  map[string]string
+}
+
+// liveObjects builds about size bytes of pointer-rich live heap: a map of
+// linked entries with small values.
+func liveObjects(size int) map[int]*cacheEntry {
+	const per = 200 // approximate bytes per entry with its map slot
+	m := make(map[int]*cacheEntry, size/per)
+	var prev *cacheEntry
+	for i := range size / per {
+		e := &cacheEntry{key: "session-" + strconv.Itoa(i), value: make([]byte, 64), next: prev}
+		if i%16 == 0 {
+			e.tags = map[string]string{"tier": "gold"}
+		}
+		m[i] = e
+		prev = e
+	}
+	return m
 }
 
 // cpuTime is the process's user+system CPU time.
@@ -171,9 +199,25 @@ func TestProfilingOverhead(t *testing.T) {
 	// A service's live heap. Without it the workload's heap is a few MiB,
 	// and the profiler's own buffers raise the GC goal enough to make
 	// profiled runs collect less often, and look cheaper than unprofiled
-	// ones.
-	ballast := make([]byte, 64<<20)
+	// ones. By default it is one pointer-free 64 MiB slice, which the GC
+	// never scans; with PERFAGENT_OVERHEAD_HEAP=objects it is made of
+	// objects with pointers, as a service's caches and sessions are, so
+	// every GC (pyroscope-go's forced one before each heap upload too) has
+	// real marking to do.
+	heap := os.Getenv("PERFAGENT_OVERHEAD_HEAP")
+	var ballast any
+	switch heap {
+	case "", "flat":
+		heap = "flat"
+		ballast = make([]byte, 64<<20)
+	case "objects":
+		ballast = liveObjects(64 << 20)
+	default:
+		t.Fatalf("PERFAGENT_OVERHEAD_HEAP=%q: want objects or flat", heap)
+	}
 	defer runtime.KeepAlive(ballast)
+	runtime.GC()
+	t.Logf("live heap: 64 MiB of %s", heap)
 
 	// Calibrate: iterations per second of the unprofiled workload, the
 	// best of three (a noise burst only slows a trial down).
@@ -229,6 +273,9 @@ func TestProfilingOverhead(t *testing.T) {
 		}
 	}
 	experiment(run1s, false, []overheadCond{off, perfagentAt("perfagent@1s", time.Second), pyroscopeGo1s})
+	if os.Getenv("PERFAGENT_OVERHEAD_ONLY_1S") != "" {
+		return
+	}
 	if os.Getenv("PERFAGENT_OVERHEAD_WHOLE") != "" {
 		experiment(5*time.Second, true, []overheadCond{off, perfagentAt("perfagent@default", 0)})
 	} else {
