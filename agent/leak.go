@@ -662,10 +662,12 @@ func (a *Agent) registerLeakMetrics(l *leakAgent) error {
 // as metric data (counters cumulative since start). Metrics with no point
 // (no capture taken yet) are left out.
 func (l *leakAgent) metricsData(start, now time.Time) metricdata.ScopeMetrics {
-	b := metricsBuilder{start: start, now: now}
+	b := metricsBuilder{start: start, now: now, ms: make([]metricdata.Metrics, 0, 7)}
 	if l.monitor != nil {
-		var suspected, heapRate, gRate []metricdata.DataPoint[float64]
-		for _, s := range l.monitor.Detector().Status() {
+		status := l.monitor.Detector().Status()
+		suspected := make([]metricdata.DataPoint[float64], 0, len(status))
+		var heapRate, gRate []metricdata.DataPoint[float64]
+		for _, s := range status {
 			if s.State == leak.StateOff {
 				continue
 			}
@@ -743,7 +745,7 @@ func (b *metricsBuilder) byKey(m map[string]int64, key string) []metricdata.Data
 	}
 	pts := make([]metricdata.DataPoint[int64], 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		pts = append(pts, b.point(m[k], attribute.String(key, k)))
+		pts = append(pts, metricdata.DataPoint[int64]{Attributes: cachedSet(key, k), StartTime: b.start, Time: b.now, Value: m[k]})
 	}
 	return pts
 }

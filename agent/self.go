@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,58 +64,80 @@ func (s *selfStats) counts(m *map[string]int64) map[string]int64 {
 // selfMetrics returns the perfagent.agent.* metrics as metric data. It runs
 // inside each collection of runtime metrics (rtmetrics.Config.Extra), so it
 // costs no SDK instruments. Counters are cumulative since the agent started.
+// Points share one backing array per value type and attribute sets are
+// cached: it runs on every scrape.
 //
 // Note: the collection being produced is counted by the next one, since its
 // duration is known only when it ends.
 func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 	start := a.started
-	sum := func(name, desc, unit string, pts ...metricdata.DataPoint[int64]) metricdata.Metrics {
-		return metricdata.Metrics{Name: name, Description: desc, Unit: unit,
-			Data: metricdata.Sum[int64]{DataPoints: pts, Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}}
-	}
-	pt := func(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
-		set := *attribute.EmptySet()
-		if len(attrs) > 0 {
-			set = attribute.NewSet(attrs...)
+	panics, dropped := a.self.counts(&a.self.panics), a.self.counts(&a.self.dropped)
+	ints := make([]metricdata.DataPoint[int64], 0, 2+2*len(a.readers)+len(panics)+len(dropped))
+	floats := make([]metricdata.DataPoint[float64], 2)
+	ms := make([]metricdata.Metrics, 0, 8)
+	sum := func(name, desc, unit string, from int) {
+		if len(ints) == from {
+			return
 		}
-		return metricdata.DataPoint[int64]{Attributes: set, StartTime: start, Time: now, Value: v}
+		ms = append(ms, metricdata.Metrics{Name: name, Description: desc, Unit: unit,
+			Data: metricdata.Sum[int64]{DataPoints: ints[from:len(ints):len(ints)], Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}})
 	}
-	ms := []metricdata.Metrics{
-		sum("perfagent.agent.collection.count", "Collections of runtime and process metrics (one per scrape or export).", "{collection}",
-			pt(a.self.collections.Load())),
-		sum("perfagent.agent.collection.errors", "Collections that failed (a recovered panic).", "{collection}",
-			pt(a.self.collectErrors.Load())),
-		{Name: "perfagent.agent.collection.time", Description: "Time spent collecting runtime and process metrics, the agent's main cost.", Unit: "s",
-			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
-				DataPoints: []metricdata.DataPoint[float64]{{StartTime: start, Time: now, Value: time.Duration(a.self.collectNanos.Load()).Seconds()}}}},
-		{Name: "perfagent.agent.collection.duration", Description: "Duration of the latest collection.", Unit: "s",
-			Data: metricdata.Gauge[float64]{DataPoints: []metricdata.DataPoint[float64]{{Time: now, Value: time.Duration(a.self.lastCollectNanos.Load()).Seconds()}}}},
+	pt := func(v int64, attrs attribute.Set) {
+		ints = append(ints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: v})
 	}
-	var exports, failures []metricdata.DataPoint[int64]
+	keyed := func(m map[string]int64, key string) {
+		var buf [8]string
+		keys := buf[:0]
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			pt(m[k], cachedSet(key, k))
+		}
+	}
+	empty := *attribute.EmptySet()
+
+	n := len(ints)
+	pt(a.self.collections.Load(), empty)
+	sum("perfagent.agent.collection.count", "Collections of runtime and process metrics (one per scrape or export).", "{collection}", n)
+	n = len(ints)
+	pt(a.self.collectErrors.Load(), empty)
+	sum("perfagent.agent.collection.errors", "Collections that failed (a recovered panic).", "{collection}", n)
+	floats[0] = metricdata.DataPoint[float64]{StartTime: start, Time: now, Value: time.Duration(a.self.collectNanos.Load()).Seconds()}
+	floats[1] = metricdata.DataPoint[float64]{Time: now, Value: time.Duration(a.self.lastCollectNanos.Load()).Seconds()}
+	ms = append(ms,
+		metricdata.Metrics{Name: "perfagent.agent.collection.time", Description: "Time spent collecting runtime and process metrics, the agent's main cost.", Unit: "s",
+			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: floats[0:1:1]}},
+		metricdata.Metrics{Name: "perfagent.agent.collection.duration", Description: "Duration of the latest collection.", Unit: "s",
+			Data: metricdata.Gauge[float64]{DataPoints: floats[1:2:2]}})
+
+	n = len(ints)
 	for _, r := range a.readers {
-		if r.Health == nil {
-			continue
+		if r.Health != nil {
+			pt(r.Health.Status().Exports, cachedSet("exporter", r.Name))
 		}
-		st := r.Health.Status()
-		attrs := attribute.NewSet(attribute.String("exporter", r.Name))
-		exports = append(exports, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: st.Exports})
-		failures = append(failures, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: st.Failures})
 	}
-	if len(exports) > 0 {
-		ms = append(ms,
-			sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", exports...),
-			sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", failures...))
+	sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", n)
+	n = len(ints)
+	for _, r := range a.readers {
+		if r.Health != nil {
+			pt(r.Health.Status().Failures, cachedSet("exporter", r.Name))
+		}
 	}
-	if pts := keyedPoints(a.self.counts(&a.self.panics), "component", pt); len(pts) > 0 {
-		ms = append(ms, sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", pts...))
-	}
-	if pts := keyedPoints(a.self.counts(&a.self.dropped), "kind", pt); len(pts) > 0 {
-		ms = append(ms, sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", pts...))
-	}
-	out := []metricdata.ScopeMetrics{{
+	sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", n)
+	n = len(ints)
+	keyed(panics, "component")
+	sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", n)
+	n = len(ints)
+	keyed(dropped, "kind")
+	sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", n)
+
+	out := make([]metricdata.ScopeMetrics, 1, 2)
+	out[0] = metricdata.ScopeMetrics{
 		Scope:   instrumentation.Scope{Name: "github.com/perfagent/perfagent/agent", Version: a.version},
 		Metrics: ms,
-	}}
+	}
 	if l := a.leakMetrics.Load(); l != nil {
 		sm := l.metricsData(start, now)
 		sm.Scope.Version = a.version
@@ -124,15 +146,32 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 	return out
 }
 
-func keyedPoints(m map[string]int64, key string, pt func(int64, ...attribute.KeyValue) metricdata.DataPoint[int64]) []metricdata.DataPoint[int64] {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// attrSets caches one-attribute sets by key and value: the metric data
+// built on every collection reuses them instead of building (and
+// allocating) a set per point. The values are few and fixed (exporter
+// names, components, profile types, reasons), so the cache stays small.
+var attrSets struct {
+	mu sync.RWMutex
+	m  map[[2]string]attribute.Set
+}
+
+func cachedSet(key, value string) attribute.Set {
+	id := [2]string{key, value}
+	attrSets.mu.RLock()
+	s, ok := attrSets.m[id]
+	attrSets.mu.RUnlock()
+	if ok {
+		return s
 	}
-	sort.Strings(keys)
-	pts := make([]metricdata.DataPoint[int64], 0, len(keys))
-	for _, k := range keys {
-		pts = append(pts, pt(m[k], attribute.String(key, k)))
+	attrSets.mu.Lock()
+	defer attrSets.mu.Unlock()
+	if attrSets.m == nil {
+		attrSets.m = map[[2]string]attribute.Set{}
 	}
-	return pts
+	if s, ok := attrSets.m[id]; ok {
+		return s
+	}
+	s = attribute.NewSet(attribute.String(key, value))
+	attrSets.m[id] = s
+	return s
 }
