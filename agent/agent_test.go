@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -383,5 +385,63 @@ func TestPprofCPUProfileThroughArbiter(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+a.Addr()+"/debug/pprof/profile?seconds=abc"); code != 400 {
 		t.Errorf("bad seconds: %d", code)
+	}
+}
+
+// TestSelfMetricsByKey checks the keyed self-metrics: exports and failures
+// by exporter (against an OTLP endpoint that refuses connections), panics
+// by component and drops by kind, in key order.
+func TestSelfMetricsByKey(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var mr *sdkmetric.ManualReader
+	a := start(t, WithoutPrometheus(), WithOTLP("http/protobuf", "http://"+dead), WithExportInterval(time.Hour),
+		WithExportTimeout(time.Second),
+		WithReader(func(p sdkmetric.Producer) sdkmetric.Reader {
+			mr = sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
+			return mr
+		}))
+	if err := a.ForceFlush(context.Background()); err == nil {
+		t.Fatal("ForceFlush to a closed port succeeded")
+	}
+	a.self.recoverPanic("sampler")
+	a.self.drop("queue", 3)
+	a.self.drop("capture", 1)
+	a.self.drop("queue", 2)
+
+	var rm metricdata.ResourceMetrics
+	if err := mr.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{} // metric → "attr=value:point" in order
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok || !strings.HasPrefix(m.Name, "perfagent.agent.") {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				var attrs []string
+				for _, kv := range dp.Attributes.ToSlice() {
+					attrs = append(attrs, string(kv.Key)+"="+kv.Value.Emit())
+				}
+				got[m.Name] = append(got[m.Name], fmt.Sprintf("%s:%d", strings.Join(attrs, ","), dp.Value))
+			}
+		}
+	}
+	want := map[string][]string{
+		"perfagent.agent.export.count":    {"exporter=otlp-http:1"},
+		"perfagent.agent.export.failures": {"exporter=otlp-http:1"},
+		"perfagent.agent.panics":          {"component=sampler:1"},
+		"perfagent.agent.dropped":         {"kind=capture:1", "kind=queue:5"},
+	}
+	for name, w := range want {
+		if !slices.Equal(got[name], w) {
+			t.Errorf("%s = %v, want %v", name, got[name], w)
+		}
 	}
 }
