@@ -282,3 +282,72 @@ func TestProfilingOverhead(t *testing.T) {
 		experiment(agent.DefaultProfilingInterval+time.Second, false, []overheadCond{off, perfagentAt("perfagent@default", 0)})
 	}
 }
+
+// TestProfilerIdleCost measures what each profiler costs by itself: the
+// process CPU time per second of an otherwise idle process holding a
+// 64 MiB live heap, profiled at a 1s interval, against the same process
+// unprofiled. Without a workload there is no noise to see through and no
+// natural GC for pyroscope-go's forced GC (before each heap upload) to
+// replace, which is the situation of a service that allocates little.
+// Runs only when asked, about 6 minutes:
+//
+//	cd integration && PERFAGENT_OVERHEAD=1 go test -run TestProfilerIdleCost -v -timeout 30m .
+//
+// PERFAGENT_OVERHEAD_ROUNDS (default 5) sets the rounds; each measures
+// every condition for 10s, in rotated order, with both kinds of live heap.
+func TestProfilerIdleCost(t *testing.T) {
+	if os.Getenv("PERFAGENT_OVERHEAD") == "" {
+		t.Skip("set PERFAGENT_OVERHEAD=1 to measure the profilers' idle cost (about 6 minutes)")
+	}
+	rounds := envInt("PERFAGENT_OVERHEAD_ROUNDS", 5)
+	const settle, window = 2 * time.Second, 10 * time.Second
+	ingest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer ingest.Close()
+	conds := []overheadCond{
+		{"off", func(*testing.T) func() { return func() {} }},
+		{"perfagent@1s", func(t *testing.T) func() {
+			// Profiling only: leak detection off, so both sides do the same job.
+			a, err := agent.Start(context.Background(), agent.WithoutHTTPServer(), agent.WithoutExporters(), agent.WithAllowMultiple(),
+				agent.WithLogger(quietLogger()), agent.WithoutLeakDetection(),
+				agent.WithProfiling(agent.Profiling{ServerAddress: ingest.URL, ApplicationName: "idle", Interval: time.Second}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { _ = a.Shutdown(context.Background()) }
+		}},
+		{"pyroscope-go@1s", func(t *testing.T) func() {
+			p, err := pyroscope.Start(pyroscope.Config{ApplicationName: "idle", ServerAddress: ingest.URL, UploadRate: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { _ = p.Stop() }
+		}},
+	}
+	for _, heap := range []string{"flat", "objects"} {
+		var ballast any = make([]byte, 64<<20)
+		if heap == "objects" {
+			ballast = liveObjects(64 << 20)
+		}
+		runtime.GC()
+		perSec := map[string][]float64{} // condition → CPU ms per second, by round
+		for r := 0; r < rounds; r++ {
+			for i := range conds {
+				c := conds[(i+r)%len(conds)]
+				stop := c.start(t)
+				time.Sleep(settle)
+				c0 := cpuTime()
+				time.Sleep(window)
+				used := cpuTime() - c0
+				stop()
+				perSec[c.name] = append(perSec[c.name], float64(used.Microseconds())/1e3/window.Seconds())
+			}
+		}
+		for _, c := range conds {
+			p25, med, p75 := medianQuartiles(perSec[c.name])
+			t.Logf("RESULT idle, 64 MiB %-7s live heap, %-16s CPU %6.2f ms/s (IQR %.2f–%.2f), %d rounds", heap, c.name, med, p25, p75, rounds)
+		}
+		runtime.KeepAlive(ballast)
+	}
+}
