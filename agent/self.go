@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/perfagent/perfagent/exporters"
 )
 
 // selfStats is the agent's account of its own work, exported as
@@ -112,18 +114,26 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 		metricdata.Metrics{Name: "perfagent.agent.collection.duration", Description: "Duration of the latest collection.", Unit: "s",
 			Data: metricdata.Gauge[float64]{DataPoints: floats[1:2:2]}})
 
-	n = len(ints)
+	// One status read per exporter, so its failures never exceed its exports.
+	type exporterStatus struct {
+		attrs attribute.Set
+		st    exporters.HealthStatus
+	}
+	var stBuf [4]exporterStatus
+	statuses := stBuf[:0]
 	for _, r := range a.readers {
 		if r.Health != nil {
-			pt(r.Health.Status().Exports, cachedSet("exporter", r.Name))
+			statuses = append(statuses, exporterStatus{cachedSet("exporter", r.Name), r.Health.Status()})
 		}
+	}
+	n = len(ints)
+	for _, e := range statuses {
+		pt(e.st.Exports, e.attrs)
 	}
 	sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", n)
 	n = len(ints)
-	for _, r := range a.readers {
-		if r.Health != nil {
-			pt(r.Health.Status().Failures, cachedSet("exporter", r.Name))
-		}
+	for _, e := range statuses {
+		pt(e.st.Failures, e.attrs)
 	}
 	sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", n)
 	n = len(ints)
