@@ -146,6 +146,17 @@ func runMemoryCommand(ctx context.Context, e *env, r *bench.Runner, dir string, 
 		heap = abs
 		args = append(args, "-memprofile", heap)
 	}
+	if !has("-o") {
+		// With -memprofile, go test leaves the test binary in the current
+		// directory; build it where it is removed afterwards instead (the
+		// heap profile carries its symbols).
+		tmp, err := os.MkdirTemp("", "perfagent-bench-memory-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		args = append(args, "-o", filepath.Join(tmp, "bench.test"))
+	}
 	cmd := exec.CommandContext(ctx, argv[0], args...)
 	var out bytes.Buffer
 	shown := &lockedWriter{w: e.stderr} // the command's stdout and stderr are copied by two goroutines
