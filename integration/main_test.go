@@ -7,10 +7,14 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/perfagent/perfagent/internal/testout"
 )
 
 func TestMain(m *testing.M) {
+	cleanup := testout.Redirect()
 	code := m.Run()
+	cleanup()
 	// The tests query servers with net/http's default client; its idle
 	// keep-alive connections are not the agent's.
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()

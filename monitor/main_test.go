@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/perfagent/perfagent/agent"
+	"github.com/perfagent/perfagent/internal/testout"
 )
 
 // The test binary doubles as the monitored service: with envChild set,
@@ -41,7 +42,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) != "" {
 		os.Exit(childMain())
 	}
-	goleak.VerifyTestMain(m)
+	cleanup := testout.Redirect()
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) { cleanup(); os.Exit(code) }))
 }
 
 // childMain is the monitored service.

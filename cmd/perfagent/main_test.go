@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/internal/testout"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +24,8 @@ func TestMain(m *testing.M) {
 	if os.Getenv(selfExecEnv) == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m)
+	cleanup := testout.Redirect()
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) { cleanup(); os.Exit(code) }))
 }
 
 // cli runs perfagent with args and an environment of only vars (plus CI
@@ -353,6 +355,9 @@ func TestBenchMemory(t *testing.T) {
 		"go", "test", "-run", "^$", "-bench", "BenchmarkReadRuntimeOnly", "-benchtime", "200x", "github.com/perfagent/perfagent/internal/rtsample")
 	if code != exitOK || !strings.Contains(out, "heap profile") {
 		t.Fatalf("bench memory -- go test: %d\n%s\n%s", code, out, errb)
+	}
+	if _, err := os.Stat("rtsample.test"); err == nil {
+		t.Error("go test left its test binary rtsample.test in the current directory")
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "benchmarks", "benchmark-*.json"))
 	slices.Sort(files)
