@@ -102,17 +102,15 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // groups the goroutines. Unknown lines are skipped; a dump that does not
 // start with a goroutine header is an error naming the line.
 func ParseGoroutineDump(r io.Reader) (*GoroutineDump, error) {
-	d, _, err := parseDump(r, nil)
-	return d, err
+	return parseDump(r, nil, nil)
 }
 
 // parseDump parses a dump, leaving out goroutines whose ID is in skip, and
-// returns the IDs of every goroutine in the dump. Membership, not order:
-// the runtime hands out goroutine IDs from per-P batches, so a goroutine
-// started later can have a smaller ID than one started earlier; IDs are
-// never reused.
-func parseDump(r io.Reader, skip map[int64]bool) (*GoroutineDump, map[int64]bool, error) {
-	ids := map[int64]bool{}
+// records the ID of every goroutine in the dump in seen when seen is not
+// nil. Membership, not order: the runtime hands out goroutine IDs from
+// per-P batches, so a goroutine started later can have a smaller ID than
+// one started earlier; IDs are never reused.
+func parseDump(r io.Reader, skip, seen map[int64]bool) (*GoroutineDump, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	d := &GoroutineDump{}
@@ -147,15 +145,17 @@ func parseDump(r io.Reader, skip map[int64]bool) (*GoroutineDump, map[int64]bool
 			flush()
 			id, state, ok := parseHeader(line)
 			if !ok {
-				return nil, nil, fmt.Errorf("leak: goroutine dump line %d: malformed header %q", lineNo, truncate(line, 80))
+				return nil, fmt.Errorf("leak: goroutine dump line %d: malformed header %q", lineNo, truncate(line, 80))
 			}
-			ids[id] = true
+			if seen != nil {
+				seen[id] = true
+			}
 			cur = &goroutineParse{state: state, skip: skip[id]}
 		case cur == nil:
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			return nil, nil, fmt.Errorf("leak: goroutine dump line %d: %q before any goroutine header", lineNo, truncate(line, 80))
+			return nil, fmt.Errorf("leak: goroutine dump line %d: %q before any goroutine header", lineNo, truncate(line, 80))
 		case line == "":
 			flush()
 		case strings.HasPrefix(line, "\t"):
@@ -174,14 +174,14 @@ func parseDump(r io.Reader, skip map[int64]bool) (*GoroutineDump, map[int64]bool
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("leak: goroutine dump line %d: %w", lineNo+1, err)
+		return nil, fmt.Errorf("leak: goroutine dump line %d: %w", lineNo+1, err)
 	}
 	flush()
 	for _, g := range groups {
 		d.Groups = append(d.Groups, *g)
 	}
 	sortGroups(d.Groups, func(g GoroutineGroup) int { return g.Count })
-	return d, ids, nil
+	return d, nil
 }
 
 func truncate(s string, n int) string {

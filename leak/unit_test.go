@@ -65,12 +65,13 @@ func TestParseGoroutineDump(t *testing.T) {
 	}
 	// Only goroutines not seen before: the IDs of a first dump are skipped
 	// in a second one, whatever their order.
-	_, ids, err := parseDump(strings.NewReader(dump), nil)
+	ids := map[int64]bool{}
+	_, err = parseDump(strings.NewReader(dump), nil, ids)
 	if err != nil || len(ids) != d.Total {
 		t.Fatalf("ids %v for %d goroutines, %v", ids, d.Total, err)
 	}
 	more := dump + "\ngoroutine 3 [chan receive]:\nmain.late()\n\t/src/main.go:30 +0x2b\ncreated by main.start in goroutine 1\n\t/src/main.go:15 +0x45\n"
-	d2, _, err := parseDump(strings.NewReader(more), ids)
+	d2, err := parseDump(strings.NewReader(more), ids, nil)
 	if err != nil || d2.Total != 1 || d2.Groups[0].WaitingIn != "main.late /src/main.go:30" {
 		t.Errorf("new goroutines only: %+v, %v", d2, err)
 	}

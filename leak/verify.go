@@ -89,10 +89,10 @@ func VerifyNone(t T, opts ...VerifyOption) {
 		o(&cfg)
 	}
 	r := rtsample.New(rtsample.Options{})
-	var existing map[int64]bool
+	existing := map[int64]bool{}
 	if cfg.goroutines {
 		if data, err := goroutineDumpBytes(); err == nil {
-			_, existing, _ = parseDump(bytes.NewReader(data), nil)
+			_, _ = parseDump(bytes.NewReader(data), nil, existing)
 		}
 	}
 	var before uint64
@@ -170,7 +170,7 @@ func leakedGoroutines(existing map[int64]bool, cfg verifyConfig) string {
 		if err != nil {
 			return ""
 		}
-		d, _, err := parseDump(bytes.NewReader(data), existing)
+		d, err := parseDump(bytes.NewReader(data), existing, nil)
 		if err != nil {
 			return ""
 		}
