@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/perfagent/perfagent/results"
 	"golang.org/x/perf/benchmath"
 )
 
@@ -63,8 +64,8 @@ type Comparison struct {
 	Alpha     float64 `json:"alpha"`
 	Threshold float64 `json:"threshold"`
 	// BaseEnvironment and Environment describe the two runs.
-	BaseEnvironment Environment `json:"base_environment"`
-	Environment     Environment `json:"environment"`
+	BaseEnvironment results.Environment `json:"base_environment"`
+	Environment     results.Environment `json:"environment"`
 	// Rows has, for each benchmark in run order (then baseline-only ones),
 	// one row for the primary unit followed by rows for allocs/op, B/op and
 	// each metric present in both runs.
@@ -170,19 +171,19 @@ func (c *Comparison) Failed() bool {
 // metrics have one value per run and cannot be tested: they are compared by
 // value against Threshold alone and say so in their warnings. Nil inputs are
 // treated as empty runs.
-func Compare(base, cur *Results, o CompareOptions) *Comparison {
+func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 	o = o.withDefaults()
 	if base == nil {
-		base = &Results{}
+		base = &results.Run{}
 	}
 	if cur == nil {
-		cur = &Results{}
+		cur = &results.Run{}
 	}
 	c := &Comparison{Alpha: o.Alpha, Threshold: o.Threshold, BaseEnvironment: base.Environment, Environment: cur.Environment}
-	if d := envDiff(base.Environment, cur.Environment); len(d) > 0 {
+	if d := base.Environment.Diff(cur.Environment); len(d) > 0 {
 		c.Warnings = append(c.Warnings, "environments differ ("+strings.Join(d, "; ")+"): differences may come from the machine, not the code")
 	}
-	baseBy := make(map[string]*Result, len(base.Benchmarks))
+	baseBy := make(map[string]*results.Benchmark, len(base.Benchmarks))
 	for i := range base.Benchmarks {
 		b := &base.Benchmarks[i]
 		if _, dup := baseBy[b.Name]; !dup {
@@ -204,27 +205,15 @@ func Compare(base, cur *Results, o CompareOptions) *Comparison {
 			continue
 		}
 		seen[b.Name] = true
-		c.Rows = append(c.Rows, Row{Name: b.Name, Category: b.Category, Unit: unitOf(b), Primary: true,
-			Base: center(b), BaseN: len(b.Samples), Better: betterLower, Status: StatusMissing,
+		c.Rows = append(c.Rows, Row{Name: b.Name, Category: b.Category, Unit: b.PrimaryUnit(), Primary: true,
+			Base: center(b), BaseN: len(b.Samples), Better: results.BetterLower, Status: StatusMissing,
 			Warnings: []string{"missing from the current run"}})
 	}
 	return c
 }
 
-const (
-	betterLower  = "lower"
-	betterHigher = "higher"
-)
-
-func unitOf(b *Result) string {
-	if b.Unit == "" {
-		return UnitNsPerOp
-	}
-	return b.Unit
-}
-
 // center is the value a result is compared by: the median.
-func center(b *Result) float64 {
+func center(b *results.Benchmark) float64 {
 	if len(b.Samples) > 0 || b.Stats.N > 0 {
 		return b.Stats.Median
 	}
@@ -233,9 +222,9 @@ func center(b *Result) float64 {
 
 // compareResult returns the rows of one benchmark present in cur (base may
 // be nil).
-func compareResult(base, cur *Result, o CompareOptions) []Row {
-	row := Row{Name: cur.Name, Category: cur.Category, Unit: unitOf(cur), Primary: true,
-		Current: center(cur), CurrentN: len(cur.Samples), Better: betterLower}
+func compareResult(base, cur *results.Benchmark, o CompareOptions) []Row {
+	row := Row{Name: cur.Name, Category: cur.Category, Unit: cur.PrimaryUnit(), Primary: true,
+		Current: center(cur), CurrentN: len(cur.Samples), Better: results.BetterLower}
 	switch {
 	case cur.Error != "":
 		row.Status = StatusFailed
@@ -255,9 +244,9 @@ func compareResult(base, cur *Result, o CompareOptions) []Row {
 		row.Status = StatusIncomparable
 		row.Warnings = append(row.Warnings, "baseline benchmark failed: "+base.Error)
 		return []Row{row}
-	case unitOf(base) != unitOf(cur):
+	case base.PrimaryUnit() != cur.PrimaryUnit():
 		row.Status = StatusIncomparable
-		row.Warnings = append(row.Warnings, fmt.Sprintf("units differ: baseline %s, current %s", unitOf(base), row.Unit))
+		row.Warnings = append(row.Warnings, fmt.Sprintf("units differ: baseline %s, current %s", base.PrimaryUnit(), row.Unit))
 		return []Row{row}
 	}
 	if len(base.Samples) > 0 && len(cur.Samples) > 0 {
@@ -283,19 +272,19 @@ func compareResult(base, cur *Result, o CompareOptions) []Row {
 		rows = append(rows, r)
 	}
 	if base.AllocsPerOp != nil && cur.AllocsPerOp != nil {
-		single("allocs/op", betterLower, *base.AllocsPerOp, *cur.AllocsPerOp)
+		single("allocs/op", results.BetterLower, *base.AllocsPerOp, *cur.AllocsPerOp)
 	}
 	if base.BytesPerOp != nil && cur.BytesPerOp != nil {
-		single("B/op", betterLower, *base.BytesPerOp, *cur.BytesPerOp)
+		single("B/op", results.BetterLower, *base.BytesPerOp, *cur.BytesPerOp)
 	}
 	for _, m := range cur.Metrics {
-		i := slices.IndexFunc(base.Metrics, func(bm Metric) bool { return bm.Unit == m.Unit })
+		i := slices.IndexFunc(base.Metrics, func(bm results.Metric) bool { return bm.Unit == m.Unit })
 		if i < 0 {
 			continue
 		}
-		better := betterLower
-		if m.Better == betterHigher {
-			better = betterHigher
+		better := results.BetterLower
+		if m.Better == results.BetterHigher {
+			better = results.BetterHigher
 		}
 		single(m.Unit, better, base.Metrics[i].Value, m.Value)
 	}
@@ -319,7 +308,7 @@ func classify(r *Row, o CompareOptions) {
 		return
 	}
 	worse := r.Delta > 0
-	if r.Better == betterHigher {
+	if r.Better == results.BetterHigher {
 		worse = r.Delta < 0
 	}
 	if math.Abs(r.Delta) <= o.Threshold || r.Delta == 0 {

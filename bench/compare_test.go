@@ -9,22 +9,23 @@ import (
 	"testing"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // sampled builds a result from samples drawn around mean with relative
 // spread, from a fixed seed.
-func sampled(name string, n int, mean, spread float64, seed uint64) bench.Result {
+func sampled(name string, n int, mean, spread float64, seed uint64) results.Benchmark {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	xs := make([]float64, n)
 	for i := range xs {
 		xs[i] = mean * (1 + spread*rng.NormFloat64())
 	}
-	st, w := bench.Summarize(xs)
-	return bench.Result{Name: name, Unit: "ns/op", Iterations: int64(n), Samples: xs, Stats: st, Warnings: w}
+	st, w := results.Summarize(xs)
+	return results.Benchmark{Name: name, Unit: "ns/op", Iterations: int64(n), Samples: xs, Stats: st, Warnings: w}
 }
 
-func results(bs ...bench.Result) *bench.Results {
-	return &bench.Results{Schema: bench.Schema, Benchmarks: bs, Environment: bench.Environment{GoVersion: "go1.26", GOMAXPROCS: 2}}
+func run(bs ...results.Benchmark) *results.Run {
+	return &results.Run{Schema: results.Schema, Benchmarks: bs, Environment: results.Environment{GoVersion: "go1.26", GOMAXPROCS: 2}}
 }
 
 func row(t *testing.T, c *bench.Comparison, name, unit string) bench.Row {
@@ -39,13 +40,13 @@ func row(t *testing.T, c *bench.Comparison, name, unit string) bench.Row {
 }
 
 func TestCompareSignificance(t *testing.T) {
-	base := results(
+	base := run(
 		sampled("same", 20, 1000, 0.02, 1),
 		sampled("slower", 20, 1000, 0.02, 2),
 		sampled("faster", 20, 1000, 0.02, 3),
 		sampled("slightly-slower", 20, 1000, 0.02, 4),
 	)
-	cur := results(
+	cur := run(
 		sampled("same", 20, 1000, 0.02, 11),
 		sampled("slower", 20, 1100, 0.02, 12),
 		sampled("faster", 20, 800, 0.02, 13),
@@ -95,7 +96,7 @@ func TestCompareSignificance(t *testing.T) {
 }
 
 func TestCompareTooFewSamples(t *testing.T) {
-	c := bench.Compare(results(sampled("tiny", 3, 1000, 0.02, 1)), results(sampled("tiny", 3, 1500, 0.02, 2)), bench.CompareOptions{})
+	c := bench.Compare(run(sampled("tiny", 3, 1000, 0.02, 1)), run(sampled("tiny", 3, 1500, 0.02, 2)), bench.CompareOptions{})
 	r := row(t, c, "tiny", "ns/op")
 	// With 3+3 samples the smallest possible p is 0.1: never significant.
 	if r.Significant || r.DeltaString() != "~" || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "need >= 4 samples to detect a difference at alpha level 0.05") {
@@ -108,13 +109,13 @@ func TestCompareTooFewSamples(t *testing.T) {
 
 func TestCompareUnsampledAndMetrics(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	http := func(median, rps, allocs float64) bench.Result {
-		return bench.Result{Name: "GET /health", Kind: bench.KindHTTP, Unit: "ns/op", Iterations: 1000,
-			Stats:       bench.Stats{N: 1000, Mean: median, Median: median, P99: 3 * median},
+	http := func(median, rps, allocs float64) results.Benchmark {
+		return results.Benchmark{Name: "GET /health", Kind: results.KindHTTP, Unit: "ns/op", Iterations: 1000,
+			Stats:       results.Stats{N: 1000, Mean: median, Median: median, P99: 3 * median},
 			AllocsPerOp: f(allocs),
-			Metrics:     []bench.Metric{{Unit: bench.UnitReqPerSec, Value: rps, Better: "higher"}, {Unit: bench.UnitErrorRate, Value: 0}}}
+			Metrics:     []results.Metric{{Unit: results.UnitReqPerSec, Value: rps, Better: "higher"}, {Unit: results.UnitErrorRate, Value: 0}}}
 	}
-	c := bench.Compare(results(http(1e6, 5000, 10)), results(http(1.02e6, 4000, 10)), bench.CompareOptions{})
+	c := bench.Compare(run(http(1e6, 5000, 10)), run(http(1.02e6, 4000, 10)), bench.CompareOptions{})
 	p := row(t, c, "GET /health", "ns/op")
 	if p.Tested || p.Status != bench.StatusUnchanged || !strings.Contains(strings.Join(p.Warnings, ";"), "no significance test: no samples") {
 		t.Errorf("primary: %+v", p)
@@ -122,14 +123,14 @@ func TestCompareUnsampledAndMetrics(t *testing.T) {
 	if p.DeltaString() != "+2.00%" {
 		t.Errorf("primary delta %s", p.DeltaString())
 	}
-	rps := row(t, c, "GET /health", bench.UnitReqPerSec)
+	rps := row(t, c, "GET /health", results.UnitReqPerSec)
 	if rps.Status != bench.StatusRegression || rps.Better != "higher" || rps.DeltaString() != "-20.00%" {
 		t.Errorf("req/s: %+v %s", rps, rps.DeltaString())
 	}
 	if a := row(t, c, "GET /health", "allocs/op"); a.Status != bench.StatusUnchanged || a.DeltaString() != "0.00%" {
 		t.Errorf("allocs: %+v", a)
 	}
-	if e := row(t, c, "GET /health", bench.UnitErrorRate); e.Status != bench.StatusUnchanged {
+	if e := row(t, c, "GET /health", results.UnitErrorRate); e.Status != bench.StatusUnchanged {
 		t.Errorf("error-rate 0 → 0: %+v", e)
 	}
 	if !c.Failed() {
@@ -140,13 +141,13 @@ func TestCompareUnsampledAndMetrics(t *testing.T) {
 func TestCompareStatuses(t *testing.T) {
 	failed := sampled("broken", 10, 1000, 0.01, 5)
 	failed.Error = "panic: boom"
-	zero := bench.Result{Name: "zero", Stats: bench.Stats{Median: 0}}
-	zeroCur := bench.Result{Name: "zero", Stats: bench.Stats{Median: 5, Mean: 5}}
+	zero := results.Benchmark{Name: "zero", Stats: results.Stats{Median: 0}}
+	zeroCur := results.Benchmark{Name: "zero", Stats: results.Stats{Median: 5, Mean: 5}}
 	sec := sampled("units", 10, 1, 0.01, 6)
 	sec.Unit = "sec/op"
-	base := results(sampled("gone", 10, 1000, 0.01, 1), sampled("broken", 10, 1000, 0.01, 2), zero, sampled("units", 10, 1000, 0.01, 3))
+	base := run(sampled("gone", 10, 1000, 0.01, 1), sampled("broken", 10, 1000, 0.01, 2), zero, sampled("units", 10, 1000, 0.01, 3))
 	base.Environment.CPU = "Old CPU"
-	cur := results(sampled("added", 10, 1000, 0.01, 4), failed, zeroCur, sec)
+	cur := run(sampled("added", 10, 1000, 0.01, 4), failed, zeroCur, sec)
 	cur.Environment.CPU = "New CPU"
 	c := bench.Compare(base, cur, bench.CompareOptions{})
 	for _, tc := range []struct {

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 func ExampleRunner() {
@@ -37,7 +38,7 @@ func ExampleRunner() {
 		return
 	}
 	fmt.Println(filepath.Ext(saved.JSON), filepath.Ext(saved.Benchfmt))
-	back, _ := bench.ReadResultsFile(saved.JSON)
+	back, _ := results.ReadFile(saved.JSON)
 	fmt.Println(back.Suite, len(back.Benchmarks), back.Benchmarks[1].Error)
 	// Output:
 	// sort/6 20 samples <nil>
@@ -47,7 +48,7 @@ func ExampleRunner() {
 }
 
 func ExampleSummarize() {
-	st, warnings := bench.Summarize([]float64{102, 98, 101, 99, 100, 100, 103, 97, 100, 250})
+	st, warnings := results.Summarize([]float64{102, 98, 101, 99, 100, 100, 103, 97, 100, 250})
 	fmt.Printf("median %.1f, 95%% CI [%.0f, %.0f] at %.3f\n", st.Median, st.CILow, st.CIHigh, st.CIConfidence)
 	fmt.Printf("mean %.1f, p95 %.1f, p99 %.1f, outliers %d\n", st.Mean, st.P95, st.P99, st.Outliers)
 	fmt.Println(len(warnings), "warning(s)")
@@ -58,17 +59,17 @@ func ExampleSummarize() {
 }
 
 func ExampleCompare() {
-	base := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{
+	base := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{
 		{Name: "parse", Samples: []float64{100, 101, 99, 100, 102, 98, 100, 101}},
 		{Name: "render", Samples: []float64{50, 51, 49, 50, 52, 48, 50, 51}},
 	}}
-	cur := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{
+	cur := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{
 		{Name: "parse", Samples: []float64{120, 121, 119, 122, 118, 120, 121, 119}},
 		{Name: "render", Samples: []float64{50, 49, 51, 50, 48, 52, 50, 51}},
 	}}
-	for _, rs := range []*bench.Results{base, cur} {
+	for _, rs := range []*results.Run{base, cur} {
 		for i := range rs.Benchmarks {
-			rs.Benchmarks[i].Stats, _ = bench.Summarize(rs.Benchmarks[i].Samples)
+			rs.Benchmarks[i].Stats, _ = results.Summarize(rs.Benchmarks[i].Samples)
 		}
 	}
 	c := bench.Compare(base, cur, bench.CompareOptions{})

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/perfagent/perfagent/results"
 )
 
 // maxBatch bounds the operations in one sample.
@@ -118,24 +120,24 @@ func (a *allocReader) read() (uint64, uint64, bool) {
 }
 
 // run is the measurement loop shared by Run, RunN and RunSampled.
-func (r *Runner) run(ctx context.Context, name, category string, s *sampler, unit string, o Options) (Result, error) {
+func (r *Runner) run(ctx context.Context, name, category string, s *sampler, unit string, o Options) (results.Benchmark, error) {
 	r.runMu.Lock()
 	defer r.runMu.Unlock()
 	if err := r.begin(name); err != nil {
-		return Result{}, err
+		return results.Benchmark{}, err
 	}
 	o = o.withDefaults()
 	log := r.cfg.logger.With("benchmark", name)
 	log.Info("benchmark start", "category", category, "options", o.String())
 
 	m := measurement{r: r, ctx: ctx, s: s, o: o, name: name, category: category, start: r.cfg.now()}
-	res := Result{Name: name, Category: category, Kind: KindFunc, Unit: unit}
+	res := results.Benchmark{Name: name, Category: category, Kind: results.KindFunc, Unit: unit}
 	err := m.measure()
 	res.Samples = m.samples
 	res.Iterations = m.ops
 	res.Warnings = m.warnings
 	var w []string
-	res.Stats, w = Summarize(m.samples)
+	res.Stats, w = results.Summarize(m.samples)
 	res.Warnings = append(res.Warnings, w...)
 	if m.ops > 0 && m.allocsOK {
 		a, b := float64(m.objects)/float64(m.ops), float64(m.bytes)/float64(m.ops)
@@ -150,17 +152,17 @@ func (r *Runner) run(ctx context.Context, name, category string, s *sampler, uni
 		// the measurement phase.
 		var mbs float64
 		switch {
-		case unit == UnitNsPerOp && res.Stats.Mean > 0:
+		case unit == results.UnitNsPerOp && res.Stats.Mean > 0:
 			mbs = float64(o.Bytes) / res.Stats.Mean * 1e3
 		case m.measured > 0:
 			mbs = float64(o.Bytes) * float64(m.ops) / m.measured.Seconds() / 1e6
 		}
 		if mbs > 0 {
-			res.Metrics = append(res.Metrics, Metric{Unit: "MB/s", Value: mbs, Better: betterHigher})
+			res.Metrics = append(res.Metrics, results.Metric{Unit: "MB/s", Value: mbs, Better: results.BetterHigher})
 		}
 	}
 	for _, mt := range m.metrics {
-		if err := checkUnit(mt.Unit); err != nil {
+		if err := results.CheckUnit(mt.Unit); err != nil {
 			res.Warnings = append(res.Warnings, "observer metric dropped: "+err.Error())
 			continue
 		}
@@ -202,8 +204,8 @@ type measurement struct {
 	start          time.Time
 	samples        []float64
 	ops            int64
-	measured       time.Duration // wall time of the measurement phase
-	metrics        []Metric      // from observers
+	measured       time.Duration    // wall time of the measurement phase
+	metrics        []results.Metric // from observers
 	objects, bytes uint64
 	allocsOK       bool
 	warnings       []string
@@ -409,16 +411,4 @@ func stopIsNil(err error) error {
 		return nil
 	}
 	return err
-}
-
-// checkUnit rejects units the Go benchmark format cannot carry.
-func checkUnit(unit string) error {
-	if unit == "" || strings.ContainsFunc(unit, isSpace) {
-		return fmt.Errorf("unit %q must be non-empty and contain no spaces", unit)
-	}
-	return nil
-}
-
-func isSpace(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
 }

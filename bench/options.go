@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/perfagent/perfagent/results"
 )
 
 // Defaults used by [Options] fields left at zero.
@@ -21,7 +23,7 @@ const (
 //
 // Measurement continues until at least MeasurementRuns samples have been taken
 // and at least MinDuration has passed since measurement started, and stops
-// early, with a warning in [Result.Warnings], when MaxDuration has passed since
+// early, with a warning in [results.Benchmark.Warnings], when MaxDuration has passed since
 // the benchmark started (calibration and warm-up included) or MaxSamples have
 // been taken. The limits are checked between samples: a single call is never
 // interrupted, except through its context.
@@ -66,7 +68,7 @@ type Options struct {
 // result's. A panic in either is recovered and becomes a warning.
 type Observer interface {
 	Start()
-	Stop() []Metric
+	Stop() []results.Metric
 }
 
 // withDefaults returns o with zero fields replaced by defaults and negative

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/perfagent/perfagent/results"
 )
 
 // DefaultOutputDir is where a [Runner] writes files unless [WithOutputDir]
@@ -26,7 +28,7 @@ var ErrNoRenderer = errors.New("bench: no report renderer (use bench.WithRendere
 // Renderer writes a report of res to w, comparing it with a baseline when cmp
 // is not nil. report.HTML has this signature; the indirection keeps package
 // bench free of the report package, which imports bench.
-type Renderer func(w io.Writer, res *Results, cmp *Comparison) error
+type Renderer func(w io.Writer, res *results.Run, cmp *Comparison) error
 
 // Option configures a [Runner]. Options are applied in order; later ones win.
 type Option interface{ apply(*config) }
@@ -41,8 +43,8 @@ type config struct {
 	logger      *slog.Logger
 	progress    func(Progress)
 	suite       string
-	env         *Environment
-	baseline    *Results
+	env         *results.Environment
+	baseline    *results.Run
 	baselineSet bool
 	renderer    Renderer
 	compare     CompareOptions
@@ -89,21 +91,21 @@ func WithProgress(fn func(Progress)) Option {
 	return optionFunc(func(c *config) { c.progress = fn })
 }
 
-// WithSuite sets [Results.Suite]. Default "".
+// WithSuite sets [results.Run.Suite]. Default "".
 func WithSuite(name string) Option {
 	return optionFunc(func(c *config) { c.suite = name })
 }
 
 // WithEnvironment replaces the environment recorded in results. Default:
 // [CurrentEnvironment] at NewRunner.
-func WithEnvironment(env Environment) Option {
+func WithEnvironment(env results.Environment) Option {
 	return optionFunc(func(c *config) { c.env = &env })
 }
 
 // WithBaseline sets the baseline GenerateReport compares with; nil means no
 // comparison. Without this option GenerateReport loads baseline.json from the
 // output directory when one exists.
-func WithBaseline(base *Results) Option {
+func WithBaseline(base *results.Run) Option {
 	return optionFunc(func(c *config) { c.baseline, c.baselineSet = base, true })
 }
 
@@ -157,7 +159,7 @@ type Runner struct {
 	runMu sync.Mutex // held during a benchmark
 
 	mu        sync.Mutex // guards the fields below
-	res       Results
+	res       results.Run
 	started   bool
 	stem      string // timestamp of files written by SaveResults
 	overhead  time.Duration
@@ -176,18 +178,18 @@ func NewRunner(opts ...Option) *Runner {
 			o.apply(&c)
 		}
 	}
-	env := CurrentEnvironment()
+	env := results.CurrentEnvironment()
 	if c.env != nil {
 		env = *c.env
 	}
 	now := c.now().UTC()
-	return &Runner{cfg: c, res: Results{
-		Schema:      Schema,
+	return &Runner{cfg: c, res: results.Run{
+		Schema:      results.Schema,
 		Suite:       c.suite,
 		StartedAt:   now,
 		FinishedAt:  now,
 		Environment: env,
-		Benchmarks:  []Result{},
+		Benchmarks:  []results.Benchmark{},
 	}}
 }
 
@@ -200,13 +202,13 @@ func (r *Runner) Dir() string { return r.cfg.dir }
 //
 // The result, also appended to the Runner's results, is returned with a nil
 // error when the benchmark succeeded. When fn returns an error or panics, or
-// ctx is done, Run stops, records the failure in [Result.Error] (keeping the
+// ctx is done, Run stops, records the failure in [results.Benchmark.Error] (keeping the
 // samples measured so far) and returns it with an error; the Runner stays
 // usable for the next benchmark. Names must be unique within a Runner; a
 // duplicate or empty name is rejected before anything runs.
-func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (Result, error) {
+func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
 	return r.RunN(ctx, name, category, func(ctx context.Context, n int) error {
 		for range n {
@@ -222,26 +224,26 @@ func (r *Runner) Run(ctx context.Context, name, category string, fn func(context
 // b.N style: the loop is fn's, so the call overhead per operation is zero).
 // Everything else is as for [Runner.Run]. The operations per sample are
 // recorded in the result's Labels["ops_per_sample"].
-func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (Result, error) {
+func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
-	return r.run(ctx, name, category, &sampler{batched: true, fnN: fn, now: r.cfg.now, n: 1}, UnitNsPerOp, o)
+	return r.run(ctx, name, category, &sampler{batched: true, fnN: fn, now: r.cfg.now, n: 1}, results.UnitNsPerOp, o)
 }
 
 // RunSampled benchmarks an fn that measures one sample itself and returns
 // its value in unit (for example a scheduling delay in "ns"; "" means
 // "ns/op"). Every call is one sample; there is no batching. Everything else
 // is as for [Runner.Run].
-func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (Result, error) {
+func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
 	if unit == "" {
-		unit = UnitNsPerOp
+		unit = results.UnitNsPerOp
 	}
-	if err := checkUnit(unit); err != nil {
-		return Result{}, fmt.Errorf("bench: run %q: %w", name, err)
+	if err := results.CheckUnit(unit); err != nil {
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: %w", name, err)
 	}
 	return r.run(ctx, name, category, &sampler{fnS: fn, now: r.cfg.now}, unit, o)
 }
@@ -250,14 +252,14 @@ func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn
 // load, a page load, an imported file). Stats are computed from Samples when
 // res.Stats.N is zero; otherwise Stats.N must equal len(Samples) unless
 // Samples is empty (histogram-based results). The name must be unique.
-func (r *Runner) Add(res Result) error {
+func (r *Runner) Add(res results.Benchmark) error {
 	res = cloneResult(res)
 	if len(res.Samples) > 0 && res.Stats.N == 0 {
 		var w []string
-		res.Stats, w = Summarize(res.Samples)
+		res.Stats, w = results.Summarize(res.Samples)
 		res.Warnings = append(res.Warnings, w...)
 	}
-	if err := validateResult(res); err != nil {
+	if err := res.Validate(); err != nil {
 		return fmt.Errorf("bench: add: %w", err)
 	}
 	r.mu.Lock()
@@ -273,21 +275,21 @@ func (r *Runner) Add(res Result) error {
 // figures derived after the benchmark, such as a percentile of its samples).
 // Units must not contain spaces; a metric whose unit the result already has
 // replaces it.
-func (r *Runner) AddMetrics(name string, ms ...Metric) error {
+func (r *Runner) AddMetrics(name string, ms ...results.Metric) error {
 	for _, m := range ms {
-		if err := checkUnit(m.Unit); err != nil {
+		if err := results.CheckUnit(m.Unit); err != nil {
 			return fmt.Errorf("bench: add metrics to %q: %w", name, err)
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := slices.IndexFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	i := slices.IndexFunc(r.res.Benchmarks, func(b results.Benchmark) bool { return b.Name == name })
 	if i < 0 {
 		return fmt.Errorf("bench: add metrics: no benchmark %q", name)
 	}
 	b := &r.res.Benchmarks[i]
 	for _, m := range ms {
-		if j := slices.IndexFunc(b.Metrics, func(x Metric) bool { return x.Unit == m.Unit }); j >= 0 {
+		if j := slices.IndexFunc(b.Metrics, func(x results.Metric) bool { return x.Unit == m.Unit }); j >= 0 {
 			b.Metrics[j] = m
 		} else {
 			b.Metrics = append(b.Metrics, m)
@@ -296,7 +298,7 @@ func (r *Runner) AddMetrics(name string, ms ...Metric) error {
 	return nil
 }
 
-// AddWarning records a run-level warning in [Results.Warnings].
+// AddWarning records a run-level warning in [results.Run.Warnings].
 func (r *Runner) AddWarning(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -317,7 +319,7 @@ func (r *Runner) MarkPartial(reason string) {
 
 // Results returns a copy of the results so far. FinishedAt is the end of the
 // last benchmark (StartedAt when none ran).
-func (r *Runner) Results() *Results {
+func (r *Runner) Results() *results.Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := cloneResults(&r.res)
@@ -333,19 +335,19 @@ type Saved struct {
 // SaveResults writes the results so far as <dir>/benchmark-<ts>.json and, in
 // Go benchmark format for benchstat, <dir>/benchmark-<ts>.txt, each
 // atomically. The first call picks a timestamp that no existing file uses (see
-// [TimestampLayout]); later calls of the same Runner rewrite the same two
+// [results.TimestampLayout]); later calls of the same Runner rewrite the same two
 // files with the results grown since.
 func (r *Runner) SaveResults() (Saved, error) {
 	res := r.Results()
-	specs := []fileSpec{
-		{"benchmark-", ".json", func(w io.Writer) error { return WriteJSON(w, res) }},
-		{"benchmark-", ".txt", func(w io.Writer) error { return WriteBenchfmt(w, res) }},
+	specs := []results.FileSpec{
+		{Prefix: "benchmark-", Ext: ".json", Write: func(w io.Writer) error { return results.WriteJSON(w, res) }},
+		{Prefix: "benchmark-", Ext: ".txt", Write: func(w io.Writer) error { return results.WriteBenchfmt(w, res) }},
 	}
 	r.mu.Lock()
 	stem := r.stem
 	r.mu.Unlock()
 	if stem == "" {
-		st, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), specs)
+		st, paths, err := results.WriteNewSet(r.cfg.dir, r.cfg.now(), specs)
 		if err != nil {
 			return Saved{}, fmt.Errorf("bench: save results: %w", err)
 		}
@@ -356,8 +358,8 @@ func (r *Runner) SaveResults() (Saved, error) {
 	}
 	var paths []string
 	for _, s := range specs {
-		p := s.path(r.cfg.dir, stem)
-		if err := WriteFileAtomic(p, s.write); err != nil {
+		p := s.Path(r.cfg.dir, stem)
+		if err := results.WriteFileAtomic(p, s.Write); err != nil {
 			return Saved{}, fmt.Errorf("bench: save results: %w", err)
 		}
 		paths = append(paths, p)
@@ -381,7 +383,7 @@ func (r *Runner) GenerateReport() (string, error) {
 	var baseErr error
 	base := r.cfg.baseline
 	if !r.cfg.baselineSet {
-		b, err := LoadBaseline(r.cfg.dir)
+		b, err := results.LoadBaseline(r.cfg.dir)
 		switch {
 		case err == nil:
 			base = b
@@ -394,21 +396,21 @@ func (r *Runner) GenerateReport() (string, error) {
 	if base != nil {
 		cmp = Compare(base, res, r.cfg.compare)
 	}
-	spec := fileSpec{"report-", ".html", func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
+	spec := results.FileSpec{Prefix: "report-", Ext: ".html", Write: func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
 	r.mu.Lock()
 	stem := r.stem
 	r.mu.Unlock()
 	var path string
 	if stem != "" {
-		path = spec.path(r.cfg.dir, stem)
+		path = spec.Path(r.cfg.dir, stem)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
-		if err := WriteFileAtomic(path, spec.write); err != nil {
+		if err := results.WriteFileAtomic(path, spec.Write); err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
 	} else {
-		_, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), []fileSpec{spec})
+		_, paths, err := results.WriteNewSet(r.cfg.dir, r.cfg.now(), []results.FileSpec{spec})
 		if err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
@@ -422,11 +424,11 @@ func (r *Runner) GenerateReport() (string, error) {
 
 // hasLocked reports whether a result with name exists.
 func (r *Runner) hasLocked(name string) bool {
-	return slices.ContainsFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	return slices.ContainsFunc(r.res.Benchmarks, func(b results.Benchmark) bool { return b.Name == name })
 }
 
 // appendLocked adds res, stamping the run's time bounds.
-func (r *Runner) appendLocked(res Result, partial bool) {
+func (r *Runner) appendLocked(res results.Benchmark, partial bool) {
 	r.res.Benchmarks = append(r.res.Benchmarks, res)
 	r.res.FinishedAt = r.cfg.now().UTC()
 	if partial {
@@ -452,9 +454,9 @@ func (r *Runner) begin(name string) error {
 }
 
 // cloneResults deep-copies res.
-func cloneResults(res *Results) *Results {
+func cloneResults(res *results.Run) *results.Run {
 	out := *res
-	out.Benchmarks = make([]Result, len(res.Benchmarks))
+	out.Benchmarks = make([]results.Benchmark, len(res.Benchmarks))
 	for i, b := range res.Benchmarks {
 		out.Benchmarks[i] = cloneResult(b)
 	}
@@ -463,7 +465,7 @@ func cloneResults(res *Results) *Results {
 }
 
 // cloneResult deep-copies b.
-func cloneResult(b Result) Result {
+func cloneResult(b results.Benchmark) results.Benchmark {
 	b.Samples = slices.Clone(b.Samples)
 	b.Metrics = slices.Clone(b.Metrics)
 	b.Warnings = slices.Clone(b.Warnings)

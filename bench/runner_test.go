@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // opCost is what one operation costs on the fake clock.
@@ -22,7 +24,7 @@ const opCost = 100 * time.Nanosecond
 func newTestRunner(t *testing.T, clk *fakeClock, opts ...bench.Option) *bench.Runner {
 	t.Helper()
 	base := []bench.Option{bench.WithClock(clk.now), bench.WithOutputDir(t.TempDir()),
-		bench.WithEnvironment(bench.Environment{GoVersion: "go1.26", GOOS: "linux", GOARCH: "amd64", GOMAXPROCS: 2, NumCPU: 2})}
+		bench.WithEnvironment(results.Environment{GoVersion: "go1.26", GOOS: "linux", GOARCH: "amd64", GOMAXPROCS: 2, NumCPU: 2})}
 	return bench.NewRunner(append(base, opts...)...)
 }
 
@@ -57,7 +59,7 @@ func TestRunBatchesFastOperations(t *testing.T) {
 			t.Fatalf("sample %d = %v ns/op, want 100", i, v)
 		}
 	}
-	if res.Stats.Median != 100 || res.Unit != bench.UnitNsPerOp || res.Kind != bench.KindFunc {
+	if res.Stats.Median != 100 || res.Unit != results.UnitNsPerOp || res.Kind != results.KindFunc {
 		t.Errorf("median %v unit %q kind %q", res.Stats.Median, res.Unit, res.Kind)
 	}
 	// cold + n=1 + 100 (calibration) + 2*100 (warm-up) + 50*100.
@@ -227,7 +229,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 	if _, err := r.RunSampled(context.Background(), "y", "", "bad unit", func(context.Context) (float64, error) { return 1, nil }, bench.Options{}); err == nil {
 		t.Error("unit with a space accepted")
 	}
-	if err := r.Add(bench.Result{Name: "z", Samples: []float64{1, 2}, Stats: bench.Stats{N: 3}}); err == nil || !strings.Contains(err.Error(), "stats.n is 3 but there are 2 samples") {
+	if err := r.Add(results.Benchmark{Name: "z", Samples: []float64{1, 2}, Stats: results.Stats{N: 3}}); err == nil || !strings.Contains(err.Error(), "stats.n is 3 but there are 2 samples") {
 		t.Errorf("inconsistent Add: %v", err)
 	}
 }
@@ -287,7 +289,7 @@ func TestSaveResultsAndReport(t *testing.T) {
 	clk := newFakeClock()
 	dir := t.TempDir()
 	var calls int
-	render := func(w io.Writer, res *bench.Results, cmp *bench.Comparison) error {
+	render := func(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 		_, err := fmt.Fprintf(w, "benchmarks=%d comparison=%v", len(res.Benchmarks), cmp != nil)
 		return err
 	}
@@ -324,17 +326,17 @@ func TestSaveResultsAndReport(t *testing.T) {
 	if err != nil || s1b != s1 {
 		t.Fatalf("resave %+v %v, want %+v", s1b, err, s1)
 	}
-	if latest, err := bench.LatestResultsFile(dir); err != nil || latest != s2.JSON {
+	if latest, err := results.LatestFile(dir); err != nil || latest != s2.JSON {
 		t.Errorf("latest %s %v, want %s", latest, err, s2.JSON)
 	}
-	if _, err := bench.LatestResultsFile(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := results.LatestFile(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("latest in an empty dir: %v", err)
 	}
-	got, err := bench.ReadResultsFile(s1.JSON)
+	got, err := results.ReadFile(s1.JSON)
 	if err != nil || len(got.Benchmarks) != 2 {
 		t.Fatalf("read back: %v, %v", got, err)
 	}
-	txt, err := bench.ReadResultsFile(s1.Benchfmt)
+	txt, err := results.ReadFile(s1.Benchfmt)
 	if err != nil || len(txt.Benchmarks) != 2 || txt.Benchmarks[1].Name != "b" {
 		t.Fatalf("read back text: %+v, %v", txt, err)
 	}
@@ -348,7 +350,7 @@ func TestSaveResultsAndReport(t *testing.T) {
 		t.Errorf("report content %q", b)
 	}
 	// With a baseline in the directory, the report compares.
-	if _, err := bench.SaveBaseline(dir, got); err != nil {
+	if _, err := results.SaveBaseline(dir, got); err != nil {
 		t.Fatal(err)
 	}
 	if path, err = r1.GenerateReport(); err != nil {
@@ -391,7 +393,7 @@ func TestResultsIsACopy(t *testing.T) {
 	if again.Benchmarks[0].Samples[0] == -1 || again.Benchmarks[0].Labels["x"] == "y" {
 		t.Error("Results shares memory with the runner")
 	}
-	if again.Schema != bench.Schema || again.Environment.GOMAXPROCS != 2 {
+	if again.Schema != results.Schema || again.Environment.GOMAXPROCS != 2 {
 		t.Errorf("schema %q env %+v", again.Schema, again.Environment)
 	}
 }
@@ -411,8 +413,8 @@ func (c *countingObserver) Start() {
 	c.start = *c.calls
 }
 
-func (c *countingObserver) Stop() []bench.Metric {
-	return []bench.Metric{{Unit: "calls-measured", Value: float64(*c.calls - c.start)}, {Unit: "bad unit", Value: 1}}
+func (c *countingObserver) Stop() []results.Metric {
+	return []results.Metric{{Unit: "calls-measured", Value: float64(*c.calls - c.start)}, {Unit: "bad unit", Value: 1}}
 }
 
 func TestBytesObserversAndAddMetrics(t *testing.T) {
@@ -446,14 +448,14 @@ func TestBytesObserversAndAddMetrics(t *testing.T) {
 		t.Errorf("warnings %q", res.Warnings)
 	}
 
-	if err := r.AddMetrics("bytes", bench.Metric{Unit: "MB/s", Value: 1}, bench.Metric{Unit: "extra", Value: 2}); err != nil {
+	if err := r.AddMetrics("bytes", results.Metric{Unit: "MB/s", Value: 1}, results.Metric{Unit: "extra", Value: 2}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.Results().Benchmarks[0].Metrics
 	if len(got) != 3 || got[0].Value != 1 || got[2].Unit != "extra" {
 		t.Errorf("metrics after AddMetrics %+v", got)
 	}
-	if err := r.AddMetrics("nope", bench.Metric{Unit: "x"}); err == nil {
+	if err := r.AddMetrics("nope", results.Metric{Unit: "x"}); err == nil {
 		t.Error("AddMetrics on a missing benchmark")
 	}
 }
@@ -482,3 +484,5 @@ func TestRunnerConcurrentUse(t *testing.T) {
 		t.Errorf("%d duplicates, %d results", dups, len(r.Results().Benchmarks))
 	}
 }
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }

@@ -14,6 +14,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -155,7 +156,7 @@ func TestHTMLSelfContained(t *testing.T) {
 	}
 	// An empty run renders too.
 	buf.Reset()
-	if err := report.HTML(&buf, &bench.Results{}, nil); err != nil {
+	if err := report.HTML(&buf, &results.Run{}, nil); err != nil {
 		t.Error(err)
 	}
 }
@@ -184,8 +185,8 @@ func TestHTMLDrawsPageLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{{Name: "http://h/", Kind: bench.KindPage,
-		Samples: []float64{5e8}, Stats: bench.Stats{N: 1, Median: 5e8}, Detail: detail}}}
+	res := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{{Name: "http://h/", Kind: results.KindPage,
+		Samples: []float64{5e8}, Stats: results.Stats{N: 1, Median: 5e8}, Detail: detail}}}
 	var buf bytes.Buffer
 	if err := report.HTML(&buf, res, nil); err != nil {
 		t.Fatal(err)

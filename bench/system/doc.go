@@ -20,7 +20,7 @@
 //
 // Scheduler latency is Go's analogue of event-loop lag: a goroutine sleeps
 // 1ms and measures how much later than its deadline it runs. Every such
-// benchmark also carries the metric [bench.UnitSchedLagP99] (the p99 of those
+// benchmark also carries the metric [results.UnitSchedLagP99] (the p99 of those
 // delays, for budgets such as "scheduler lag < 50ms") and
 // "runtime-sched-latency-p99-ns", the p99 of the runtime's own
 // /sched/latencies:seconds histogram over the same interval (time goroutines

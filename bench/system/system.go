@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
-// Category is the [bench.Result.Category] of every system benchmark.
+// Category is the [results.Benchmark.Category] of every system benchmark.
 const Category = "system"
 
 // Units and metric units of the suite beyond those of package bench.
@@ -194,7 +195,7 @@ func schedLatency(ctx context.Context, r *bench.Runner, name string, o Options, 
 		return float64(time.Since(t0) - wakeInterval), nil
 	}, opts)
 	if res.Stats.N > 0 {
-		if merr := r.AddMetrics(name, bench.Metric{Unit: bench.UnitSchedLagP99, Value: res.Stats.P99}); merr != nil {
+		if merr := r.AddMetrics(name, results.Metric{Unit: results.UnitSchedLagP99, Value: res.Stats.P99}); merr != nil {
 			err = errors.Join(err, merr)
 		}
 	}
@@ -206,12 +207,12 @@ type schedObserver struct{ lat *histReader }
 
 func (s *schedObserver) Start() { s.lat.start() }
 
-func (s *schedObserver) Stop() []bench.Metric {
+func (s *schedObserver) Stop() []results.Metric {
 	h := s.lat.delta()
 	if h.total() == 0 {
 		return nil
 	}
-	return []bench.Metric{{Unit: UnitRuntimeSchedP99, Value: h.quantile(0.99) * 1e9}}
+	return []results.Metric{{Unit: UnitRuntimeSchedP99, Value: h.quantile(0.99) * 1e9}}
 }
 
 // startLoad starts n goroutines that hash in a loop until the returned stop
@@ -357,25 +358,25 @@ func (g *gcObserver) Start() {
 	g.cycles0, g.cpu0 = uint64Of(g.scalars[0]), float64Of(g.scalars[1])
 }
 
-func (g *gcObserver) Stop() []bench.Metric {
+func (g *gcObserver) Stop() []results.Metric {
 	h := g.pauses.delta()
 	metrics.Read(g.scalars[:])
 	cycles := uint64Of(g.scalars[0]) - g.cycles0
 	cpu := float64Of(g.scalars[1]) - g.cpu0
-	var out []bench.Metric
+	var out []results.Metric
 	if h.total() > 0 {
 		out = append(out,
-			bench.Metric{Unit: UnitPauseP50, Value: h.quantile(0.50) * 1e9},
-			bench.Metric{Unit: UnitPauseP99, Value: h.quantile(0.99) * 1e9},
-			bench.Metric{Unit: UnitPauseMax, Value: h.max() * 1e9})
+			results.Metric{Unit: UnitPauseP50, Value: h.quantile(0.50) * 1e9},
+			results.Metric{Unit: UnitPauseP99, Value: h.quantile(0.99) * 1e9},
+			results.Metric{Unit: UnitPauseMax, Value: h.max() * 1e9})
 	}
 	if cycles > 0 {
 		out = append(out,
-			bench.Metric{Unit: UnitPausesOp, Value: float64(h.total()) / float64(cycles)},
-			bench.Metric{Unit: UnitGCCPUPerOp, Value: cpu * 1e9 / float64(cycles)})
+			results.Metric{Unit: UnitPausesOp, Value: float64(h.total()) / float64(cycles)},
+			results.Metric{Unit: UnitGCCPUPerOp, Value: cpu * 1e9 / float64(cycles)})
 	}
 	if live := uint64Of(g.scalars[2]); live > 0 {
-		out = append(out, bench.Metric{Unit: "live-heap-bytes", Value: float64(live)})
+		out = append(out, results.Metric{Unit: "live-heap-bytes", Value: float64(live)})
 	}
 	return out
 }

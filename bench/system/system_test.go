@@ -13,11 +13,12 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/bench/system"
+	"github.com/perfagent/perfagent/results"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func metric(b bench.Result, unit string) (float64, bool) {
+func metric(b results.Benchmark, unit string) (float64, bool) {
 	for _, m := range b.Metrics {
 		if m.Unit == unit {
 			return m.Value, true
@@ -55,9 +56,9 @@ func TestQuickSuite(t *testing.T) {
 			if b.Unit != system.UnitWakeup {
 				t.Errorf("%s: unit %s", b.Name, b.Unit)
 			}
-			p99, ok := metric(b, bench.UnitSchedLagP99)
+			p99, ok := metric(b, results.UnitSchedLagP99)
 			if !ok || p99 != b.Stats.P99 {
-				t.Errorf("%s: %s = %v (%v), want the samples' p99 %v", b.Name, bench.UnitSchedLagP99, p99, ok, b.Stats.P99)
+				t.Errorf("%s: %s = %v (%v), want the samples' p99 %v", b.Name, results.UnitSchedLagP99, p99, ok, b.Stats.P99)
 			}
 			if rt, ok := metric(b, system.UnitRuntimeSchedP99); !ok || rt <= 0 {
 				t.Errorf("%s: runtime p99 %v %v", b.Name, rt, ok)
@@ -78,7 +79,7 @@ func TestQuickSuite(t *testing.T) {
 				t.Errorf("%s: GC CPU per cycle %v", b.Name, cpu)
 			}
 		default:
-			if b.Unit != bench.UnitNsPerOp || b.AllocsPerOp == nil {
+			if b.Unit != results.UnitNsPerOp || b.AllocsPerOp == nil {
 				t.Errorf("%s: unit %s allocs %v", b.Name, b.Unit, b.AllocsPerOp)
 			}
 			mbs, ok := metric(b, system.UnitMBPerSec)

@@ -1,16 +1,19 @@
-package bench
+package results
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
 )
 
-// Schema is the value of [Results.Schema] for files this version writes.
+// Schema is the value of [Run.Schema] for files this version writes.
 // Readers accept any file whose schema has the "perfagent.bench/v1" prefix
 // and reject other values with an error naming the file.
 const Schema = "perfagent.bench/v1"
 
-// Kinds of [Result], telling reports how to read [Result.Detail].
+// Kinds of [Benchmark], telling reports how to read [Benchmark.Detail].
 const (
 	KindFunc   = "func"   // a function benchmark run by Runner or imported from `go test -bench`
 	KindHTTP   = "http"   // an HTTP endpoint measured by package load
@@ -18,14 +21,14 @@ const (
 	KindMemory = "memory" // a memory profile of a workload
 )
 
-// Results is one run of one or more benchmarks: the unit that is saved as
+// Run is one run of one or more benchmarks: the unit that is saved as
 // benchmark-<ts>.json, kept as baseline.json, compared and reported.
 //
 // The JSON encoding of Results is the versioned contract between the bench,
 // load, page, report, budget and cmd/perfagent packages and users' tools.
 // Fields are only ever added; a field's meaning never changes within a schema
 // version.
-type Results struct {
+type Run struct {
 	// Schema is always [Schema] when written by this package.
 	Schema string `json:"schema"`
 	// Suite names what was run ("system", "api", "memory", "all", or a
@@ -40,7 +43,7 @@ type Results struct {
 	// Environment describes the machine and build that produced the run.
 	Environment Environment `json:"environment"`
 	// Benchmarks holds one entry per benchmark, in run order.
-	Benchmarks []Result `json:"benchmarks"`
+	Benchmarks []Benchmark `json:"benchmarks"`
 	// Warnings are run-level findings (noisy machine, MaxDuration reached).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -61,8 +64,8 @@ type Environment struct {
 	Modified bool   `json:"modified,omitempty"`
 }
 
-// Result is one benchmark's measurements.
-type Result struct {
+// Benchmark is one benchmark's measurements.
+type Benchmark struct {
 	// Name identifies the benchmark across runs (baseline matching is by
 	// Name). Use "/" to separate levels, as testing.B sub-benchmarks do.
 	Name string `json:"name"`
@@ -107,7 +110,7 @@ type Result struct {
 	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
-// Metric is one named value of a [Result] beyond its primary unit.
+// Metric is one named value of a [Benchmark] beyond its primary unit.
 type Metric struct {
 	// Unit names the metric in Go benchmark format spelling; it must not
 	// contain spaces.
@@ -167,3 +170,26 @@ const (
 	UnitCPUIdle     = "cpu-idle-fraction" // process CPU use while idle, fraction of one core
 	UnitSchedLagP99 = "sched-lag-p99-ns"  // scheduler latency p99 (the event-loop-lag analogue)
 )
+
+// Values of [Metric.Better].
+const (
+	BetterLower  = "lower"  // a smaller value is better (times, sizes, error rates); the default
+	BetterHigher = "higher" // a larger value is better (throughput, availability)
+)
+
+// PrimaryUnit returns b.Unit, or [UnitNsPerOp] when it is empty.
+func (b *Benchmark) PrimaryUnit() string {
+	if b.Unit == "" {
+		return UnitNsPerOp
+	}
+	return b.Unit
+}
+
+// CheckUnit rejects units the Go benchmark format cannot carry: empty ones
+// and ones containing white space.
+func CheckUnit(unit string) error {
+	if unit == "" || strings.ContainsFunc(unit, unicode.IsSpace) {
+		return fmt.Errorf("unit %q must be non-empty and contain no spaces", unit)
+	}
+	return nil
+}

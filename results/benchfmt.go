@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bufio"
@@ -27,7 +27,7 @@ const maxImportWarnings = 20
 // they were n measurements. A result without samples is one line of its mean. Metrics whose Better is "higher" get a
 // "Unit <unit> better=higher" line. Failed benchmarks are followed by
 // "--- FAIL:" and their error, as `go test` prints them.
-func WriteBenchfmt(w io.Writer, res *Results) error {
+func WriteBenchfmt(w io.Writer, res *Run) error {
 	if res == nil {
 		return errors.New("bench: write benchmark format: nil results")
 	}
@@ -46,9 +46,9 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 	higher := map[string]bool{}
 	for _, b := range res.Benchmarks {
 		for _, m := range b.Metrics {
-			if m.Better == betterHigher && !higher[m.Unit] {
+			if m.Better == BetterHigher && !higher[m.Unit] {
 				higher[m.Unit] = true
-				md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: m.Unit, Key: "better"}, OrigUnit: m.Unit, Value: betterHigher}
+				md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: m.Unit, Key: "better"}, OrigUnit: m.Unit, Value: BetterHigher}
 				if err := fw.Write(md); err != nil {
 					return fmt.Errorf("bench: write benchmark format: %w", err)
 				}
@@ -61,7 +61,7 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 	}
 	for _, b := range res.Benchmarks {
 		rec := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(benchName(b.Name) + "-" + strconv.Itoa(procs))}
-		unit := unitOf(&b)
+		unit := b.PrimaryUnit()
 		extra := make([]benchfmt.Value, 0, 2+len(b.Metrics))
 		if b.AllocsPerOp != nil {
 			extra = append(extra, benchfmt.Value{Value: *b.AllocsPerOp, Unit: "allocs/op"})
@@ -135,9 +135,9 @@ type imported struct {
 }
 
 // readBenchfmt imports `go test -bench` output.
-func readBenchfmt(r io.Reader, name string) (*Results, error) {
+func readBenchfmt(r io.Reader, name string) (*Run, error) {
 	rd := benchfmt.NewReader(r, name)
-	res := &Results{Schema: Schema, Benchmarks: []Result{}}
+	res := &Run{Schema: Schema, Benchmarks: []Benchmark{}}
 	var (
 		order    []*imported
 		byKey    = map[[2]string]*imported{}
@@ -236,7 +236,7 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 		names[acc.name]++
 	}
 	for _, acc := range order {
-		b := Result{Name: acc.name, Kind: KindFunc, Unit: acc.unit, Iterations: acc.iters, Samples: acc.samples}
+		b := Benchmark{Name: acc.name, Kind: KindFunc, Unit: acc.unit, Iterations: acc.iters, Samples: acc.samples}
 		if acc.pkg != "" {
 			b.Category = path.Base(acc.pkg)
 			b.Labels = map[string]string{"pkg": acc.pkg}
@@ -258,14 +258,14 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 			default:
 				m := Metric{Unit: u, Value: mean}
 				if units.GetBetter(u) > 0 {
-					m.Better = betterHigher
+					m.Better = BetterHigher
 				}
 				b.Metrics = append(b.Metrics, m)
 			}
 		}
 		res.Benchmarks = append(res.Benchmarks, b)
 	}
-	if err := validateResults(res); err != nil {
+	if err := validateRun(res); err != nil {
 		return nil, fmt.Errorf("bench: read results %s: %w", name, err)
 	}
 	return res, nil
