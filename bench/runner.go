@@ -161,7 +161,8 @@ type Runner struct {
 	mu        sync.Mutex // guards the fields below
 	res       results.Run
 	started   bool
-	stem      string // timestamp of files written by SaveResults
+	stem      string          // timestamp of files written by SaveResults
+	reserved  map[string]bool // names of benchmarks begun
 	overhead  time.Duration
 	measuredO bool
 }
@@ -196,16 +197,20 @@ func NewRunner(opts ...Option) *Runner {
 // Dir returns the output directory.
 func (r *Runner) Dir() string { return r.cfg.dir }
 
-// Run benchmarks fn, one call per operation. Fast operations are batched
-// (see [Options.SampleTime]), so fn's cost should not depend on how often it
-// was called before. fn gets ctx; it should return promptly when ctx is done.
+// Run benchmarks fn, one call per operation, in [Options.Rounds] rounds.
+// Fast operations are batched (see [Options.SampleTime]), so fn's cost
+// should not depend on how often it was called before. fn gets ctx; it
+// should return promptly when ctx is done.
 //
 // The result, also appended to the Runner's results, is returned with a nil
 // error when the benchmark succeeded. When fn returns an error or panics, or
-// ctx is done, Run stops, records the failure in [results.Benchmark.Error] (keeping the
-// samples measured so far) and returns it with an error; the Runner stays
-// usable for the next benchmark. Names must be unique within a Runner; a
-// duplicate or empty name is rejected before anything runs.
+// ctx is done, Run stops, records the failure in [results.Benchmark.Error]
+// (keeping the rounds measured so far) and returns it with an error; the
+// Runner stays usable for the next benchmark. Names must be unique within a
+// Runner; a duplicate or empty name is rejected before anything runs.
+//
+// To measure several benchmarks with their rounds interleaved (the way a
+// suite should be measured), use [Runner.RunSuite].
 func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
 		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
@@ -222,30 +227,88 @@ func (r *Runner) Run(ctx context.Context, name, category string, fn func(context
 
 // RunN benchmarks fn, which performs n operations per call (the testing.B
 // b.N style: the loop is fn's, so the call overhead per operation is zero).
-// Everything else is as for [Runner.Run]. The operations per sample are
-// recorded in the result's Labels["ops_per_sample"].
+// Everything else is as for [Runner.Run]. The operations per batch are
+// recorded in the result's Labels["ops_per_batch"].
 func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
 		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
-	return r.run(ctx, name, category, &sampler{batched: true, fnN: fn, now: r.cfg.now, n: 1}, results.UnitNsPerOp, o)
+	return r.runOne(ctx, Spec{Name: name, Category: category, N: fn, Options: o})
 }
 
-// RunSampled benchmarks an fn that measures one sample itself and returns
-// its value in unit (for example a scheduling delay in "ns"; "" means
-// "ns/op"). Every call is one sample; there is no batching. Everything else
-// is as for [Runner.Run].
+// RunSampled benchmarks an fn that measures one operation itself and
+// returns its value in unit (for example a scheduling delay in "ns"; ""
+// means "ns/op"). Every call is one operation; a round's value is the mean of
+// its operations, and the distribution of all operations is kept in
+// [results.Benchmark.PerOp]. Everything else is as for [Runner.Run].
 func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (results.Benchmark, error) {
 	if fn == nil {
 		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
-	if unit == "" {
-		unit = results.UnitNsPerOp
+	return r.runOne(ctx, Spec{Name: name, Category: category, Unit: unit, Sampled: fn, Options: o})
+}
+
+// runOne runs a suite of one.
+func (r *Runner) runOne(ctx context.Context, spec Spec) (results.Benchmark, error) {
+	res, err := r.RunSuite(ctx, []Spec{spec})
+	if len(res) == 0 {
+		return results.Benchmark{}, err
 	}
-	if err := results.CheckUnit(unit); err != nil {
-		return results.Benchmark{}, fmt.Errorf("bench: run %q: %w", name, err)
+	return res[0], err
+}
+
+// RunSuite measures specs with their rounds interleaved: every benchmark is
+// calibrated and warmed up in turn, then round 1 of each is measured, then
+// round 2 of each, and so on, so that drift and noisy neighbours over the
+// suite's time hit every benchmark alike instead of the ones that happened to
+// run during them. Each round is one sample of its benchmark (see
+// [Options]); a benchmark with fewer rounds than others simply sits out the
+// later ones.
+//
+// A spec that is invalid (no function, both functions, a duplicate name,
+// bad options) is rejected before anything runs and reported in the
+// returned error; the others still run. A benchmark that fails stops taking
+// rounds and keeps the rounds it measured; when ctx is done every benchmark
+// stops and records the interruption. The results are returned (and
+// appended to the Runner's) in spec order, with every failure joined in the
+// error.
+func (r *Runner) RunSuite(ctx context.Context, specs []Spec) ([]results.Benchmark, error) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	var errs []error
+	states := make([]*state, 0, len(specs))
+	for _, sp := range specs {
+		st, err := r.newState(ctx, sp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		states = append(states, st)
 	}
-	return r.run(ctx, name, category, &sampler{fnS: fn, now: r.cfg.now}, unit, o)
+	rounds := 0
+	for _, st := range states {
+		st.prepare()
+		rounds = max(rounds, st.o.Rounds)
+	}
+	for i := 0; i < rounds && ctx.Err() == nil; i++ {
+		for _, st := range states {
+			if i < st.o.Rounds {
+				st.round()
+			}
+		}
+	}
+	out := make([]results.Benchmark, 0, len(states))
+	for _, st := range states {
+		if ctx.Err() != nil && st.err == nil && len(st.rounds) < st.o.Rounds {
+			st.err = ctx.Err()
+		}
+		res, err := st.finish()
+		out = append(out, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Add appends a result measured elsewhere (an HTTP benchmark from package
@@ -443,9 +506,13 @@ func (r *Runner) begin(name string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.hasLocked(name) {
+	if r.hasLocked(name) || r.reserved[name] {
 		return fmt.Errorf("bench: run %q: duplicate benchmark name", name)
 	}
+	if r.reserved == nil {
+		r.reserved = map[string]bool{}
+	}
+	r.reserved[name] = true
 	if !r.started {
 		r.started = true
 		r.res.StartedAt = r.cfg.now().UTC()

@@ -62,7 +62,7 @@ func TestMarkdownContent(t *testing.T) {
 	}
 	md := buf.String()
 	for _, want := range []string{
-		"❌ **3 regression(s)**",
+		"❌ **1 regression(s)**",
 		"| parse/small | ", "| ~ (p=", // not significant
 		"🔴 +", "🟢 -", // regression and improvement
 		`db/query &lt;slow&gt; \| join ❌`,      // escaped, failed
@@ -138,7 +138,7 @@ func TestHTMLSelfContained(t *testing.T) {
 	if n := strings.Count(page, `<svg `); n != len(cur.Benchmarks)+2 {
 		t.Errorf("%d charts", n)
 	}
-	for _, want := range []string{"Comparison with baseline", "3 regression(s)", "partial", "Distribution of 200 samples", "Percentiles (ns/op)", "Bytes by type", "failed: panic: connection refused"} {
+	for _, want := range []string{"Comparison with baseline", "1 regression(s)", "partial", "Distribution of 200 samples", "Percentiles (ns/op)", "Bytes by type", "failed: panic: connection refused"} {
 		if want == "partial" {
 			continue // the fixture is not partial
 		}

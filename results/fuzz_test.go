@@ -35,7 +35,7 @@ func FuzzReadResults(f *testing.F) {
 	f.Add(js.Bytes())
 	f.Add(txt.Bytes())
 	f.Add(gotest)
-	f.Add([]byte(`{"schema":"perfagent.bench/v1","benchmarks":[{"name":"a","samples":[1,2,3],"stats":{"n":3}}]}`))
+	f.Add([]byte(`{"schema":"perfagent.bench/v2","benchmarks":[{"name":"a","samples":[1,2,3],"stats":{"n":3}}]}`))
 	f.Add([]byte("BenchmarkX-2 10 5 ns/op 3 B/op\nUnit B/op better=higher\nBenchmarkX-2 10 6 ns/op\n"))
 	f.Add([]byte("  \n{"))
 	f.Fuzz(func(t *testing.T, data []byte) {

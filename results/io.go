@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // BaselineFile is the name of the baseline in an output directory.
@@ -173,7 +172,9 @@ func validateRun(res *Run) error {
 	switch {
 	case res.Schema == "":
 		return errors.New(`missing "schema": not a perfagent results file`)
-	case !strings.HasPrefix(res.Schema, Schema):
+	case res.Schema == SchemaV1:
+		return fmt.Errorf("schema %q is from an older perfagent whose samples were timed batches, not rounds: measure again (want %s)", res.Schema, Schema)
+	case res.Schema != Schema:
 		return fmt.Errorf("schema %q not supported (want %s)", res.Schema, Schema)
 	}
 	seen := make(map[string]int, len(res.Benchmarks))
@@ -219,6 +220,11 @@ func (b Benchmark) Validate() error {
 	for j, m := range b.Metrics {
 		if err := CheckUnit(m.Unit); err != nil {
 			return fmt.Errorf("%q: metrics[%d]: %w", b.Name, j, err)
+		}
+		for k, v := range m.Samples {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%q: metrics[%d] (%s): samples[%d] is not finite", b.Name, j, m.Unit, k)
+			}
 		}
 		if m.Better != "" && m.Better != BetterLower && m.Better != BetterHigher {
 			return fmt.Errorf("%q: metrics[%d] (%s): better is %q, want \"lower\" or \"higher\"", b.Name, j, m.Unit, m.Better)

@@ -61,15 +61,17 @@ func TestJSONRoundTrip(t *testing.T) {
 func TestReadResultsErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"empty", "  \n", "bad.json: empty file"},
-		{"syntax", "{\n  \"schema\": \"perfagent.bench/v1\",\n  \"benchmarks\": [,]\n}", "bad.json:3:18: invalid JSON"},
-		{"type", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "x", "samples": "fast"}]}`, "field benchmarks.samples"},
+		{"syntax", "{\n  \"schema\": \"perfagent.bench/v2\",\n  \"benchmarks\": [,]\n}", "bad.json:3:18: invalid JSON"},
+		{"type", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "x", "samples": "fast"}]}`, "field benchmarks.samples"},
 		{"no schema", `{"benchmarks": []}`, `missing "schema": not a perfagent results file`},
-		{"other schema", `{"schema": "perfagent.bench/v2"}`, `schema "perfagent.bench/v2" not supported (want perfagent.bench/v1)`},
-		{"no name", `{"schema": "perfagent.bench/v1", "benchmarks": [{"samples": [1]}]}`, "benchmarks[0]: empty name"},
-		{"dup", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a"}, {"name": "a"}]}`, `benchmarks[1]: name "a" already used by benchmarks[0]`},
-		{"n", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a", "samples": [1, 2], "stats": {"n": 1}}]}`, `"a": stats.n is 1 but there are 2 samples`},
-		{"better", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a", "metrics": [{"unit": "req/s", "value": 1, "better": "more"}]}]}`, `better is "more"`},
-		{"trailing", `{"schema": "perfagent.bench/v1"} {}`, "data after the results object"},
+		{"other schema", `{"schema": "perfagent.bench/v3"}`, `schema "perfagent.bench/v3" not supported (want perfagent.bench/v2)`},
+		{"prefix is not enough", `{"schema": "perfagent.bench/v20"}`, `schema "perfagent.bench/v20" not supported`},
+		{"v1 says why", `{"schema": "perfagent.bench/v1"}`, `samples were timed batches, not rounds: measure again`},
+		{"no name", `{"schema": "perfagent.bench/v2", "benchmarks": [{"samples": [1]}]}`, "benchmarks[0]: empty name"},
+		{"dup", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a"}, {"name": "a"}]}`, `benchmarks[1]: name "a" already used by benchmarks[0]`},
+		{"n", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a", "samples": [1, 2], "stats": {"n": 1}}]}`, `"a": stats.n is 1 but there are 2 samples`},
+		{"better", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a", "metrics": [{"unit": "req/s", "value": 1, "better": "more"}]}]}`, `better is "more"`},
+		{"trailing", `{"schema": "perfagent.bench/v2"} {}`, "data after the results object"},
 		{"text", "hello\nworld\n", "no benchmark results found"},
 		{"bad line", "BenchmarkX 12 abc ns/op\n", "bad.json:1: parsing measurement"},
 	} {
@@ -248,7 +250,7 @@ func TestBaseline(t *testing.T) {
 
 func TestReadResultsTooLarge(t *testing.T) {
 	line := "BenchmarkX-2 1 5 ns/op\n"
-	for _, data := range []string{strings.Repeat(line, 100), `{"schema": "perfagent.bench/v1", "warnings": ["` + strings.Repeat("x", 3000) + `"]}`} {
+	for _, data := range []string{strings.Repeat(line, 100), `{"schema": "perfagent.bench/v2", "warnings": ["` + strings.Repeat("x", 3000) + `"]}`} {
 		_, err := results.ReadWithLimit(strings.NewReader(data), "huge", 2048)
 		if err == nil || !strings.Contains(err.Error(), "huge") || !strings.Contains(err.Error(), "too large") {
 			t.Errorf("err = %v", err)
