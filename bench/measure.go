@@ -195,6 +195,9 @@ func (r *Runner) newState(ctx context.Context, spec Spec) (*state, error) {
 		}
 		unit = spec.Unit
 	}
+	if r.cfg.rounds > 0 {
+		spec.Options.Rounds = r.cfg.rounds
+	}
 	o, err := spec.Options.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("bench: run %q: %w", spec.Name, err)
@@ -531,7 +534,13 @@ func (st *state) finish() (results.Benchmark, error) {
 	interrupted := st.err != nil && st.ctx.Err() != nil
 	st.r.mu.Lock()
 	st.r.appendLocked(cloneResult(res), interrupted)
+	run := results.Run{Schema: results.Schema, Environment: st.r.res.Environment, Benchmarks: []results.Benchmark{res}}
 	st.r.mu.Unlock()
+	if w := st.r.cfg.emit; w != nil {
+		if err := results.WriteBenchfmt(w, &run); err != nil {
+			st.log.Warn("emitting the result failed", "error", err)
+		}
+	}
 	for _, w := range res.Warnings {
 		st.log.Warn("benchmark warning", "warning", w)
 	}

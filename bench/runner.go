@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -48,6 +49,33 @@ type config struct {
 	baselineSet bool
 	renderer    Renderer
 	compare     CompareOptions
+	emit        io.Writer
+	rounds      int // driver override of Options.Rounds (EnvRounds); 0: none
+}
+
+// Environment variables through which a driver that runs a test binary
+// (`perfagent bench --against REF -- go test ...`) steers the Runners inside
+// it without changes to the user's code.
+const (
+	// EnvEmit set to "stdout" makes every Runner write each finished
+	// benchmark to standard output in Go benchmark format, as [WithEmit]
+	// does (unless WithEmit is given).
+	EnvEmit = "PERFAGENT_BENCH_EMIT"
+	// EnvRounds set to a count (1..MaxRounds) overrides Options.Rounds of
+	// every benchmark: a driver that replicates by process asks for one
+	// round per process. Invalid values are ignored with a logged warning.
+	EnvRounds = "PERFAGENT_BENCH_ROUNDS"
+)
+
+// WithEmit writes each benchmark, when it finishes, to w in Go benchmark
+// format (one line per round, as [results.WriteBenchfmt] writes), so that
+// whoever reads the process's output (benchstat, `perfagent compare`, or
+// `perfagent bench --against`) sees perfagent's benchmarks beside testing.B
+// ones. Writes happen on the goroutine running the benchmark; write errors
+// are logged and otherwise ignored. Default: none, or standard output when
+// the environment variable [EnvEmit] is "stdout".
+func WithEmit(w io.Writer) Option {
+	return optionFunc(func(c *config) { c.emit = w })
 }
 
 // WithOutputDir sets the directory SaveResults and GenerateReport write to
@@ -174,9 +202,20 @@ func NewRunner(opts ...Option) *Runner {
 		now:    time.Now,
 		logger: slog.New(slog.DiscardHandler),
 	}
+	if os.Getenv(EnvEmit) == "stdout" {
+		c.emit = os.Stdout
+	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
+		}
+	}
+	if v := os.Getenv(EnvRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxRounds {
+			c.logger.Warn("ignoring "+EnvRounds, "value", v, "want", fmt.Sprintf("1..%d", MaxRounds))
+		} else {
+			c.rounds = n
 		}
 	}
 	env := results.CurrentEnvironment()
@@ -269,12 +308,16 @@ func (r *Runner) runOne(ctx context.Context, spec Spec) (results.Benchmark, erro
 // bad options) is rejected before anything runs and reported in the
 // returned error; the others still run. A benchmark that fails stops taking
 // rounds and keeps the rounds it measured; when ctx is done every benchmark
-// stops and records the interruption. The results are returned (and
+// stops and records the interruption (a ctx done before the start runs and
+// records nothing). The results are returned (and
 // appended to the Runner's) in spec order, with every failure joined in the
 // error.
 func (r *Runner) RunSuite(ctx context.Context, specs []Spec) ([]results.Benchmark, error) {
 	r.runMu.Lock()
 	defer r.runMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: not started: %w", err)
+	}
 	var errs []error
 	states := make([]*state, 0, len(specs))
 	for _, sp := range specs {
@@ -359,6 +402,26 @@ func (r *Runner) AddMetrics(name string, ms ...results.Metric) error {
 		}
 	}
 	return nil
+}
+
+// SetQuick records whether this is a quick (shortened) run in
+// [results.Run.Quick]. Comparisons refuse to compare a quick run with a full
+// one.
+func (r *Runner) SetQuick(quick bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Quick = r.res.Quick || quick
+}
+
+// SetParameters records settings that shaped the workloads in
+// [results.Run.Parameters], replacing earlier values of the same keys.
+func (r *Runner) SetParameters(params map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.res.Parameters == nil && len(params) > 0 {
+		r.res.Parameters = make(map[string]string, len(params))
+	}
+	maps.Copy(r.res.Parameters, params)
 }
 
 // AddWarning records a run-level warning in [results.Run.Warnings].
@@ -528,6 +591,7 @@ func cloneResults(res *results.Run) *results.Run {
 		out.Benchmarks[i] = cloneResult(b)
 	}
 	out.Warnings = slices.Clone(res.Warnings)
+	out.Parameters = maps.Clone(res.Parameters)
 	return &out
 }
 
@@ -535,6 +599,13 @@ func cloneResults(res *results.Run) *results.Run {
 func cloneResult(b results.Benchmark) results.Benchmark {
 	b.Samples = slices.Clone(b.Samples)
 	b.Metrics = slices.Clone(b.Metrics)
+	for i := range b.Metrics {
+		b.Metrics[i].Samples = slices.Clone(b.Metrics[i].Samples)
+	}
+	if b.PerOp != nil {
+		d := *b.PerOp
+		b.PerOp = &d
+	}
 	b.Warnings = slices.Clone(b.Warnings)
 	b.Labels = maps.Clone(b.Labels)
 	b.Detail = slices.Clone(b.Detail)

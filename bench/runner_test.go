@@ -546,3 +546,27 @@ func TestRunnerConcurrentUse(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestEmitAndRoundsOverride(t *testing.T) {
+	t.Setenv(bench.EnvRounds, "3")
+	clk := newFakeClock()
+	var out strings.Builder
+	r := newTestRunner(t, clk, bench.WithEmit(&out))
+	var calls int
+	if _, err := r.Run(context.Background(), "emitted", "", costly(clk, &calls), bench.Options{Rounds: 10, MeasurementRuns: 3, MinDuration: -1, BatchSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := results.Read(strings.NewReader(out.String()), "stdout")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if b := back.Benchmarks; len(b) != 1 || b[0].Name != "emitted" || b[0].Stats.N != 3 || b[0].Stats.Median != 100 {
+		t.Errorf("emitted %+v from\n%s", b, out.String())
+	}
+	t.Setenv(bench.EnvRounds, "0")
+	r2 := newTestRunner(t, clk)
+	res, _ := r2.Run(context.Background(), "default", "", costly(clk, &calls), bench.Options{MeasurementRuns: 1, MinDuration: -1, BatchSize: 10})
+	if res.Stats.N != bench.DefaultRounds {
+		t.Errorf("invalid override used: %d rounds", res.Stats.N)
+	}
+}

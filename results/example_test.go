@@ -16,4 +16,3 @@ func ExampleSummarize() {
 	// mean 115.0, p95 183.8, p99 236.8, outliers 1
 	// 1 warning(s)
 }
-
