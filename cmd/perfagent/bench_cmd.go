@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,8 +69,8 @@ func benchCommand() command {
 		quickDefault, _ := strconv.ParseBool(e.getenv("PERFAGENT_QUICK"))
 		fs.BoolVar(&o.quick, "quick", quickDefault, "shorter benchmarks, seconds in all (env PERFAGENT_QUICK=1): a smoke test")
 		runRe := fs.String("run", "", "run only benchmarks whose name matches this regular expression")
-		alpha := fs.Float64("alpha", bench.DefaultAlpha, "significance level for the baseline comparison")
-		threshold := fs.Float64("threshold", 0.05, "relative worsening (0.05 = 5%) that fails the baseline comparison")
+		alpha := fs.Float64("alpha", bench.DefaultAlpha, "family-wise error rate of the baseline comparison (Holm-adjusted over the gated rows)")
+		threshold := fs.Float64("threshold", bench.DefaultThreshold, "relative worsening (0.05 = 5%) that fails the baseline comparison")
 		noBase := fs.Bool("no-baseline", false, "do not compare with benchmarks/baseline.json")
 		budgetsFile := fs.String("budgets", "", "also apply this budgets file to the results (exit 1 on a violation)")
 		asJSON := fs.Bool("json", false, "print the results (and comparison) as JSON")
@@ -117,6 +120,18 @@ func benchCommand() command {
 		if err := o.api.validate(); err != nil {
 			return usageErr(e, c.name, "%v", err)
 		}
+		if err := checkGateFlags(*alpha, *threshold); err != nil {
+			return usageErr(e, c.name, "%v", err)
+		}
+		if o.cold.enabled && (o.cold.runs < 1 || o.cold.runs > 1000) {
+			return usageErr(e, c.name, "--cold-start-runs %d: must be between 1 and 1000", o.cold.runs)
+		}
+		// Note: with --json, stdout carries exactly one JSON document;
+		// everything the suites print for people goes to stderr.
+		se := *e
+		if *asJSON {
+			se.stdout = e.stderr
+		}
 		var budgets *budget.Budgets
 		if *budgetsFile != "" {
 			var err error
@@ -133,13 +148,14 @@ func benchCommand() command {
 			bench.WithProgress(sp.benchProgress),
 			bench.WithCompareOptions(bench.CompareOptions{Alpha: *alpha, Threshold: *threshold}),
 		)
+		r.SetQuick(o.quick)
 		var runErrs []error
 		for _, s := range suites {
 			if e.ctx.Err() != nil {
 				break
 			}
 			sp.describe("suite " + s.name)
-			if err := s.run(e.ctx, e, r, &o); err != nil {
+			if err := s.run(e.ctx, &se, r, &o); err != nil {
 				runErrs = append(runErrs, fmt.Errorf("%s: %w", s.name, err))
 			}
 		}
@@ -167,6 +183,7 @@ func benchCommand() command {
 		if budgets != nil {
 			verdict = budget.Evaluate(budgets, res)
 		}
+		refused := cmp != nil && len(cmp.Incompatible) > 0
 		if *asJSON {
 			_ = printJSON(e.stdout, struct {
 				Results    *results.Run      `json:"results"`
@@ -175,7 +192,7 @@ func benchCommand() command {
 				Files      []string          `json:"files"`
 			}{res, cmp, verdict, []string{saved.JSON, saved.Benchfmt, htmlPath}})
 		} else {
-			printSummary(e, res)
+			printSummary(e.stdout, res)
 			if cmp != nil {
 				fmt.Fprintln(e.stdout, "\ncompared with the baseline:")
 				_ = cmp.WriteText(e.stdout)
@@ -188,6 +205,12 @@ func benchCommand() command {
 		}
 		if cmpErr != nil {
 			fmt.Fprintf(e.stderr, "perfagent bench: baseline not compared: %v\n", cmpErr)
+		}
+		if refused {
+			for _, why := range cmp.Incompatible {
+				fmt.Fprintf(e.stderr, "perfagent bench: not gated against %s: %s (run 'perfagent baseline' in this mode, or --no-baseline)\n", filepath.Join(benchDir(*root), results.BaselineFile), why)
+			}
+			return exitUsage
 		}
 		if res.Partial {
 			fmt.Fprintln(e.stderr, "perfagent bench: interrupted; the results measured so far were saved (marked partial)")
@@ -220,15 +243,18 @@ func benchCommand() command {
 	return c
 }
 
-// printSummary prints one line per benchmark: the median, p95, p99 and the
-// most useful extra figures.
-func printSummary(e *env, res *results.Run) {
-	fmt.Fprintf(e.stdout, "%-40s %12s %12s %12s %s\n", "benchmark", "median", "p95", "p99", "")
+// printSummary prints one line per benchmark: the median of its rounds with
+// the 95% confidence interval and the number of rounds, then per-operation
+// p95 and p99 where single operations were measured (requests, wake-ups,
+// loads; "-" for batched benchmarks, whose rounds say nothing about single
+// operations' tails), then the most useful extra figures.
+func printSummary(w io.Writer, res *results.Run) {
+	if res.Quick {
+		fmt.Fprintln(w, "quick run: shortened workloads, compared only with quick baselines")
+	}
+	fmt.Fprintf(w, "%-34s %11s %9s %6s %11s %11s  %s\n", "benchmark", "median", "±95% CI", "rounds", "op p95", "op p99", "")
 	for _, b := range res.Benchmarks {
-		unit := b.Unit
-		if unit == "" {
-			unit = results.UnitNsPerOp
-		}
+		unit := b.PrimaryUnit()
 		extra := ""
 		if b.Error != "" {
 			extra = "FAILED: " + firstLine(b.Error)
@@ -247,8 +273,15 @@ func printSummary(e *env, res *results.Run) {
 				extra += " cold start " + report.FormatValue(m.Value, m.Unit)
 			}
 		}
-		fmt.Fprintf(e.stdout, "%-40s %12s %12s %12s %s\n", b.Name,
-			report.FormatValue(b.Stats.Median, unit), report.FormatValue(b.Stats.P95, unit), report.FormatValue(b.Stats.P99, unit), strings.TrimSpace(extra))
+		ci := "-"
+		if b.Stats.CIConfidence > 0 && b.Stats.Median != 0 {
+			ci = fmt.Sprintf("±%.1f%%", 100*max(b.Stats.CIHigh-b.Stats.Median, b.Stats.Median-b.Stats.CILow)/math.Abs(b.Stats.Median))
+		}
+		p95, p99 := "-", "-"
+		if b.PerOp != nil {
+			p95, p99 = report.FormatValue(b.PerOp.P95, unit), report.FormatValue(b.PerOp.P99, unit)
+		}
+		fmt.Fprintf(w, "%-34s %11s %9s %6d %11s %11s  %s\n", b.Name, report.FormatValue(b.Stats.Median, unit), ci, len(b.Samples), p95, p99, strings.TrimSpace(extra))
 	}
 }
 
