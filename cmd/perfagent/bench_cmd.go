@@ -81,6 +81,7 @@ func benchCommand() command {
 		if !ok {
 			return code
 		}
+		o.api.jsonOut = *asJSON
 		if *runRe != "" {
 			re, err := regexp.Compile(*runRe)
 			if err != nil {
