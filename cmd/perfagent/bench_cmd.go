@@ -15,6 +15,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/bench/system"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/load"
 	"github.com/perfagent/perfagent/report"
 	"github.com/perfagent/perfagent/results"
 )
@@ -141,107 +142,129 @@ func benchCommand() command {
 			}
 		}
 
-		sp := newSpinner(e, "benchmarking")
 		r := bench.NewRunner(
 			bench.WithOutputDir(benchDir(*root)),
 			bench.WithSuite(suiteName),
 			bench.WithRenderer(report.HTML),
-			bench.WithProgress(sp.benchProgress),
 			bench.WithCompareOptions(bench.CompareOptions{Alpha: *alpha, Threshold: *threshold}),
 		)
-		r.SetQuick(o.quick)
-		var runErrs []error
-		for _, s := range suites {
-			if e.ctx.Err() != nil {
-				break
-			}
-			sp.describe("suite " + s.name)
-			if err := s.run(e.ctx, &se, r, &o); err != nil {
-				runErrs = append(runErrs, fmt.Errorf("%s: %w", s.name, err))
-			}
-		}
-		sp.done()
-		if e.ctx.Err() != nil {
-			r.MarkPartial("interrupted")
-		}
-		saved, err := r.SaveResults()
+		runErrs := runSuites(&se, r, suites, &o)
+		out, err := r.Conclude(*noBase)
 		if err != nil {
-			return runErr(e, c.name, fmt.Errorf("saving results: %w", err))
-		}
-		res := r.Results()
-		cmp, cmpErr := baselineComparison(*root, res, *noBase, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
-		htmlPath, herr := writeHTMLReport(benchDir(*root), res, cmp)
-		if herr != nil {
-			runErrs = append(runErrs, fmt.Errorf("report: %w", herr))
+			if out.Saved.JSON == "" {
+				return runErr(e, c.name, fmt.Errorf("saving results: %w", err))
+			}
+			runErrs = append(runErrs, err)
 		}
 		if *otlp != "" {
-			if err := pushResults(e.ctx, *otlp, res); err != nil {
+			if err := pushResults(e.ctx, *otlp, out.Results); err != nil {
 				runErrs = append(runErrs, fmt.Errorf("--otlp: %w", err))
 			}
 		}
-
 		var verdict *budget.Verdict
 		if budgets != nil {
-			verdict = budget.Evaluate(budgets, res)
+			verdict = budget.Evaluate(budgets, out.Results)
 		}
-		refused := cmp != nil && len(cmp.Incompatible) > 0
-		if *asJSON {
-			_ = printJSON(e.stdout, struct {
-				Results    *results.Run      `json:"results"`
-				Comparison *bench.Comparison `json:"comparison,omitempty"`
-				Budgets    *budget.Verdict   `json:"budgets,omitempty"`
-				Files      []string          `json:"files"`
-			}{res, cmp, verdict, []string{saved.JSON, saved.Benchfmt, htmlPath}})
-		} else {
-			printSummary(e.stdout, res)
-			if cmp != nil {
-				fmt.Fprintln(e.stdout, "\ncompared with the baseline:")
-				_ = cmp.WriteText(e.stdout)
-			}
-			if verdict != nil {
-				fmt.Fprintln(e.stdout)
-				_ = verdict.WriteText(e.stdout)
-			}
-			fmt.Fprintf(e.stdout, "\nresults: %s\n         %s\nreport:  %s\n", saved.JSON, saved.Benchfmt, htmlPath)
-		}
-		if cmpErr != nil {
-			fmt.Fprintf(e.stderr, "perfagent bench: baseline not compared: %v\n", cmpErr)
-		}
-		if refused {
-			for _, why := range cmp.Incompatible {
-				fmt.Fprintf(e.stderr, "perfagent bench: not gated against %s: %s (run 'perfagent baseline' in this mode, or --no-baseline)\n", filepath.Join(benchDir(*root), results.BaselineFile), why)
-			}
-			return exitUsage
-		}
-		if res.Partial {
-			fmt.Fprintln(e.stderr, "perfagent bench: interrupted; the results measured so far were saved (marked partial)")
-			return exitRunError
-		}
-		failedBench := 0
-		for _, b := range res.Benchmarks {
-			if b.Error != "" {
-				failedBench++
-				fmt.Fprintf(e.stderr, "perfagent bench: %s failed: %s\n", b.Name, b.Error)
-			}
-		}
-		if len(runErrs) > 0 {
-			fmt.Fprintf(e.stderr, "perfagent bench: %v\n", errors.Join(runErrs...))
-			return exitRunError
-		}
-		if o.api.verdict != nil && !o.api.verdict.Pass {
-			for _, ch := range o.api.verdict.Failed() {
-				fmt.Fprintf(e.stderr, "perfagent bench: api check failed: %s\n", ch.Message)
-			}
-		}
-		if (cmp != nil && cmp.Failed()) || (verdict != nil && verdict.Failed()) || (o.api.verdict != nil && !o.api.verdict.Pass) {
-			return exitFailed
-		}
-		if failedBench > 0 {
-			return exitRunError
-		}
-		return exitOK
+		presentBench(e, out, verdict, *asJSON)
+		return benchExit(e, out, verdict, o.api.verdict, runErrs, filepath.Join(benchDir(*root), results.BaselineFile))
 	}
 	return c
+}
+
+// runSuites runs each suite with r (stopping when the context is done) and
+// returns the suites' failures; an interrupted run is marked partial.
+func runSuites(e *env, r *bench.Runner, suites []benchSuite, o *benchOptions) []error {
+	sp := newSpinner(e, "benchmarking")
+	defer sp.done()
+	r.SetProgress(sp.benchProgress)
+	r.SetQuick(o.quick)
+	var errs []error
+	for _, s := range suites {
+		if e.ctx.Err() != nil {
+			break
+		}
+		sp.describe("suite " + s.name)
+		if err := s.run(e.ctx, e, r, o); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if e.ctx.Err() != nil {
+		r.MarkPartial("interrupted")
+	}
+	return errs
+}
+
+// presentBench prints the outcome: one JSON document on stdout with --json,
+// else the summary, the comparison, the budgets and the files.
+func presentBench(e *env, out *bench.Outcome, verdict *budget.Verdict, asJSON bool) {
+	files := []string{out.Saved.JSON, out.Saved.Benchfmt}
+	if out.Report != "" {
+		files = append(files, out.Report)
+	}
+	if asJSON {
+		_ = printJSON(e.stdout, struct {
+			Results    *results.Run      `json:"results"`
+			Comparison *bench.Comparison `json:"comparison,omitempty"`
+			Budgets    *budget.Verdict   `json:"budgets,omitempty"`
+			Files      []string          `json:"files"`
+		}{out.Results, out.Comparison, verdict, files})
+		return
+	}
+	printSummary(e.stdout, out.Results)
+	if out.Comparison != nil {
+		fmt.Fprintln(e.stdout, "\ncompared with the baseline:")
+		_ = out.Comparison.WriteText(e.stdout)
+	}
+	if verdict != nil {
+		fmt.Fprintln(e.stdout)
+		_ = verdict.WriteText(e.stdout)
+	}
+	fmt.Fprintf(e.stdout, "\nresults: %s\n         %s\nreport:  %s\n", out.Saved.JSON, out.Saved.Benchfmt, out.Report)
+}
+
+// benchExit explains on stderr why the run did not pass and returns the
+// exit code: 2 when the baseline cannot gate it, 3 when it was interrupted
+// or failed, 1 on a regression or a failed budget or API check, else 0.
+func benchExit(e *env, out *bench.Outcome, verdict *budget.Verdict, api *load.Verdict, runErrs []error, baseline string) int {
+	res := out.Results
+	if out.BaselineErr != nil {
+		fmt.Fprintf(e.stderr, "perfagent bench: baseline not compared: %v\n", out.BaselineErr)
+		return exitUsage
+	}
+	if why := out.Refused(); len(why) > 0 {
+		for _, w := range why {
+			fmt.Fprintf(e.stderr, "perfagent bench: not gated against %s: %s (run 'perfagent baseline' in this mode, or --no-baseline)\n", baseline, w)
+		}
+		return exitUsage
+	}
+	if res.Partial {
+		fmt.Fprintln(e.stderr, "perfagent bench: interrupted; the results measured so far were saved (marked partial)")
+		return exitRunError
+	}
+	failedBench := 0
+	for _, b := range res.Benchmarks {
+		if b.Error != "" {
+			failedBench++
+			fmt.Fprintf(e.stderr, "perfagent bench: %s failed: %s\n", b.Name, b.Error)
+		}
+	}
+	if len(runErrs) > 0 {
+		fmt.Fprintf(e.stderr, "perfagent bench: %v\n", errors.Join(runErrs...))
+		return exitRunError
+	}
+	apiFailed := api != nil && !api.Pass
+	if apiFailed {
+		for _, ch := range api.Failed() {
+			fmt.Fprintf(e.stderr, "perfagent bench: api check failed: %s\n", ch.Message)
+		}
+	}
+	if out.Regressed() || (verdict != nil && verdict.Failed()) || apiFailed {
+		return exitFailed
+	}
+	if failedBench > 0 {
+		return exitRunError
+	}
+	return exitOK
 }
 
 // printSummary prints one line per benchmark: the median of its rounds with
