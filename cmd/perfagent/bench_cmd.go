@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -122,6 +123,13 @@ func benchCommand() command {
 		if err := o.api.validate(); err != nil {
 			return usageErr(e, c.name, "%v", err)
 		}
+		// Note: every default budget the default run can measure is
+		// measured: cold start, idle memory and idle CPU come from starting
+		// the demo target, so the all-suites run does that unless told not
+		// to (--cold-start=false) or given a command after --.
+		if suiteName == "all" && len(tail) == 0 && !flagSet(fs, "cold-start") {
+			o.cold.enabled = true
+		}
 		if err := checkGateFlags(*alpha, *threshold); err != nil {
 			return usageErr(e, c.name, "%v", err)
 		}
@@ -169,6 +177,13 @@ func benchCommand() command {
 		return benchExit(e, out, verdict, o.api.verdict, runErrs, filepath.Join(benchDir(*root), results.BaselineFile))
 	}
 	return c
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // runSuites runs each suite with r (stopping when the context is done) and
