@@ -261,7 +261,29 @@ func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 	for i := range c.Rows {
 		classify(&c.Rows[i], o)
 	}
+	noteBusyMachine(c.Rows, o)
 	return c
+}
+
+// noteBusyMachine warns on regressions in wall time per operation that the
+// process's CPU time per operation does not show: another process taking
+// the CPU during one run slows its wall time and not its CPU time, while
+// slower code slows both.
+func noteBusyMachine(rows []Row, o CompareOptions) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Status != StatusRegression && r.Status != StatusImprovement {
+			continue
+		}
+		for _, cr := range rows {
+			if cr.Name != r.Name || cr.Unit != UnitCPUPerOp || !cr.Tested || cr.Base == 0 {
+				continue
+			}
+			if !cr.Significant || math.Abs(cr.Delta) < math.Abs(r.Delta)/2 {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("wall time %+.1f%% but CPU time per operation %s (%+.1f%%): the machine may have been busier in one run (compare in one session: perfagent bench --against)", 100*r.Delta, cr.DeltaString(), 100*cr.Delta))
+			}
+		}
+	}
 }
 
 func mode(quick bool) string {

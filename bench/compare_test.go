@@ -288,3 +288,22 @@ func TestCompareNil(t *testing.T) {
 		t.Error("nil comparison failed")
 	}
 }
+
+func TestCompareNotesABusyMachine(t *testing.T) {
+	withCPU := func(b results.Benchmark, cpu float64, seed uint64) results.Benchmark {
+		c := sampled("c", len(b.Samples), cpu, 0.01, seed)
+		b.Metrics = []results.Metric{{Unit: bench.UnitCPUPerOp, Value: c.Stats.Median, Samples: c.Samples}}
+		return b
+	}
+	base := run(withCPU(sampled("hash", 10, 1000, 0.01, 1), 900, 2))
+	busy := run(withCPU(sampled("hash", 10, 1300, 0.01, 3), 900, 4))
+	slower := run(withCPU(sampled("hash", 10, 1300, 0.01, 5), 1170, 6))
+	r := row(t, bench.Compare(base, busy, bench.CompareOptions{}), "hash", "ns/op")
+	if r.Status != bench.StatusRegression || !strings.Contains(strings.Join(r.Warnings, ";"), "the machine may have been busier") {
+		t.Errorf("busy machine: %+v", r)
+	}
+	r = row(t, bench.Compare(base, slower, bench.CompareOptions{}), "hash", "ns/op")
+	if r.Status != bench.StatusRegression || strings.Contains(strings.Join(r.Warnings, ";"), "busier") {
+		t.Errorf("slower code: %+v", r)
+	}
+}

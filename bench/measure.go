@@ -148,6 +148,11 @@ func (a *allocReader) read() (uint64, uint64, bool) {
 	return a.s[0].Value.Uint64(), a.s[1].Value.Uint64(), true
 }
 
+// UnitCPUPerOp is the per-round metric of batched benchmarks: the process's
+// CPU time (user and system, all threads) over the round per operation, in
+// nanoseconds.
+const UnitCPUPerOp = "cpu-ns/op"
+
 // seriesMetric accumulates one metric's per-round values.
 type seriesMetric struct {
 	unit, better string
@@ -373,6 +378,7 @@ func (st *state) measureRound() (err error) {
 	obs := st.startObservers()
 	ar := newAllocReader()
 	obj0, b0, ok0 := ar.read()
+	cpu0, cpuOK := processCPU()
 	var (
 		ops   int64
 		total time.Duration // batched: sum of batch times
@@ -420,6 +426,7 @@ func (st *state) measureRound() (err error) {
 		}
 	}
 	wall := st.r.cfg.now().Sub(start)
+	cpu1, cpuOK1 := processCPU()
 	obj1, b1, ok1 := ar.read()
 	ms := st.stopObservers(obs)
 	if err != nil || ops == 0 {
@@ -448,6 +455,13 @@ func (st *state) measureRound() (err error) {
 			mbs = float64(st.o.Bytes) * float64(ops) / wall.Seconds() / 1e6
 		}
 		ms = append([]results.Metric{{Unit: "MB/s", Value: mbs, Better: results.BetterHigher}}, ms...)
+	}
+	if cpuOK && cpuOK1 && st.s.batched() {
+		// Note: the process's CPU time over the round, per operation: a
+		// round slowed by another process taking the CPU shows in ns/op but
+		// not here, so the two side by side tell a busy machine from slower
+		// code.
+		ms = append(ms, results.Metric{Unit: UnitCPUPerOp, Value: float64(cpu1-cpu0) / float64(ops)})
 	}
 	st.addRoundMetrics(ms)
 	return nil
