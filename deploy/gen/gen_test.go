@@ -30,11 +30,11 @@ func TestCommittedFilesUpToDate(t *testing.T) {
 		}
 		got, err := os.ReadFile(path)
 		if err != nil {
-			t.Errorf("%v (run: go generate ./deploy/...)", err)
+			t.Errorf("%v (run: cd deploy && go generate ./...)", err)
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("deploy/%s differs from the generator's output; run: go generate ./deploy/... (or go test ./gen -update)", name)
+			t.Errorf("deploy/%s differs from the generator's output; run: cd deploy && go generate ./... (or go test ./gen -update)", name)
 		}
 	}
 	// No stale generated file: every dashboard in grafana/ is generated.

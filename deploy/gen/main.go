@@ -8,7 +8,7 @@
 // this module fails when they differ. Regenerate them from the repository
 // root with
 //
-//	go generate ./deploy/...    # or: cd deploy && go run ./gen -out .
+//	cd deploy && go generate ./...    # or: cd deploy && go run ./gen -out .
 //
 // Every threshold, window and for: duration of the rules is a flag, so a
 // calibrated copy for one service is
