@@ -107,7 +107,7 @@ func DefaultParams() Params {
 		ExportFor:            10 * time.Minute,
 		DropFor:              15 * time.Minute,
 		TargetDownFor:        5 * time.Minute,
-		TargetMemory:         time.Hour,
+		TargetMemory:         6 * time.Hour,
 		RunbookURL:           "https://github.com/perfagent/perfagent/blob/main/README.md",
 		OperatorLabels:       "app.kubernetes.io/name=perfagent,app.kubernetes.io/component=rules",
 	}

@@ -92,7 +92,7 @@ func ruleGroups(p Params) []group {
 
 	where := "{{ $labels.job }} {{ $labels.instance }}"
 	secondsLeft := fmt.Sprintf(`{{ with printf "%s{job=%%q,instance=%%q}" $labels.job $labels.instance | query }}`+
-		`{{ if . }} At the live heap's trend it reaches the Go memory limit in {{ . | first | value | humanizeDuration }}.{{ end }}{{ end }}`, recLimitSecondsOut)
+		` At the live heap's trend it reaches the Go memory limit in {{ . | first | value | humanizeDuration }}.{{ end }}`, recLimitSecondsOut)
 	alert := func(name, severity, expr, forDur, summary, desc string) rule {
 		return rule{Alert: name, Expr: expr, For: forDur,
 			Labels: [][2]string{{"severity", severity}},
@@ -115,7 +115,7 @@ func ruleGroups(p Params) []group {
 			promDuration(p.LeakFor),
 			"Goroutine leak in "+where,
 			"The agent reports a goroutine leak in "+where+" and the floor of its goroutine count has been rising "+
-				"{{ $value | humanize }} goroutines/s over the last "+tw+". The agent's report (GET /debug/perfagent/leak) names the creation sites of the growing goroutines."),
+				"{{ printf \"%.2f\" $value }} goroutines/s over the last "+tw+". The agent's report (GET /debug/perfagent/leak) names the creation sites of the growing goroutines."),
 		alert("PerfagentMemoryNearLimit", "critical",
 			fmt.Sprintf("%s > %s", recLimitRatio, num(p.MemoryLimitRatio)),
 			promDuration(p.MemoryFor),
@@ -123,7 +123,7 @@ func ruleGroups(p Params) []group {
 			"The Go runtime of "+where+" has used at least {{ $value | humanizePercentage }} of its memory limit (GOMEMLIMIT) over the last "+rw+
 				"; near the limit the GC runs more often and the process risks being killed."+
 				fmt.Sprintf(`{{ with printf "%s{job=%%q,instance=%%q}" $labels.job $labels.instance | query }}`+
-					`{{ if . }} At the live heap's trend it reaches the limit in {{ . | first | value | humanizeDuration }}.{{ else }} The live heap is not growing.{{ end }}{{ end }}`, recLimitSecondsOut)),
+					` At the live heap's trend it reaches the limit in {{ . | first | value | humanizeDuration }}.{{ else }} The live heap is not growing.{{ end }}`, recLimitSecondsOut)),
 		alert("PerfagentSchedulerLatencyHigh", "warning",
 			fmt.Sprintf("%s{quantile=\"0.99\"} > %s", recSchedQuantile, num(p.SchedLatencyP99)),
 			promDuration(p.SchedFor),
@@ -146,7 +146,7 @@ func ruleGroups(p Params) []group {
 			fmt.Sprintf("%s > 0", recDropped),
 			promDuration(p.DropFor),
 			"Agent dropping {{ $labels.kind }} data in "+where,
-			"The agent of "+where+" keeps dropping {{ $labels.kind }} items ({{ $value | humanize }}/s over the last "+rw+
+			"The agent of "+where+" keeps dropping {{ $labels.kind }} items ({{ printf \"%.3g\" $value }} a second over the last "+rw+
 				") because a bounded queue, buffer or quota is full: profiles when the profiling server is slow or down, files when the output directory is full or unwritable."),
 		alert("PerfagentTargetDown", "critical",
 			fmt.Sprintf("up == 0\nand on (job, instance)\nlast_over_time(target_info{perfagent_version!=\"\"}[%s])", promDuration(p.TargetMemory)),
