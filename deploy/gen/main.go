@@ -67,7 +67,7 @@ func run(args []string, stderr io.Writer) int {
 // generate returns every output file by its path under the deploy directory.
 func generate(p Params) (map[string][]byte, error) {
 	files := map[string][]byte{
-		"prometheus/perfagent-rules.yml":          []byte(rulesFile(p)),
+		"prometheus/perfagent-rules.yml":           []byte(rulesFile(p)),
 		"prometheus/perfagent-prometheusrule.yaml": []byte(prometheusRule(p)),
 	}
 	var errs []error
