@@ -30,7 +30,6 @@ const (
 	recAllocObjects    = "perfagent:go_memory_allocations:rate"
 	recGCCycles        = "perfagent:go_memory_gc_cycles:rate"
 	recGCCPU           = "perfagent:go_gc_cpu:ratio"
-	recProcessCPU      = "perfagent:process_cpu_time:rate"
 	recMemUsed         = "perfagent:go_memory_used_bytes:sum"
 	recMemUsedFloor    = "perfagent:go_memory_used_bytes:floor"
 	recLimitRatio      = "perfagent:go_memory_limit:usage_ratio"
@@ -73,7 +72,6 @@ func ruleGroups(p Params) []group {
 		rule{Record: recGCCPU, Expr: fmt.Sprintf(
 			"sum by (job, instance) (rate(go_cpu_time_seconds_total{go_cpu_state=\"gc\"}[%s]))\n/\n"+
 				"sum by (job, instance) (rate(go_cpu_time_seconds_total[%s]))", rw, rw)},
-		rule{Record: recProcessCPU, Expr: fmt.Sprintf("sum by (job, instance) (rate(process_cpu_time_seconds_total[%s]))", rw)},
 		rule{Record: recMemUsed, Expr: "sum by (job, instance) (go_memory_used_bytes)"},
 		rule{Record: recMemUsedFloor, Expr: fmt.Sprintf("min_over_time(%s[%s])", recMemUsed, rw)},
 		rule{Record: recLimitRatio, Expr: fmt.Sprintf("%s\n/ on (job, instance)\n(max by (job, instance) (go_memory_limit_bytes) > 0)", recMemUsedFloor)},
