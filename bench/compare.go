@@ -3,11 +3,13 @@ package bench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/perfagent/perfagent/results"
 	"golang.org/x/perf/benchmath"
 )
 
@@ -19,9 +21,12 @@ const (
 
 // CompareOptions control [Compare]. The zero value means the defaults.
 type CompareOptions struct {
-	// Alpha is the significance level of the Mann-Whitney U test: a
-	// difference with p ≤ Alpha is significant. Default 0.05; values outside
-	// (0, 1) mean the default.
+	// Alpha is the error rate of the whole comparison: the chance that a
+	// run whose code did not change fails the gate is at most Alpha. Each
+	// gated row's Mann-Whitney U p-value is adjusted with Holm's step-down
+	// method over all gated rows, and a row is significant when its adjusted
+	// p-value is at most Alpha. Default 0.05; values outside (0, 1) mean the
+	// default (the command line rejects them).
 	Alpha float64
 	// Threshold is the relative change (0.05 = 5%) in the worse direction
 	// beyond which a significant change is a regression (and a change in the
@@ -48,9 +53,10 @@ type Status string
 
 // Row statuses.
 const (
-	StatusUnchanged    Status = "unchanged"    // no significant change beyond the threshold
-	StatusRegression   Status = "regression"   // worse beyond the threshold (significant when tested)
-	StatusImprovement  Status = "improvement"  // better beyond the threshold (significant when tested)
+	StatusUnchanged    Status = "unchanged"    // gated: no significant change beyond the threshold
+	StatusRegression   Status = "regression"   // gated: significantly worse beyond the threshold
+	StatusImprovement  Status = "improvement"  // gated: significantly better beyond the threshold
+	StatusNotGated     Status = "not-gated"    // shown for information; see Row.Note
 	StatusNew          Status = "new"          // only in the current run
 	StatusMissing      Status = "missing"      // only in the baseline
 	StatusFailed       Status = "failed"       // the current run's benchmark failed
@@ -60,16 +66,27 @@ const (
 // Comparison is a run compared with a baseline, benchmark by benchmark. It
 // is plain data (JSON-encodable) so CI tools can check it.
 type Comparison struct {
+	// Alpha is the error rate of the whole gate (see [CompareOptions]).
 	Alpha     float64 `json:"alpha"`
 	Threshold float64 `json:"threshold"`
+	// Correction names the multiple-comparison control: "holm".
+	Correction string `json:"correction"`
+	// Gated is the number of gated rows (the m of Holm's method); Common
+	// is the number of benchmarks present in both runs.
+	Gated  int `json:"gated"`
+	Common int `json:"common"`
 	// BaseEnvironment and Environment describe the two runs.
-	BaseEnvironment Environment `json:"base_environment"`
-	Environment     Environment `json:"environment"`
+	BaseEnvironment results.Environment `json:"base_environment"`
+	Environment     results.Environment `json:"environment"`
 	// Rows has, for each benchmark in run order (then baseline-only ones),
 	// one row for the primary unit followed by rows for allocs/op, B/op and
 	// each metric present in both runs.
 	Rows []Row `json:"rows"`
-	// Warnings are comparison-wide findings (environments differ).
+	// Incompatible lists reasons the two runs cannot be compared fairly
+	// (one is a quick run, the other a full one); a gate should refuse them.
+	Incompatible []string `json:"incompatible,omitempty"`
+	// Warnings are comparison-wide findings (environments or parameters
+	// differ).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -83,24 +100,33 @@ type Row struct {
 	// Primary is true for the row of the benchmark's primary unit.
 	Primary bool `json:"primary"`
 	// Base and Current are the compared centres: medians of the samples, or
-	// the single values of unsampled results and metrics.
+	// the single values of results and metrics measured once.
 	Base    float64 `json:"base"`
 	Current float64 `json:"current"`
-	// BaseN and CurrentN are the sample counts (0 for single values).
+	// BaseN and CurrentN are the sample counts (rounds; 0 for values
+	// measured once).
 	BaseN    int `json:"base_n"`
 	CurrentN int `json:"current_n"`
 	// Delta is Current/Base - 1 (0 when Base is 0).
 	Delta float64 `json:"delta"`
 	// Tested is true when both sides had samples and the Mann-Whitney U
-	// test ran; P is then its p-value and Significant is P ≤ Alpha.
-	Tested      bool    `json:"tested"`
-	P           float64 `json:"p,omitempty"`
+	// test ran; P is then its p-value.
+	Tested bool    `json:"tested"`
+	P      float64 `json:"p,omitempty"`
+	// Gated is true for the rows that can fail the comparison: the primary
+	// rows of benchmarks with samples on both sides. AdjustedP is then P
+	// adjusted by Holm's method over every gated row, and Significant is
+	// AdjustedP ≤ Alpha. An ungated tested row is Significant when P ≤ Alpha
+	// (for information only).
+	Gated       bool    `json:"gated"`
+	AdjustedP   float64 `json:"adjusted_p,omitempty"`
 	Significant bool    `json:"significant"`
 	// Better is "lower" or "higher".
 	Better string `json:"better"`
 	Status Status `json:"status"`
-	// Warnings explain untested or doubtful rows (too few samples, no
-	// samples, failed benchmarks).
+	// Note says why a row is not gated ("measured once", "secondary").
+	Note string `json:"note,omitempty"`
+	// Warnings explain doubtful rows (too few samples, failed benchmarks).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -124,7 +150,8 @@ func (r Row) DeltaString() string {
 	return fmt.Sprintf("%+.2f%%", 100*r.Delta)
 }
 
-// PString renders the p-value and sample sizes ("p=0.002 n=10+10"), or
+// PString renders the p-value and sample sizes ("p=0.002 n=10+10"; for
+// gated rows also Holm's adjusted p-value, "p=0.002 adj=0.020 n=10"), or
 // "no test" for untested rows.
 func (r Row) PString() string {
 	if !r.Tested {
@@ -133,6 +160,9 @@ func (r Row) PString() string {
 	n := fmt.Sprintf("n=%d+%d", r.BaseN, r.CurrentN)
 	if r.BaseN == r.CurrentN {
 		n = fmt.Sprintf("n=%d", r.BaseN)
+	}
+	if r.Gated {
+		return fmt.Sprintf("p=%.3f adj=%.3f %s", r.P, r.AdjustedP, n)
 	}
 	return fmt.Sprintf("p=%.3f %s", r.P, n)
 }
@@ -163,26 +193,42 @@ func (c *Comparison) Failed() bool {
 }
 
 // Compare compares cur with base benchmark by benchmark, matching by name.
-// Results with samples on both sides are compared with the Mann-Whitney U
-// test of golang.org/x/perf/benchmath (the test benchstat uses); a change is a
-// regression when it is significant at Alpha and worse than Threshold.
-// Results without samples (histogram-based kinds), allocs/op, B/op and
-// metrics have one value per run and cannot be tested: they are compared by
-// value against Threshold alone and say so in their warnings. Nil inputs are
-// treated as empty runs.
-func Compare(base, cur *Results, o CompareOptions) *Comparison {
+//
+// The gate: the primary row of every benchmark with samples (rounds) on both
+// sides is tested with the Mann-Whitney U test of golang.org/x/perf/benchmath
+// (the test benchstat uses), and the p-values of all those gated rows are
+// adjusted together with Holm's step-down method, so that the chance that any
+// gated row of an unchanged run comes out significant is at most Alpha. A
+// gated row is a regression when its adjusted p-value is at most Alpha and it
+// is worse than Threshold.
+//
+// Everything else is shown and never fails the gate: allocs/op, B/op and
+// metrics (tested without adjustment when they have samples on both sides,
+// as information), and values measured once (which no test can judge: their
+// rows say "not gated: measured once"; absolute limits on them belong in
+// budgets). Nil inputs are treated as empty runs.
+//
+// Runs of different modes (a quick run against a full one) are compared but
+// listed in [Comparison.Incompatible]; a gate should refuse them.
+func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 	o = o.withDefaults()
 	if base == nil {
-		base = &Results{}
+		base = &results.Run{}
 	}
 	if cur == nil {
-		cur = &Results{}
+		cur = &results.Run{}
 	}
-	c := &Comparison{Alpha: o.Alpha, Threshold: o.Threshold, BaseEnvironment: base.Environment, Environment: cur.Environment}
-	if d := envDiff(base.Environment, cur.Environment); len(d) > 0 {
+	c := &Comparison{Alpha: o.Alpha, Threshold: o.Threshold, Correction: "holm", BaseEnvironment: base.Environment, Environment: cur.Environment}
+	if d := base.Environment.Diff(cur.Environment); len(d) > 0 {
 		c.Warnings = append(c.Warnings, "environments differ ("+strings.Join(d, "; ")+"): differences may come from the machine, not the code")
 	}
-	baseBy := make(map[string]*Result, len(base.Benchmarks))
+	if base.Quick != cur.Quick {
+		c.Incompatible = append(c.Incompatible, fmt.Sprintf("the baseline is a %s run and the current one a %s run: their workloads differ", mode(base.Quick), mode(cur.Quick)))
+	}
+	if d := paramDiff(base.Parameters, cur.Parameters); len(d) > 0 {
+		c.Warnings = append(c.Warnings, "parameters differ ("+strings.Join(d, "; ")+")")
+	}
+	baseBy := make(map[string]*results.Benchmark, len(base.Benchmarks))
 	for i := range base.Benchmarks {
 		b := &base.Benchmarks[i]
 		if _, dup := baseBy[b.Name]; !dup {
@@ -196,6 +242,9 @@ func Compare(base, cur *Results, o CompareOptions) *Comparison {
 			continue
 		}
 		seen[b.Name] = true
+		if baseBy[b.Name] != nil {
+			c.Common++
+		}
 		c.Rows = append(c.Rows, compareResult(baseBy[b.Name], b, o)...)
 	}
 	for i := range base.Benchmarks {
@@ -204,38 +253,90 @@ func Compare(base, cur *Results, o CompareOptions) *Comparison {
 			continue
 		}
 		seen[b.Name] = true
-		c.Rows = append(c.Rows, Row{Name: b.Name, Category: b.Category, Unit: unitOf(b), Primary: true,
-			Base: center(b), BaseN: len(b.Samples), Better: betterLower, Status: StatusMissing,
+		c.Rows = append(c.Rows, Row{Name: b.Name, Category: b.Category, Unit: b.PrimaryUnit(), Primary: true,
+			Base: center(b), BaseN: len(b.Samples), Better: results.BetterLower, Status: StatusMissing,
 			Warnings: []string{"missing from the current run"}})
+	}
+	c.Gated = holm(c.Rows, o.Alpha)
+	for i := range c.Rows {
+		classify(&c.Rows[i], o)
 	}
 	return c
 }
 
-const (
-	betterLower  = "lower"
-	betterHigher = "higher"
-)
-
-func unitOf(b *Result) string {
-	if b.Unit == "" {
-		return UnitNsPerOp
+func mode(quick bool) string {
+	if quick {
+		return "quick"
 	}
-	return b.Unit
+	return "full"
 }
 
-// center is the value a result is compared by: the median.
-func center(b *Result) float64 {
-	if len(b.Samples) > 0 || b.Stats.N > 0 {
+// paramDiff lists parameters whose values differ, as "key: a vs b".
+func paramDiff(a, b map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		if bv, ok := b[k]; ok && bv != a[k] {
+			out = append(out, k+": "+a[k]+" vs "+bv)
+		}
+	}
+	return out
+}
+
+// holm adjusts the p-values of the gated rows with Holm's step-down method
+// (adjusted p_(i) = max over j ≤ i of min(1, (m-j+1) p_(j)) for the p-values
+// sorted ascending), sets AdjustedP and Significant, and returns m.
+func holm(rows []Row, alpha float64) int {
+	var idx []int
+	for i, r := range rows {
+		if r.Gated {
+			idx = append(idx, i)
+		}
+	}
+	m := len(idx)
+	slices.SortStableFunc(idx, func(a, b int) int { return cmpFloat(rows[a].P, rows[b].P) })
+	running := 0.0
+	for k, i := range idx {
+		adj := math.Min(1, float64(m-k)*rows[i].P)
+		running = math.Max(running, adj)
+		rows[i].AdjustedP = running
+		rows[i].Significant = running <= alpha
+	}
+	return m
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// center is the value a result is compared by: the median of its samples,
+// or its single value.
+func center(b *results.Benchmark) float64 {
+	if len(b.Samples) > 0 {
+		return b.Stats.Median
+	}
+	if b.Stats.N > 0 && b.Stats.Median != 0 {
 		return b.Stats.Median
 	}
 	return b.Stats.Mean
 }
 
+// Notes of rows that are not gated.
+const (
+	noteOnce      = "not gated: measured once (budgets apply)"
+	noteSecondary = "not gated: secondary value (the primary row gates)"
+)
+
 // compareResult returns the rows of one benchmark present in cur (base may
-// be nil).
-func compareResult(base, cur *Result, o CompareOptions) []Row {
-	row := Row{Name: cur.Name, Category: cur.Category, Unit: unitOf(cur), Primary: true,
-		Current: center(cur), CurrentN: len(cur.Samples), Better: betterLower}
+// be nil). Significance of gated rows is decided later, across all rows.
+func compareResult(base, cur *results.Benchmark, o CompareOptions) []Row {
+	row := Row{Name: cur.Name, Category: cur.Category, Unit: cur.PrimaryUnit(), Primary: true,
+		Current: center(cur), CurrentN: len(cur.Samples), Better: results.BetterLower}
 	switch {
 	case cur.Error != "":
 		row.Status = StatusFailed
@@ -255,55 +356,72 @@ func compareResult(base, cur *Result, o CompareOptions) []Row {
 		row.Status = StatusIncomparable
 		row.Warnings = append(row.Warnings, "baseline benchmark failed: "+base.Error)
 		return []Row{row}
-	case unitOf(base) != unitOf(cur):
+	case base.PrimaryUnit() != cur.PrimaryUnit():
 		row.Status = StatusIncomparable
-		row.Warnings = append(row.Warnings, fmt.Sprintf("units differ: baseline %s, current %s", unitOf(base), row.Unit))
+		row.Warnings = append(row.Warnings, fmt.Sprintf("units differ: baseline %s, current %s", base.PrimaryUnit(), row.Unit))
 		return []Row{row}
 	}
-	if len(base.Samples) > 0 && len(cur.Samples) > 0 {
-		// benchmath.NewSample sorts its argument: give it copies.
-		s1 := benchmath.NewSample(slices.Clone(base.Samples), &benchmath.Thresholds{CompareAlpha: o.Alpha})
-		s2 := benchmath.NewSample(slices.Clone(cur.Samples), &benchmath.Thresholds{CompareAlpha: o.Alpha})
-		bc := benchmath.AssumeNothing.Compare(s1, s2)
-		row.Tested, row.P = true, bc.P
-		row.Significant = bc.P <= o.Alpha
-		for _, w := range bc.Warnings {
-			row.Warnings = append(row.Warnings, w.Error())
-		}
-	} else {
-		row.Warnings = append(row.Warnings, "no significance test: no samples")
+	if test(&row, base.Samples, cur.Samples, o) {
+		row.Gated = true
+	} else if row.Note == "" {
+		row.Note = noteOnce
 	}
-	classify(&row, o)
 	rows := []Row{row}
 
-	single := func(unit, better string, b, c float64) {
-		r := Row{Name: cur.Name, Category: cur.Category, Unit: unit, Base: b, Current: c, Better: better}
-		r.Warnings = []string{"no significance test: one value per run"}
-		classify(&r, o)
+	add := func(unit, better string, b, c float64, bs, cs []float64) {
+		r := Row{Name: cur.Name, Category: cur.Category, Unit: unit, Base: b, Current: c, Better: better, BaseN: len(bs), CurrentN: len(cs)}
+		if test(&r, bs, cs, o) {
+			r.Significant = r.P <= o.Alpha
+			r.Note = noteSecondary
+		} else if r.Note == "" {
+			r.Note = noteOnce
+		}
 		rows = append(rows, r)
 	}
 	if base.AllocsPerOp != nil && cur.AllocsPerOp != nil {
-		single("allocs/op", betterLower, *base.AllocsPerOp, *cur.AllocsPerOp)
+		add("allocs/op", results.BetterLower, *base.AllocsPerOp, *cur.AllocsPerOp, nil, nil)
 	}
 	if base.BytesPerOp != nil && cur.BytesPerOp != nil {
-		single("B/op", betterLower, *base.BytesPerOp, *cur.BytesPerOp)
+		add("B/op", results.BetterLower, *base.BytesPerOp, *cur.BytesPerOp, nil, nil)
 	}
 	for _, m := range cur.Metrics {
-		i := slices.IndexFunc(base.Metrics, func(bm Metric) bool { return bm.Unit == m.Unit })
-		if i < 0 {
+		bm := base.MetricByUnit(m.Unit)
+		if bm == nil {
 			continue
 		}
-		better := betterLower
-		if m.Better == betterHigher {
-			better = betterHigher
+		better := results.BetterLower
+		if m.Better == results.BetterHigher {
+			better = results.BetterHigher
 		}
-		single(m.Unit, better, base.Metrics[i].Value, m.Value)
+		add(m.Unit, better, bm.Value, m.Value, bm.Samples, m.Samples)
 	}
 	return rows
 }
 
-// classify sets Delta and Status of a row with Base and Current filled in.
+// test runs the Mann-Whitney U test when both sides have samples and
+// reports whether it ran.
+func test(r *Row, base, cur []float64, o CompareOptions) bool {
+	if len(base) == 0 || len(cur) == 0 {
+		return false
+	}
+	// benchmath.NewSample sorts its argument: give it copies.
+	s1 := benchmath.NewSample(slices.Clone(base), &benchmath.Thresholds{CompareAlpha: o.Alpha})
+	s2 := benchmath.NewSample(slices.Clone(cur), &benchmath.Thresholds{CompareAlpha: o.Alpha})
+	bc := benchmath.AssumeNothing.Compare(s1, s2)
+	r.Tested, r.P = true, bc.P
+	for _, w := range bc.Warnings {
+		r.Warnings = append(r.Warnings, w.Error())
+	}
+	return true
+}
+
+// classify sets Delta and Status of a row with Base, Current and its test
+// filled in.
 func classify(r *Row, o CompareOptions) {
+	switch r.Status {
+	case StatusFailed, StatusNew, StatusMissing, StatusIncomparable:
+		return
+	}
 	switch {
 	case r.Base == r.Current:
 		r.Delta = 0
@@ -314,16 +432,17 @@ func classify(r *Row, o CompareOptions) {
 	default:
 		r.Delta = r.Current/r.Base - 1
 	}
+	if !r.Gated {
+		r.Status = StatusNotGated
+		return
+	}
 	r.Status = StatusUnchanged
-	if r.Tested && !r.Significant {
+	if !r.Significant || math.Abs(r.Delta) <= o.Threshold || r.Delta == 0 {
 		return
 	}
 	worse := r.Delta > 0
-	if r.Better == betterHigher {
+	if r.Better == results.BetterHigher {
 		worse = r.Delta < 0
-	}
-	if math.Abs(r.Delta) <= o.Threshold || r.Delta == 0 {
-		return
 	}
 	if worse {
 		r.Status = StatusRegression
@@ -333,17 +452,25 @@ func classify(r *Row, o CompareOptions) {
 }
 
 // WriteText writes the comparison as an aligned text table for terminals:
-// name, unit, baseline, current, change ("~" when not significant), p-value,
-// status, followed by warnings.
+// name, unit, baseline, current, change ("~" when not significant), p-value
+// (and Holm's adjusted p-value for gated rows), status ("not gated" rows say
+// why in the notes), followed by warnings and the gate's summary: how many
+// rows were gated, at which family-wise error rate, and the regressions.
 func (c *Comparison) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "benchmark\tunit\tbaseline\tcurrent\tchange\tp\tstatus\n")
+	notGated := map[string]int{}
 	for _, r := range c.Rows {
 		name := r.Name
 		if !r.Primary {
 			name = "  " + name
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Unit, fmtNum(r.Base, r.Status != StatusNew), fmtNum(r.Current, r.Status != StatusMissing), r.DeltaString(), r.PString(), r.Status)
+		status := string(r.Status)
+		if r.Status == StatusNotGated {
+			status = "not gated"
+			notGated[r.Note]++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.Unit, fmtNum(r.Base, r.Status != StatusNew), fmtNum(r.Current, r.Status != StatusMissing), r.DeltaString(), r.PString(), status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -351,11 +478,11 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	var notes []string
 	for _, r := range c.Rows {
 		for _, m := range r.Warnings {
-			if strings.HasPrefix(m, "no significance test") {
-				continue
-			}
 			notes = append(notes, fmt.Sprintf("%s (%s): %s", r.Name, r.Unit, m))
 		}
+	}
+	for _, n := range c.Incompatible {
+		notes = append(notes, "incompatible runs: "+n)
 	}
 	notes = append(notes, c.Warnings...)
 	for _, n := range notes {
@@ -363,7 +490,13 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "α=%.3g threshold=%.3g%%: %d regression(s)\n", c.Alpha, 100*c.Threshold, len(c.Regressions()))
+	for _, note := range slices.Sorted(maps.Keys(notGated)) {
+		if _, err := fmt.Fprintf(w, "%d row(s) %s\n", notGated[note], note); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "gate: %d row(s) tested (Mann-Whitney U, Holm-adjusted, family-wise α=%.3g), threshold %.3g%%: %d regression(s)\n",
+		c.Gated, c.Alpha, 100*c.Threshold, len(c.Regressions()))
 	return err
 }
 

@@ -3,28 +3,30 @@ package bench_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // sampled builds a result from samples drawn around mean with relative
 // spread, from a fixed seed.
-func sampled(name string, n int, mean, spread float64, seed uint64) bench.Result {
+func sampled(name string, n int, mean, spread float64, seed uint64) results.Benchmark {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	xs := make([]float64, n)
 	for i := range xs {
 		xs[i] = mean * (1 + spread*rng.NormFloat64())
 	}
-	st, w := bench.Summarize(xs)
-	return bench.Result{Name: name, Unit: "ns/op", Iterations: int64(n), Samples: xs, Stats: st, Warnings: w}
+	st, w := results.Summarize(xs)
+	return results.Benchmark{Name: name, Unit: "ns/op", Iterations: int64(n), Samples: xs, Stats: st, Warnings: w}
 }
 
-func results(bs ...bench.Result) *bench.Results {
-	return &bench.Results{Schema: bench.Schema, Benchmarks: bs, Environment: bench.Environment{GoVersion: "go1.26", GOMAXPROCS: 2}}
+func run(bs ...results.Benchmark) *results.Run {
+	return &results.Run{Schema: results.Schema, Benchmarks: bs, Environment: results.Environment{GoVersion: "go1.26", GOMAXPROCS: 2}}
 }
 
 func row(t *testing.T, c *bench.Comparison, name, unit string) bench.Row {
@@ -39,13 +41,13 @@ func row(t *testing.T, c *bench.Comparison, name, unit string) bench.Row {
 }
 
 func TestCompareSignificance(t *testing.T) {
-	base := results(
+	base := run(
 		sampled("same", 20, 1000, 0.02, 1),
 		sampled("slower", 20, 1000, 0.02, 2),
 		sampled("faster", 20, 1000, 0.02, 3),
 		sampled("slightly-slower", 20, 1000, 0.02, 4),
 	)
-	cur := results(
+	cur := run(
 		sampled("same", 20, 1000, 0.02, 11),
 		sampled("slower", 20, 1100, 0.02, 12),
 		sampled("faster", 20, 800, 0.02, 13),
@@ -67,7 +69,7 @@ func TestCompareSignificance(t *testing.T) {
 	if d := slower.DeltaString(); !strings.HasPrefix(d, "+") || math.Abs(slower.Delta-0.10) > 0.03 {
 		t.Errorf("slower delta %s (%v), want about +10%%", d, slower.Delta)
 	}
-	if got := slower.PString(); !strings.HasPrefix(got, "p=0.000 n=20") {
+	if got := slower.PString(); !strings.HasPrefix(got, "p=0.000 adj=0.000 n=20") || !slower.Gated || c.Gated != 4 || c.Correction != "holm" {
 		t.Errorf("PString %q", got)
 	}
 	faster := row(t, c, "faster", "ns/op")
@@ -95,7 +97,7 @@ func TestCompareSignificance(t *testing.T) {
 }
 
 func TestCompareTooFewSamples(t *testing.T) {
-	c := bench.Compare(results(sampled("tiny", 3, 1000, 0.02, 1)), results(sampled("tiny", 3, 1500, 0.02, 2)), bench.CompareOptions{})
+	c := bench.Compare(run(sampled("tiny", 3, 1000, 0.02, 1)), run(sampled("tiny", 3, 1500, 0.02, 2)), bench.CompareOptions{})
 	r := row(t, c, "tiny", "ns/op")
 	// With 3+3 samples the smallest possible p is 0.1: never significant.
 	if r.Significant || r.DeltaString() != "~" || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "need >= 4 samples to detect a difference at alpha level 0.05") {
@@ -106,47 +108,133 @@ func TestCompareTooFewSamples(t *testing.T) {
 	}
 }
 
-func TestCompareUnsampledAndMetrics(t *testing.T) {
+func TestCompareMeasuredOnceIsNotGated(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	http := func(median, rps, allocs float64) bench.Result {
-		return bench.Result{Name: "GET /health", Kind: bench.KindHTTP, Unit: "ns/op", Iterations: 1000,
-			Stats:       bench.Stats{N: 1000, Mean: median, Median: median, P99: 3 * median},
+	http := func(median, rps, allocs float64) results.Benchmark {
+		return results.Benchmark{Name: "GET /health", Kind: results.KindHTTP, Unit: "ns/op", Iterations: 1000,
+			Stats:       results.Stats{N: 1, Mean: median, Median: median},
 			AllocsPerOp: f(allocs),
-			Metrics:     []bench.Metric{{Unit: bench.UnitReqPerSec, Value: rps, Better: "higher"}, {Unit: bench.UnitErrorRate, Value: 0}}}
+			Metrics:     []results.Metric{{Unit: results.UnitReqPerSec, Value: rps, Better: "higher"}, {Unit: results.UnitErrorRate, Value: 0}}}
 	}
-	c := bench.Compare(results(http(1e6, 5000, 10)), results(http(1.02e6, 4000, 10)), bench.CompareOptions{})
+	c := bench.Compare(run(http(1e6, 5000, 10)), run(http(1.3e6, 4000, 10)), bench.CompareOptions{})
 	p := row(t, c, "GET /health", "ns/op")
-	if p.Tested || p.Status != bench.StatusUnchanged || !strings.Contains(strings.Join(p.Warnings, ";"), "no significance test: no samples") {
+	if p.Tested || p.Gated || p.Status != bench.StatusNotGated || !strings.Contains(p.Note, "measured once") {
 		t.Errorf("primary: %+v", p)
 	}
-	if p.DeltaString() != "+2.00%" {
+	if p.DeltaString() != "+30.00%" {
 		t.Errorf("primary delta %s", p.DeltaString())
 	}
-	rps := row(t, c, "GET /health", bench.UnitReqPerSec)
-	if rps.Status != bench.StatusRegression || rps.Better != "higher" || rps.DeltaString() != "-20.00%" {
+	rps := row(t, c, "GET /health", results.UnitReqPerSec)
+	if rps.Status != bench.StatusNotGated || rps.Better != "higher" || rps.DeltaString() != "-20.00%" {
 		t.Errorf("req/s: %+v %s", rps, rps.DeltaString())
 	}
-	if a := row(t, c, "GET /health", "allocs/op"); a.Status != bench.StatusUnchanged || a.DeltaString() != "0.00%" {
+	if a := row(t, c, "GET /health", "allocs/op"); a.Status != bench.StatusNotGated || a.DeltaString() != "0.00%" {
 		t.Errorf("allocs: %+v", a)
 	}
-	if e := row(t, c, "GET /health", bench.UnitErrorRate); e.Status != bench.StatusUnchanged {
-		t.Errorf("error-rate 0 → 0: %+v", e)
+	if c.Failed() || c.Gated != 0 || c.Common != 1 {
+		t.Errorf("values measured once failed the gate (gated %d)", c.Gated)
 	}
-	if !c.Failed() {
-		t.Error("a req/s drop of 20% did not fail the gate")
+	var out strings.Builder
+	if err := c.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"not gated", "4 row(s) not gated: measured once (budgets apply)", "gate: 0 row(s) tested", "0 regression(s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestCompareMetricsWithRoundsAreShownNotGated(t *testing.T) {
+	withMetric := func(b results.Benchmark, v float64) results.Benchmark {
+		xs := make([]float64, len(b.Samples))
+		for i := range xs {
+			xs[i] = v * (1 + 0.01*float64(i%3))
+		}
+		b.Metrics = []results.Metric{{Unit: "MB/s", Value: v, Samples: xs, Better: "higher"}}
+		return b
+	}
+	c := bench.Compare(run(withMetric(sampled("hash", 10, 1000, 0.01, 1), 100)), run(withMetric(sampled("hash", 10, 1000, 0.01, 2), 50)), bench.CompareOptions{})
+	m := row(t, c, "hash", "MB/s")
+	if !m.Tested || m.Gated || !m.Significant || m.Status != bench.StatusNotGated || m.Note != "not gated: secondary value (the primary row gates)" {
+		t.Errorf("metric row %+v", m)
+	}
+	if c.Failed() || c.Gated != 1 {
+		t.Errorf("a secondary row failed the gate: gated %d", c.Gated)
+	}
+}
+
+// TestCompareFamilyWiseErrorRate draws many A/A comparisons of 20
+// benchmarks with 10 rounds each from one distribution and counts how often
+// the gate fails; with Holm's adjustment that rate stays at most α, where
+// per-row tests fail most runs. It also checks the power the adjustment
+// leaves: one benchmark 10% slower, with 2% noise, is caught every time.
+func TestCompareFamilyWiseErrorRate(t *testing.T) {
+	const runs, rows = 400, 20
+	aa, raw, caught := 0, 0, 0
+	seed := uint64(1)
+	next := func() uint64 { seed++; return seed }
+	for range runs {
+		var base, cur, slow []results.Benchmark
+		for i := range rows {
+			name := fmt.Sprintf("b%02d", i)
+			base = append(base, sampled(name, 10, 1000, 0.02, next()))
+			cur = append(cur, sampled(name, 10, 1000, 0.02, next()))
+			mean := 1000.0
+			if i == 7 {
+				mean = 1100
+			}
+			slow = append(slow, sampled(name, 10, mean, 0.02, next()))
+		}
+		c := bench.Compare(run(base...), run(cur...), bench.CompareOptions{Threshold: -1})
+		if c.Failed() {
+			aa++
+		}
+		for _, r := range c.Rows {
+			if r.P <= 0.05 {
+				raw++
+				break
+			}
+		}
+		if cs := bench.Compare(run(base...), run(slow...), bench.CompareOptions{}); len(cs.Regressions()) == 1 && cs.Regressions()[0].Name == "b07" {
+			caught++
+		}
+	}
+	if rate := float64(aa) / runs; rate > 0.05+0.03 {
+		t.Errorf("A/A failure rate %.3f (%d of %d), want at most α = 0.05", rate, aa, runs)
+	}
+	if float64(raw)/runs < 0.3 {
+		t.Errorf("unadjusted tests failed only %d of %d runs: the check has no teeth", raw, runs)
+	}
+	if caught != runs {
+		t.Errorf("10%% slowdown caught in %d of %d runs", caught, runs)
+	}
+	t.Logf("A/A gate failures %d/%d; any unadjusted p ≤ 0.05 in %d/%d; 10%% slowdown caught %d/%d", aa, runs, raw, runs, caught, runs)
+}
+
+func TestCompareRefusesQuickAgainstFull(t *testing.T) {
+	base, cur := run(sampled("a", 10, 1000, 0.01, 1)), run(sampled("a", 10, 1000, 0.01, 2))
+	cur.Quick = true
+	base.Parameters, cur.Parameters = map[string]string{"rounds": "10"}, map[string]string{"rounds": "5"}
+	c := bench.Compare(base, cur, bench.CompareOptions{})
+	if len(c.Incompatible) != 1 || !strings.Contains(c.Incompatible[0], "full run and the current one a quick run") {
+		t.Errorf("incompatible %q", c.Incompatible)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "rounds: 10 vs 5") {
+		t.Errorf("warnings %q", c.Warnings)
 	}
 }
 
 func TestCompareStatuses(t *testing.T) {
 	failed := sampled("broken", 10, 1000, 0.01, 5)
 	failed.Error = "panic: boom"
-	zero := bench.Result{Name: "zero", Stats: bench.Stats{Median: 0}}
-	zeroCur := bench.Result{Name: "zero", Stats: bench.Stats{Median: 5, Mean: 5}}
+	zero := results.Benchmark{Name: "zero", Stats: results.Stats{Median: 0}}
+	zeroCur := results.Benchmark{Name: "zero", Stats: results.Stats{Median: 5, Mean: 5}}
 	sec := sampled("units", 10, 1, 0.01, 6)
 	sec.Unit = "sec/op"
-	base := results(sampled("gone", 10, 1000, 0.01, 1), sampled("broken", 10, 1000, 0.01, 2), zero, sampled("units", 10, 1000, 0.01, 3))
+	base := run(sampled("gone", 10, 1000, 0.01, 1), sampled("broken", 10, 1000, 0.01, 2), zero, sampled("units", 10, 1000, 0.01, 3))
 	base.Environment.CPU = "Old CPU"
-	cur := results(sampled("added", 10, 1000, 0.01, 4), failed, zeroCur, sec)
+	cur := run(sampled("added", 10, 1000, 0.01, 4), failed, zeroCur, sec)
 	cur.Environment.CPU = "New CPU"
 	c := bench.Compare(base, cur, bench.CompareOptions{})
 	for _, tc := range []struct {

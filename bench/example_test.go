@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 func ExampleRunner() {
@@ -23,7 +24,7 @@ func ExampleRunner() {
 		slices.Sort(s)
 		return nil
 	}, bench.Options{WarmupRuns: 5, MeasurementRuns: 20, MinDuration: -1})
-	fmt.Println(res.Name, res.Stats.N, "samples", err)
+	fmt.Println(res.Name, res.Stats.N, "rounds", err)
 
 	// A failing benchmark is recorded; the runner goes on.
 	_, err = r.Run(ctx, "broken", "sorting", func(context.Context) error {
@@ -37,38 +38,64 @@ func ExampleRunner() {
 		return
 	}
 	fmt.Println(filepath.Ext(saved.JSON), filepath.Ext(saved.Benchfmt))
-	back, _ := bench.ReadResultsFile(saved.JSON)
+	back, _ := results.ReadFile(saved.JSON)
 	fmt.Println(back.Suite, len(back.Benchmarks), back.Benchmarks[1].Error)
 	// Output:
-	// sort/6 20 samples <nil>
+	// sort/6 10 rounds <nil>
 	// bench: broken: no input
 	// .json .txt
 	// example 2 no input
 }
 
-func ExampleSummarize() {
-	st, warnings := bench.Summarize([]float64{102, 98, 101, 99, 100, 100, 103, 97, 100, 250})
-	fmt.Printf("median %.1f, 95%% CI [%.0f, %.0f] at %.3f\n", st.Median, st.CILow, st.CIHigh, st.CIConfidence)
-	fmt.Printf("mean %.1f, p95 %.1f, p99 %.1f, outliers %d\n", st.Mean, st.P95, st.P99, st.Outliers)
-	fmt.Println(len(warnings), "warning(s)")
+func ExampleRunner_RunSuite() {
+	dir, _ := os.MkdirTemp("", "bench-example")
+	defer os.RemoveAll(dir)
+	r := bench.NewRunner(bench.WithOutputDir(dir))
+	data := []int{5, 2, 8, 1, 9, 3}
+	opts := bench.Options{WarmupRuns: 5, Rounds: 6, MinDuration: -1}
+	// Round 1 of each benchmark, then round 2 of each, ...: drift hits both alike.
+	res, err := r.RunSuite(context.Background(), []bench.Spec{
+		{Name: "sort/clone", Category: "sorting", Options: opts, N: func(_ context.Context, n int) error {
+			for range n {
+				s := slices.Clone(data)
+				slices.Sort(s)
+			}
+			return nil
+		}},
+		{Name: "sort/insertion", Category: "sorting", Options: opts, N: func(_ context.Context, n int) error {
+			for range n {
+				s := slices.Clone(data)
+				for i := 1; i < len(s); i++ {
+					for j := i; j > 0 && s[j] < s[j-1]; j-- {
+						s[j], s[j-1] = s[j-1], s[j]
+					}
+				}
+			}
+			return nil
+		}},
+	})
+	for _, b := range res {
+		fmt.Println(b.Name, len(b.Samples), "rounds")
+	}
+	fmt.Println(err)
 	// Output:
-	// median 100.0, 95% CI [98, 103] at 0.979
-	// mean 115.0, p95 183.8, p99 236.8, outliers 1
-	// 1 warning(s)
+	// sort/clone 6 rounds
+	// sort/insertion 6 rounds
+	// <nil>
 }
 
 func ExampleCompare() {
-	base := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{
+	base := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{
 		{Name: "parse", Samples: []float64{100, 101, 99, 100, 102, 98, 100, 101}},
 		{Name: "render", Samples: []float64{50, 51, 49, 50, 52, 48, 50, 51}},
 	}}
-	cur := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{
+	cur := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{
 		{Name: "parse", Samples: []float64{120, 121, 119, 122, 118, 120, 121, 119}},
 		{Name: "render", Samples: []float64{50, 49, 51, 50, 48, 52, 50, 51}},
 	}}
-	for _, rs := range []*bench.Results{base, cur} {
+	for _, rs := range []*results.Run{base, cur} {
 		for i := range rs.Benchmarks {
-			rs.Benchmarks[i].Stats, _ = bench.Summarize(rs.Benchmarks[i].Samples)
+			rs.Benchmarks[i].Stats, _ = results.Summarize(rs.Benchmarks[i].Samples)
 		}
 	}
 	c := bench.Compare(base, cur, bench.CompareOptions{})
@@ -77,7 +104,7 @@ func ExampleCompare() {
 	}
 	fmt.Println("gate failed:", c.Failed())
 	// Output:
-	// parse: +20.00% (p=0.000 n=8) regression
-	// render: ~ (p=1.000 n=8) unchanged
+	// parse: +20.00% (p=0.000 adj=0.000 n=8) regression
+	// render: ~ (p=1.000 adj=1.000 n=8) unchanged
 	// gate failed: true
 }

@@ -11,8 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/perfagent/perfagent/results"
 )
 
 // DefaultOutputDir is where a [Runner] writes files unless [WithOutputDir]
@@ -26,7 +29,7 @@ var ErrNoRenderer = errors.New("bench: no report renderer (use bench.WithRendere
 // Renderer writes a report of res to w, comparing it with a baseline when cmp
 // is not nil. report.HTML has this signature; the indirection keeps package
 // bench free of the report package, which imports bench.
-type Renderer func(w io.Writer, res *Results, cmp *Comparison) error
+type Renderer func(w io.Writer, res *results.Run, cmp *Comparison) error
 
 // Option configures a [Runner]. Options are applied in order; later ones win.
 type Option interface{ apply(*config) }
@@ -41,11 +44,38 @@ type config struct {
 	logger      *slog.Logger
 	progress    func(Progress)
 	suite       string
-	env         *Environment
-	baseline    *Results
+	env         *results.Environment
+	baseline    *results.Run
 	baselineSet bool
 	renderer    Renderer
 	compare     CompareOptions
+	emit        io.Writer
+	rounds      int // driver override of Options.Rounds (EnvRounds); 0: none
+}
+
+// Environment variables through which a driver that runs a test binary
+// (`perfagent bench --against REF -- go test ...`) steers the Runners inside
+// it without changes to the user's code.
+const (
+	// EnvEmit set to "stdout" makes every Runner write each finished
+	// benchmark to standard output in Go benchmark format, as [WithEmit]
+	// does (unless WithEmit is given).
+	EnvEmit = "PERFAGENT_BENCH_EMIT"
+	// EnvRounds set to a count (1..MaxRounds) overrides Options.Rounds of
+	// every benchmark: a driver that replicates by process asks for one
+	// round per process. Invalid values are ignored with a logged warning.
+	EnvRounds = "PERFAGENT_BENCH_ROUNDS"
+)
+
+// WithEmit writes each benchmark, when it finishes, to w in Go benchmark
+// format (one line per round, as [results.WriteBenchfmt] writes), so that
+// whoever reads the process's output (benchstat, `perfagent compare`, or
+// `perfagent bench --against`) sees perfagent's benchmarks beside testing.B
+// ones. Writes happen on the goroutine running the benchmark; write errors
+// are logged and otherwise ignored. Default: none, or standard output when
+// the environment variable [EnvEmit] is "stdout".
+func WithEmit(w io.Writer) Option {
+	return optionFunc(func(c *config) { c.emit = w })
 }
 
 // WithOutputDir sets the directory SaveResults and GenerateReport write to
@@ -89,21 +119,21 @@ func WithProgress(fn func(Progress)) Option {
 	return optionFunc(func(c *config) { c.progress = fn })
 }
 
-// WithSuite sets [Results.Suite]. Default "".
+// WithSuite sets [results.Run.Suite]. Default "".
 func WithSuite(name string) Option {
 	return optionFunc(func(c *config) { c.suite = name })
 }
 
 // WithEnvironment replaces the environment recorded in results. Default:
 // [CurrentEnvironment] at NewRunner.
-func WithEnvironment(env Environment) Option {
+func WithEnvironment(env results.Environment) Option {
 	return optionFunc(func(c *config) { c.env = &env })
 }
 
 // WithBaseline sets the baseline GenerateReport compares with; nil means no
 // comparison. Without this option GenerateReport loads baseline.json from the
 // output directory when one exists.
-func WithBaseline(base *Results) Option {
+func WithBaseline(base *results.Run) Option {
 	return optionFunc(func(c *config) { c.baseline, c.baselineSet = base, true })
 }
 
@@ -157,9 +187,10 @@ type Runner struct {
 	runMu sync.Mutex // held during a benchmark
 
 	mu        sync.Mutex // guards the fields below
-	res       Results
+	res       results.Run
 	started   bool
-	stem      string // timestamp of files written by SaveResults
+	stem      string          // timestamp of files written by SaveResults
+	reserved  map[string]bool // names of benchmarks begun
 	overhead  time.Duration
 	measuredO bool
 }
@@ -171,42 +202,57 @@ func NewRunner(opts ...Option) *Runner {
 		now:    time.Now,
 		logger: slog.New(slog.DiscardHandler),
 	}
+	if os.Getenv(EnvEmit) == "stdout" {
+		c.emit = os.Stdout
+	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
 		}
 	}
-	env := CurrentEnvironment()
+	if v := os.Getenv(EnvRounds); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxRounds {
+			c.logger.Warn("ignoring "+EnvRounds, "value", v, "want", fmt.Sprintf("1..%d", MaxRounds))
+		} else {
+			c.rounds = n
+		}
+	}
+	env := results.CurrentEnvironment()
 	if c.env != nil {
 		env = *c.env
 	}
 	now := c.now().UTC()
-	return &Runner{cfg: c, res: Results{
-		Schema:      Schema,
+	return &Runner{cfg: c, res: results.Run{
+		Schema:      results.Schema,
 		Suite:       c.suite,
 		StartedAt:   now,
 		FinishedAt:  now,
 		Environment: env,
-		Benchmarks:  []Result{},
+		Benchmarks:  []results.Benchmark{},
 	}}
 }
 
 // Dir returns the output directory.
 func (r *Runner) Dir() string { return r.cfg.dir }
 
-// Run benchmarks fn, one call per operation. Fast operations are batched
-// (see [Options.SampleTime]), so fn's cost should not depend on how often it
-// was called before. fn gets ctx; it should return promptly when ctx is done.
+// Run benchmarks fn, one call per operation, in [Options.Rounds] rounds.
+// Fast operations are batched (see [Options.SampleTime]), so fn's cost
+// should not depend on how often it was called before. fn gets ctx; it
+// should return promptly when ctx is done.
 //
 // The result, also appended to the Runner's results, is returned with a nil
 // error when the benchmark succeeded. When fn returns an error or panics, or
-// ctx is done, Run stops, records the failure in [Result.Error] (keeping the
-// samples measured so far) and returns it with an error; the Runner stays
-// usable for the next benchmark. Names must be unique within a Runner; a
-// duplicate or empty name is rejected before anything runs.
-func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (Result, error) {
+// ctx is done, Run stops, records the failure in [results.Benchmark.Error]
+// (keeping the rounds measured so far) and returns it with an error; the
+// Runner stays usable for the next benchmark. Names must be unique within a
+// Runner; a duplicate or empty name is rejected before anything runs.
+//
+// To measure several benchmarks with their rounds interleaved (the way a
+// suite should be measured), use [Runner.RunSuite].
+func (r *Runner) Run(ctx context.Context, name, category string, fn func(context.Context) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
 	return r.RunN(ctx, name, category, func(ctx context.Context, n int) error {
 		for range n {
@@ -220,44 +266,106 @@ func (r *Runner) Run(ctx context.Context, name, category string, fn func(context
 
 // RunN benchmarks fn, which performs n operations per call (the testing.B
 // b.N style: the loop is fn's, so the call overhead per operation is zero).
-// Everything else is as for [Runner.Run]. The operations per sample are
-// recorded in the result's Labels["ops_per_sample"].
-func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (Result, error) {
+// Everything else is as for [Runner.Run]. The operations per batch are
+// recorded in the result's Labels["ops_per_batch"].
+func (r *Runner) RunN(ctx context.Context, name, category string, fn func(ctx context.Context, n int) error, o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
-	return r.run(ctx, name, category, &sampler{batched: true, fnN: fn, now: r.cfg.now, n: 1}, UnitNsPerOp, o)
+	return r.runOne(ctx, Spec{Name: name, Category: category, N: fn, Options: o})
 }
 
-// RunSampled benchmarks an fn that measures one sample itself and returns
-// its value in unit (for example a scheduling delay in "ns"; "" means
-// "ns/op"). Every call is one sample; there is no batching. Everything else
-// is as for [Runner.Run].
-func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (Result, error) {
+// RunSampled benchmarks an fn that measures one operation itself and
+// returns its value in unit (for example a scheduling delay in "ns"; ""
+// means "ns/op"). Every call is one operation; a round's value is the mean of
+// its operations, and the distribution of all operations is kept in
+// [results.Benchmark.PerOp]. Everything else is as for [Runner.Run].
+func (r *Runner) RunSampled(ctx context.Context, name, category, unit string, fn func(context.Context) (float64, error), o Options) (results.Benchmark, error) {
 	if fn == nil {
-		return Result{}, fmt.Errorf("bench: run %q: nil function", name)
+		return results.Benchmark{}, fmt.Errorf("bench: run %q: nil function", name)
 	}
-	if unit == "" {
-		unit = UnitNsPerOp
+	return r.runOne(ctx, Spec{Name: name, Category: category, Unit: unit, Sampled: fn, Options: o})
+}
+
+// runOne runs a suite of one.
+func (r *Runner) runOne(ctx context.Context, spec Spec) (results.Benchmark, error) {
+	res, err := r.RunSuite(ctx, []Spec{spec})
+	if len(res) == 0 {
+		return results.Benchmark{}, err
 	}
-	if err := checkUnit(unit); err != nil {
-		return Result{}, fmt.Errorf("bench: run %q: %w", name, err)
+	return res[0], err
+}
+
+// RunSuite measures specs with their rounds interleaved: every benchmark is
+// calibrated and warmed up in turn, then round 1 of each is measured, then
+// round 2 of each, and so on, so that drift and noisy neighbours over the
+// suite's time hit every benchmark alike instead of the ones that happened to
+// run during them. Each round is one sample of its benchmark (see
+// [Options]); a benchmark with fewer rounds than others simply sits out the
+// later ones.
+//
+// A spec that is invalid (no function, both functions, a duplicate name,
+// bad options) is rejected before anything runs and reported in the
+// returned error; the others still run. A benchmark that fails stops taking
+// rounds and keeps the rounds it measured; when ctx is done every benchmark
+// stops and records the interruption (a ctx done before the start runs and
+// records nothing). The results are returned (and
+// appended to the Runner's) in spec order, with every failure joined in the
+// error.
+func (r *Runner) RunSuite(ctx context.Context, specs []Spec) ([]results.Benchmark, error) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: not started: %w", err)
 	}
-	return r.run(ctx, name, category, &sampler{fnS: fn, now: r.cfg.now}, unit, o)
+	var errs []error
+	states := make([]*state, 0, len(specs))
+	for _, sp := range specs {
+		st, err := r.newState(ctx, sp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		states = append(states, st)
+	}
+	rounds := 0
+	for _, st := range states {
+		st.prepare()
+		rounds = max(rounds, st.o.Rounds)
+	}
+	for i := 0; i < rounds && ctx.Err() == nil; i++ {
+		for _, st := range states {
+			if i < st.o.Rounds {
+				st.round()
+			}
+		}
+	}
+	out := make([]results.Benchmark, 0, len(states))
+	for _, st := range states {
+		if ctx.Err() != nil && st.err == nil && len(st.rounds) < st.o.Rounds {
+			st.err = ctx.Err()
+		}
+		res, err := st.finish()
+		out = append(out, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Add appends a result measured elsewhere (an HTTP benchmark from package
 // load, a page load, an imported file). Stats are computed from Samples when
 // res.Stats.N is zero; otherwise Stats.N must equal len(Samples) unless
 // Samples is empty (histogram-based results). The name must be unique.
-func (r *Runner) Add(res Result) error {
+func (r *Runner) Add(res results.Benchmark) error {
 	res = cloneResult(res)
 	if len(res.Samples) > 0 && res.Stats.N == 0 {
 		var w []string
-		res.Stats, w = Summarize(res.Samples)
+		res.Stats, w = results.Summarize(res.Samples)
 		res.Warnings = append(res.Warnings, w...)
 	}
-	if err := validateResult(res); err != nil {
+	if err := res.Validate(); err != nil {
 		return fmt.Errorf("bench: add: %w", err)
 	}
 	r.mu.Lock()
@@ -273,21 +381,21 @@ func (r *Runner) Add(res Result) error {
 // figures derived after the benchmark, such as a percentile of its samples).
 // Units must not contain spaces; a metric whose unit the result already has
 // replaces it.
-func (r *Runner) AddMetrics(name string, ms ...Metric) error {
+func (r *Runner) AddMetrics(name string, ms ...results.Metric) error {
 	for _, m := range ms {
-		if err := checkUnit(m.Unit); err != nil {
+		if err := results.CheckUnit(m.Unit); err != nil {
 			return fmt.Errorf("bench: add metrics to %q: %w", name, err)
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := slices.IndexFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	i := slices.IndexFunc(r.res.Benchmarks, func(b results.Benchmark) bool { return b.Name == name })
 	if i < 0 {
 		return fmt.Errorf("bench: add metrics: no benchmark %q", name)
 	}
 	b := &r.res.Benchmarks[i]
 	for _, m := range ms {
-		if j := slices.IndexFunc(b.Metrics, func(x Metric) bool { return x.Unit == m.Unit }); j >= 0 {
+		if j := slices.IndexFunc(b.Metrics, func(x results.Metric) bool { return x.Unit == m.Unit }); j >= 0 {
 			b.Metrics[j] = m
 		} else {
 			b.Metrics = append(b.Metrics, m)
@@ -296,7 +404,27 @@ func (r *Runner) AddMetrics(name string, ms ...Metric) error {
 	return nil
 }
 
-// AddWarning records a run-level warning in [Results.Warnings].
+// SetQuick records whether this is a quick (shortened) run in
+// [results.Run.Quick]. Comparisons refuse to compare a quick run with a full
+// one.
+func (r *Runner) SetQuick(quick bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Quick = r.res.Quick || quick
+}
+
+// SetParameters records settings that shaped the workloads in
+// [results.Run.Parameters], replacing earlier values of the same keys.
+func (r *Runner) SetParameters(params map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.res.Parameters == nil && len(params) > 0 {
+		r.res.Parameters = make(map[string]string, len(params))
+	}
+	maps.Copy(r.res.Parameters, params)
+}
+
+// AddWarning records a run-level warning in [results.Run.Warnings].
 func (r *Runner) AddWarning(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -317,7 +445,7 @@ func (r *Runner) MarkPartial(reason string) {
 
 // Results returns a copy of the results so far. FinishedAt is the end of the
 // last benchmark (StartedAt when none ran).
-func (r *Runner) Results() *Results {
+func (r *Runner) Results() *results.Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := cloneResults(&r.res)
@@ -333,19 +461,19 @@ type Saved struct {
 // SaveResults writes the results so far as <dir>/benchmark-<ts>.json and, in
 // Go benchmark format for benchstat, <dir>/benchmark-<ts>.txt, each
 // atomically. The first call picks a timestamp that no existing file uses (see
-// [TimestampLayout]); later calls of the same Runner rewrite the same two
+// [results.TimestampLayout]); later calls of the same Runner rewrite the same two
 // files with the results grown since.
 func (r *Runner) SaveResults() (Saved, error) {
 	res := r.Results()
-	specs := []fileSpec{
-		{"benchmark-", ".json", func(w io.Writer) error { return WriteJSON(w, res) }},
-		{"benchmark-", ".txt", func(w io.Writer) error { return WriteBenchfmt(w, res) }},
+	specs := []results.FileSpec{
+		{Prefix: "benchmark-", Ext: ".json", Write: func(w io.Writer) error { return results.WriteJSON(w, res) }},
+		{Prefix: "benchmark-", Ext: ".txt", Write: func(w io.Writer) error { return results.WriteBenchfmt(w, res) }},
 	}
 	r.mu.Lock()
 	stem := r.stem
 	r.mu.Unlock()
 	if stem == "" {
-		st, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), specs)
+		st, paths, err := results.WriteNewSet(r.cfg.dir, r.cfg.now(), specs)
 		if err != nil {
 			return Saved{}, fmt.Errorf("bench: save results: %w", err)
 		}
@@ -356,8 +484,8 @@ func (r *Runner) SaveResults() (Saved, error) {
 	}
 	var paths []string
 	for _, s := range specs {
-		p := s.path(r.cfg.dir, stem)
-		if err := WriteFileAtomic(p, s.write); err != nil {
+		p := s.Path(r.cfg.dir, stem)
+		if err := results.WriteFileAtomic(p, s.Write); err != nil {
 			return Saved{}, fmt.Errorf("bench: save results: %w", err)
 		}
 		paths = append(paths, p)
@@ -381,7 +509,7 @@ func (r *Runner) GenerateReport() (string, error) {
 	var baseErr error
 	base := r.cfg.baseline
 	if !r.cfg.baselineSet {
-		b, err := LoadBaseline(r.cfg.dir)
+		b, err := results.LoadBaseline(r.cfg.dir)
 		switch {
 		case err == nil:
 			base = b
@@ -394,21 +522,21 @@ func (r *Runner) GenerateReport() (string, error) {
 	if base != nil {
 		cmp = Compare(base, res, r.cfg.compare)
 	}
-	spec := fileSpec{"report-", ".html", func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
+	spec := results.FileSpec{Prefix: "report-", Ext: ".html", Write: func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
 	r.mu.Lock()
 	stem := r.stem
 	r.mu.Unlock()
 	var path string
 	if stem != "" {
-		path = spec.path(r.cfg.dir, stem)
+		path = spec.Path(r.cfg.dir, stem)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
-		if err := WriteFileAtomic(path, spec.write); err != nil {
+		if err := results.WriteFileAtomic(path, spec.Write); err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
 	} else {
-		_, paths, err := writeNewSet(r.cfg.dir, r.cfg.now(), []fileSpec{spec})
+		_, paths, err := results.WriteNewSet(r.cfg.dir, r.cfg.now(), []results.FileSpec{spec})
 		if err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
@@ -422,11 +550,11 @@ func (r *Runner) GenerateReport() (string, error) {
 
 // hasLocked reports whether a result with name exists.
 func (r *Runner) hasLocked(name string) bool {
-	return slices.ContainsFunc(r.res.Benchmarks, func(b Result) bool { return b.Name == name })
+	return slices.ContainsFunc(r.res.Benchmarks, func(b results.Benchmark) bool { return b.Name == name })
 }
 
 // appendLocked adds res, stamping the run's time bounds.
-func (r *Runner) appendLocked(res Result, partial bool) {
+func (r *Runner) appendLocked(res results.Benchmark, partial bool) {
 	r.res.Benchmarks = append(r.res.Benchmarks, res)
 	r.res.FinishedAt = r.cfg.now().UTC()
 	if partial {
@@ -441,9 +569,13 @@ func (r *Runner) begin(name string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.hasLocked(name) {
+	if r.hasLocked(name) || r.reserved[name] {
 		return fmt.Errorf("bench: run %q: duplicate benchmark name", name)
 	}
+	if r.reserved == nil {
+		r.reserved = map[string]bool{}
+	}
+	r.reserved[name] = true
 	if !r.started {
 		r.started = true
 		r.res.StartedAt = r.cfg.now().UTC()
@@ -452,20 +584,28 @@ func (r *Runner) begin(name string) error {
 }
 
 // cloneResults deep-copies res.
-func cloneResults(res *Results) *Results {
+func cloneResults(res *results.Run) *results.Run {
 	out := *res
-	out.Benchmarks = make([]Result, len(res.Benchmarks))
+	out.Benchmarks = make([]results.Benchmark, len(res.Benchmarks))
 	for i, b := range res.Benchmarks {
 		out.Benchmarks[i] = cloneResult(b)
 	}
 	out.Warnings = slices.Clone(res.Warnings)
+	out.Parameters = maps.Clone(res.Parameters)
 	return &out
 }
 
 // cloneResult deep-copies b.
-func cloneResult(b Result) Result {
+func cloneResult(b results.Benchmark) results.Benchmark {
 	b.Samples = slices.Clone(b.Samples)
 	b.Metrics = slices.Clone(b.Metrics)
+	for i := range b.Metrics {
+		b.Metrics[i].Samples = slices.Clone(b.Metrics[i].Samples)
+	}
+	if b.PerOp != nil {
+		d := *b.PerOp
+		b.PerOp = &d
+	}
 	b.Warnings = slices.Clone(b.Warnings)
 	b.Labels = maps.Clone(b.Labels)
 	b.Detail = slices.Clone(b.Detail)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Benchmarks that check the Runner against testing.B on the same
@@ -139,6 +140,6 @@ func BenchmarkSummarize(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		bench.Summarize(xs)
+		results.Summarize(xs)
 	}
 }

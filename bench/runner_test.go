@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // opCost is what one operation costs on the fake clock.
@@ -22,7 +24,7 @@ const opCost = 100 * time.Nanosecond
 func newTestRunner(t *testing.T, clk *fakeClock, opts ...bench.Option) *bench.Runner {
 	t.Helper()
 	base := []bench.Option{bench.WithClock(clk.now), bench.WithOutputDir(t.TempDir()),
-		bench.WithEnvironment(bench.Environment{GoVersion: "go1.26", GOOS: "linux", GOARCH: "amd64", GOMAXPROCS: 2, NumCPU: 2})}
+		bench.WithEnvironment(results.Environment{GoVersion: "go1.26", GOOS: "linux", GOARCH: "amd64", GOMAXPROCS: 2, NumCPU: 2})}
 	return bench.NewRunner(append(base, opts...)...)
 }
 
@@ -40,28 +42,29 @@ func TestRunBatchesFastOperations(t *testing.T) {
 	r := newTestRunner(t, clk)
 	var calls int
 	res, err := r.Run(context.Background(), "fast", "test", costly(clk, &calls),
-		bench.Options{WarmupRuns: 2, MeasurementRuns: 50, MinDuration: -1, SampleTime: 10 * time.Microsecond})
+		bench.Options{WarmupRuns: 2, Rounds: 6, MeasurementRuns: 60, MinDuration: -1, SampleTime: 10 * time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Calibration: a cold call, n=1 (100ns), then n = 1*10µs/100ns*1.2 =
-	// 120 capped at 100 times growth, whose 10µs sample is long enough.
-	if got := res.Labels["ops_per_sample"]; got != "100" {
-		t.Errorf("ops_per_sample = %s, want 100", got)
+	// 120 capped at 100 times growth, whose 10µs batch is long enough.
+	if got := res.Labels["ops_per_batch"]; got != "100" {
+		t.Errorf("ops_per_batch = %s, want 100", got)
 	}
-	if res.Stats.N != 50 || len(res.Samples) != 50 || res.Iterations != 50*100 {
-		t.Errorf("N=%d samples=%d iterations=%d, want 50, 50, 5000", res.Stats.N, len(res.Samples), res.Iterations)
+	// 6 rounds of 60/6 = 10 batches of 100 operations: one sample per round.
+	if res.Stats.N != 6 || len(res.Samples) != 6 || res.Iterations != 6*10*100 || res.Labels["rounds"] != "6" {
+		t.Errorf("N=%d samples=%d iterations=%d rounds=%s, want 6, 6, 6000, 6", res.Stats.N, len(res.Samples), res.Iterations, res.Labels["rounds"])
 	}
 	for i, v := range res.Samples {
 		if v != 100 {
-			t.Fatalf("sample %d = %v ns/op, want 100", i, v)
+			t.Fatalf("round %d = %v ns/op, want 100", i, v)
 		}
 	}
-	if res.Stats.Median != 100 || res.Unit != bench.UnitNsPerOp || res.Kind != bench.KindFunc {
-		t.Errorf("median %v unit %q kind %q", res.Stats.Median, res.Unit, res.Kind)
+	if res.Stats.Median != 100 || res.Unit != results.UnitNsPerOp || res.Kind != results.KindFunc || res.PerOp != nil {
+		t.Errorf("median %v unit %q kind %q per-op %v", res.Stats.Median, res.Unit, res.Kind, res.PerOp)
 	}
-	// cold + n=1 + 100 (calibration) + 2*100 (warm-up) + 50*100.
-	if want := 1 + 1 + 100 + 2*100 + 50*100; calls != want {
+	// cold + n=1 + 100 (calibration) + 2*100 (warm-up) + 6*10*100.
+	if want := 1 + 1 + 100 + 2*100 + 6*10*100; calls != want {
 		t.Errorf("calls = %d, want %d", calls, want)
 	}
 	if len(res.Warnings) != 0 || res.Error != "" {
@@ -79,8 +82,8 @@ func TestRunSlowOperationsAreNotBatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Labels["ops_per_sample"] != "1" || res.Iterations != 10 || res.Stats.Median != 3e6 {
-		t.Errorf("ops_per_sample %s iterations %d median %v", res.Labels["ops_per_sample"], res.Iterations, res.Stats.Median)
+	if res.Labels["ops_per_batch"] != "1" || res.Iterations != 10 || res.Stats.Median != 3e6 || res.Stats.N != bench.DefaultRounds {
+		t.Errorf("ops_per_batch %s iterations %d median %v N %d", res.Labels["ops_per_batch"], res.Iterations, res.Stats.Median, res.Stats.N)
 	}
 }
 
@@ -88,22 +91,23 @@ func TestRunMinDurationAndRunsBothNeeded(t *testing.T) {
 	clk := newFakeClock()
 	r := newTestRunner(t, clk)
 	var calls int
-	// Each sample is 100 ops * 100ns = 10µs; 1ms needs 100 samples.
+	// Each batch is 100 ops * 100ns = 10µs; 1ms over 10 rounds needs 10
+	// batches per round.
 	res, err := r.Run(context.Background(), "min-duration", "", costly(clk, &calls),
 		bench.Options{WarmupRuns: -1, MeasurementRuns: 10, MinDuration: time.Millisecond, SampleTime: 10 * time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stats.N != 100 {
-		t.Errorf("samples = %d, want 100 (MinDuration decides)", res.Stats.N)
+	if res.Stats.N != 10 || res.Iterations != 10*10*100 {
+		t.Errorf("rounds = %d iterations %d, want 10 and 10000 (MinDuration decides)", res.Stats.N, res.Iterations)
 	}
 	res, err = r.Run(context.Background(), "runs", "", costly(clk, &calls),
 		bench.Options{WarmupRuns: -1, MeasurementRuns: 200, MinDuration: time.Millisecond, SampleTime: 10 * time.Microsecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stats.N != 200 {
-		t.Errorf("samples = %d, want 200 (MeasurementRuns decides)", res.Stats.N)
+	if res.Stats.N != 10 || res.Iterations != 10*20*100 {
+		t.Errorf("rounds = %d iterations %d, want 10 and 20000 (MeasurementRuns decides)", res.Stats.N, res.Iterations)
 	}
 }
 
@@ -113,27 +117,78 @@ func TestRunStopsAtMaxDurationWithWarning(t *testing.T) {
 	res, err := r.Run(context.Background(), "capped", "", func(context.Context) error {
 		clk.advance(time.Millisecond)
 		return nil
-	}, bench.Options{WarmupRuns: 5, MeasurementRuns: 1000, MinDuration: -1, MaxDuration: 50 * time.Millisecond})
+	}, bench.Options{WarmupRuns: 5, MeasurementRuns: 100, MinDuration: -1, MaxDuration: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 1 cold + 1 calibration + 5 warm-up = 7ms, then 43 samples.
-	if res.Stats.N != 43 {
-		t.Errorf("samples = %d, want 43", res.Stats.N)
+	// 1 cold + 1 calibration + 5 warm-up = 7ms, then rounds of 10ms: four
+	// whole rounds and a fifth cut at 50ms.
+	if res.Stats.N != 5 || res.Iterations != 43 {
+		t.Errorf("rounds = %d iterations = %d, want 5 and 43", res.Stats.N, res.Iterations)
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "MaxDuration 50ms reached during measure after 43 samples") {
+	joined := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(joined, "MaxDuration 50ms reached during round 5") || !strings.Contains(joined, "5 of 10 rounds measured") {
 		t.Errorf("warnings = %q", res.Warnings)
 	}
 }
 
-func TestRunMaxSamples(t *testing.T) {
+func TestRunMaxSamplesBoundsPerOperationValues(t *testing.T) {
+	clk := newFakeClock()
+	r := newTestRunner(t, clk)
+	res, err := r.RunSampled(context.Background(), "bounded", "", "ns", func(context.Context) (float64, error) {
+		clk.advance(time.Microsecond)
+		return 7, nil
+	}, bench.Options{WarmupRuns: -1, Rounds: 2, MeasurementRuns: 20, MinDuration: -1, MaxSamples: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.N != 2 || res.Iterations != 20 || res.PerOp == nil || res.PerOp.N != 5 || res.PerOp.P99 != 7 {
+		t.Errorf("N=%d iterations=%d per-op %+v", res.Stats.N, res.Iterations, res.PerOp)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, ";"), "from the first 5 of 20 operations") {
+		t.Errorf("warnings=%q", res.Warnings)
+	}
+}
+
+func TestRunSuiteInterleavesRounds(t *testing.T) {
+	clk := newFakeClock()
+	r := newTestRunner(t, clk)
+	var events []string
+	spec := func(name string) bench.Spec {
+		return bench.Spec{Name: name, N: func(_ context.Context, n int) error {
+			clk.advance(time.Duration(n) * time.Millisecond)
+			return nil
+		}, Setup: func(context.Context) (func(), error) {
+			events = append(events, name)
+			return func() { events = append(events, "/"+name) }, nil
+		}, Options: bench.Options{WarmupRuns: -1, Rounds: 3, MeasurementRuns: 3, MinDuration: -1}}
+	}
+	specs := []bench.Spec{spec("a"), spec("b"), spec("a"), {Name: "neither"}}
+	res, err := r.RunSuite(context.Background(), specs)
+	if err == nil || !strings.Contains(err.Error(), `"a": duplicate benchmark name`) || !strings.Contains(err.Error(), `"neither": exactly one of N and Sampled`) {
+		t.Errorf("err = %v, want the duplicate and the empty spec named", err)
+	}
+	// Warm-up (setup once each), then round 1 of each, round 2 of each, ...
+	want := []string{"a", "/a", "b", "/b", "a", "/a", "b", "/b", "a", "/a", "b", "/b", "a", "/a", "b", "/b"}
+	if !slices.Equal(events, want) {
+		t.Errorf("events %v\nwant   %v", events, want)
+	}
+	if len(res) != 2 || res[0].Name != "a" || res[1].Name != "b" || res[0].Stats.N != 3 || res[0].Stats.Median != 1e6 {
+		t.Errorf("results %+v", res)
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
 	clk := newFakeClock()
 	r := newTestRunner(t, clk)
 	var calls int
-	res, _ := r.Run(context.Background(), "bounded", "", costly(clk, &calls),
-		bench.Options{WarmupRuns: -1, MinDuration: time.Hour, MaxDuration: -1, BatchSize: 1, MaxSamples: 500})
-	if res.Stats.N != 500 || !strings.Contains(strings.Join(res.Warnings, ";"), "MaxSamples 500 reached") {
-		t.Errorf("N=%d warnings=%q", res.Stats.N, res.Warnings)
+	for _, o := range []bench.Options{{Rounds: -1}, {Rounds: bench.MaxRounds + 1}} {
+		if _, err := r.Run(context.Background(), "bad", "", costly(clk, &calls), o); err == nil || !strings.Contains(err.Error(), "rounds") {
+			t.Errorf("%+v: err = %v", o, err)
+		}
+	}
+	if calls != 0 || len(r.Results().Benchmarks) != 0 {
+		t.Errorf("a rejected benchmark ran: %d calls", calls)
 	}
 }
 
@@ -153,8 +208,9 @@ func TestRunRecordsFailuresAndGoesOn(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want %v", err, boom)
 	}
-	// 1 cold + 1 calibration + 2 warm-up, then 15 samples before call 20.
-	if res.Error != "database gone" || res.Stats.N != 15 || len(res.Samples) != 15 {
+	// 1 cold + 1 calibration + 2 warm-up, then a round of 10 operations;
+	// the second round fails at call 20 and is not kept.
+	if res.Error != "database gone" || res.Stats.N != 1 || len(res.Samples) != 1 {
 		t.Errorf("error %q N %d", res.Error, res.Stats.N)
 	}
 
@@ -200,7 +256,9 @@ func TestRunInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	if res.Error != "interrupted: context canceled" || res.Stats.N != 28 {
+	// 1 cold + 1 calibration, two rounds of 10; the third is cut by the
+	// cancellation at call 30 and not kept.
+	if res.Error != "interrupted: context canceled" || res.Stats.N != 2 {
 		t.Errorf("error %q N %d", res.Error, res.Stats.N)
 	}
 	if !r.Results().Partial {
@@ -227,7 +285,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 	if _, err := r.RunSampled(context.Background(), "y", "", "bad unit", func(context.Context) (float64, error) { return 1, nil }, bench.Options{}); err == nil {
 		t.Error("unit with a space accepted")
 	}
-	if err := r.Add(bench.Result{Name: "z", Samples: []float64{1, 2}, Stats: bench.Stats{N: 3}}); err == nil || !strings.Contains(err.Error(), "stats.n is 3 but there are 2 samples") {
+	if err := r.Add(results.Benchmark{Name: "z", Samples: []float64{1, 2}, Stats: results.Stats{N: 3}}); err == nil || !strings.Contains(err.Error(), "stats.n is 3 but there are 2 samples") {
 		t.Errorf("inconsistent Add: %v", err)
 	}
 }
@@ -246,14 +304,18 @@ func TestRunSampled(t *testing.T) {
 		i++
 		clk.advance(time.Millisecond)
 		return float64(i), nil
-	}, bench.Options{WarmupRuns: 3, MeasurementRuns: 5, MinDuration: -1})
+	}, bench.Options{WarmupRuns: 3, Rounds: 5, MeasurementRuns: 10, MinDuration: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Samples, []float64{4, 5, 6, 7, 8}) || res.Unit != "ns" || res.Iterations != 5 {
+	// Rounds of two operations: their means.
+	if !slices.Equal(res.Samples, []float64{4.5, 6.5, 8.5, 10.5, 12.5}) || res.Unit != "ns" || res.Iterations != 10 {
 		t.Errorf("samples %v unit %q iterations %d", res.Samples, res.Unit, res.Iterations)
 	}
-	if _, ok := res.Labels["ops_per_sample"]; ok {
+	if d := res.PerOp; d == nil || d.N != 10 || d.Max != 13 || d.P50 != 8.5 {
+		t.Errorf("per-op %+v, want the 10 operations 4..13", d)
+	}
+	if _, ok := res.Labels["ops_per_batch"]; ok {
 		t.Error("sampled benchmark has a batch size")
 	}
 	if !slices.Equal(progress, []bench.Phase{bench.PhaseWarmup, bench.PhaseMeasure, bench.PhaseDone}) {
@@ -287,7 +349,7 @@ func TestSaveResultsAndReport(t *testing.T) {
 	clk := newFakeClock()
 	dir := t.TempDir()
 	var calls int
-	render := func(w io.Writer, res *bench.Results, cmp *bench.Comparison) error {
+	render := func(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 		_, err := fmt.Fprintf(w, "benchmarks=%d comparison=%v", len(res.Benchmarks), cmp != nil)
 		return err
 	}
@@ -324,17 +386,17 @@ func TestSaveResultsAndReport(t *testing.T) {
 	if err != nil || s1b != s1 {
 		t.Fatalf("resave %+v %v, want %+v", s1b, err, s1)
 	}
-	if latest, err := bench.LatestResultsFile(dir); err != nil || latest != s2.JSON {
+	if latest, err := results.LatestFile(dir); err != nil || latest != s2.JSON {
 		t.Errorf("latest %s %v, want %s", latest, err, s2.JSON)
 	}
-	if _, err := bench.LatestResultsFile(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := results.LatestFile(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("latest in an empty dir: %v", err)
 	}
-	got, err := bench.ReadResultsFile(s1.JSON)
+	got, err := results.ReadFile(s1.JSON)
 	if err != nil || len(got.Benchmarks) != 2 {
 		t.Fatalf("read back: %v, %v", got, err)
 	}
-	txt, err := bench.ReadResultsFile(s1.Benchfmt)
+	txt, err := results.ReadFile(s1.Benchfmt)
 	if err != nil || len(txt.Benchmarks) != 2 || txt.Benchmarks[1].Name != "b" {
 		t.Fatalf("read back text: %+v, %v", txt, err)
 	}
@@ -348,7 +410,7 @@ func TestSaveResultsAndReport(t *testing.T) {
 		t.Errorf("report content %q", b)
 	}
 	// With a baseline in the directory, the report compares.
-	if _, err := bench.SaveBaseline(dir, got); err != nil {
+	if _, err := results.SaveBaseline(dir, got); err != nil {
 		t.Fatal(err)
 	}
 	if path, err = r1.GenerateReport(); err != nil {
@@ -391,7 +453,7 @@ func TestResultsIsACopy(t *testing.T) {
 	if again.Benchmarks[0].Samples[0] == -1 || again.Benchmarks[0].Labels["x"] == "y" {
 		t.Error("Results shares memory with the runner")
 	}
-	if again.Schema != bench.Schema || again.Environment.GOMAXPROCS != 2 {
+	if again.Schema != results.Schema || again.Environment.GOMAXPROCS != 2 {
 		t.Errorf("schema %q env %+v", again.Schema, again.Environment)
 	}
 }
@@ -411,8 +473,8 @@ func (c *countingObserver) Start() {
 	c.start = *c.calls
 }
 
-func (c *countingObserver) Stop() []bench.Metric {
-	return []bench.Metric{{Unit: "calls-measured", Value: float64(*c.calls - c.start)}, {Unit: "bad unit", Value: 1}}
+func (c *countingObserver) Stop() []results.Metric {
+	return []results.Metric{{Unit: "calls-measured", Value: float64(*c.calls - c.start)}, {Unit: "bad unit", Value: 1}}
 }
 
 func TestBytesObserversAndAddMetrics(t *testing.T) {
@@ -422,7 +484,7 @@ func TestBytesObserversAndAddMetrics(t *testing.T) {
 	ob := &countingObserver{calls: &calls}
 	broken := &countingObserver{calls: &calls, panicStart: true}
 	res, err := r.Run(context.Background(), "bytes", "", costly(clk, &calls), bench.Options{
-		WarmupRuns: 3, MeasurementRuns: 10, MinDuration: -1, BatchSize: 50, Bytes: 1000,
+		WarmupRuns: 3, Rounds: 4, MeasurementRuns: 4, MinDuration: -1, BatchSize: 50, Bytes: 1000,
 		Observers: []bench.Observer{ob, broken},
 	})
 	if err != nil {
@@ -430,11 +492,11 @@ func TestBytesObserversAndAddMetrics(t *testing.T) {
 	}
 	want := map[string]float64{
 		"MB/s":           1000 / 100e-9 / 1e6, // 1000 bytes per 100ns
-		"calls-measured": 10 * 50,             // warm-up excluded
+		"calls-measured": 50,                  // per round, warm-up excluded
 	}
 	for _, m := range res.Metrics {
-		if w, ok := want[m.Unit]; !ok || !near(m.Value, w) {
-			t.Errorf("metric %s = %v, want %v", m.Unit, m.Value, w)
+		if w, ok := want[m.Unit]; !ok || !near(m.Value, w) || len(m.Samples) != 4 {
+			t.Errorf("metric %s = %v (%d samples), want %v in 4 rounds", m.Unit, m.Value, len(m.Samples), w)
 		}
 		delete(want, m.Unit)
 	}
@@ -446,14 +508,14 @@ func TestBytesObserversAndAddMetrics(t *testing.T) {
 		t.Errorf("warnings %q", res.Warnings)
 	}
 
-	if err := r.AddMetrics("bytes", bench.Metric{Unit: "MB/s", Value: 1}, bench.Metric{Unit: "extra", Value: 2}); err != nil {
+	if err := r.AddMetrics("bytes", results.Metric{Unit: "MB/s", Value: 1}, results.Metric{Unit: "extra", Value: 2}); err != nil {
 		t.Fatal(err)
 	}
 	got := r.Results().Benchmarks[0].Metrics
 	if len(got) != 3 || got[0].Value != 1 || got[2].Unit != "extra" {
 		t.Errorf("metrics after AddMetrics %+v", got)
 	}
-	if err := r.AddMetrics("nope", bench.Metric{Unit: "x"}); err == nil {
+	if err := r.AddMetrics("nope", results.Metric{Unit: "x"}); err == nil {
 		t.Error("AddMetrics on a missing benchmark")
 	}
 }
@@ -480,5 +542,31 @@ func TestRunnerConcurrentUse(t *testing.T) {
 	}
 	if dups != 2 || len(r.Results().Benchmarks) != 2 {
 		t.Errorf("%d duplicates, %d results", dups, len(r.Results().Benchmarks))
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestEmitAndRoundsOverride(t *testing.T) {
+	t.Setenv(bench.EnvRounds, "3")
+	clk := newFakeClock()
+	var out strings.Builder
+	r := newTestRunner(t, clk, bench.WithEmit(&out))
+	var calls int
+	if _, err := r.Run(context.Background(), "emitted", "", costly(clk, &calls), bench.Options{Rounds: 10, MeasurementRuns: 3, MinDuration: -1, BatchSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := results.Read(strings.NewReader(out.String()), "stdout")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if b := back.Benchmarks; len(b) != 1 || b[0].Name != "emitted" || b[0].Stats.N != 3 || b[0].Stats.Median != 100 {
+		t.Errorf("emitted %+v from\n%s", b, out.String())
+	}
+	t.Setenv(bench.EnvRounds, "0")
+	r2 := newTestRunner(t, clk)
+	res, _ := r2.Run(context.Background(), "default", "", costly(clk, &calls), bench.Options{MeasurementRuns: 1, MinDuration: -1, BatchSize: 10})
+	if res.Stats.N != bench.DefaultRounds {
+		t.Errorf("invalid override used: %d rounds", res.Stats.N)
 	}
 }

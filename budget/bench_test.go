@@ -4,17 +4,17 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // BenchmarkEvaluate measures evaluating the default budgets against a run of
 // 100 HTTP endpoints and 10 pages.
 func BenchmarkEvaluate(b *testing.B) {
-	rs := &bench.Results{}
+	rs := &results.Run{}
 	cats := []string{"health", "authentication", "ai-inference", "database", "cache"}
 	for i := range 100 {
 		rs.Benchmarks = append(rs.Benchmarks, httpResult("GET /e"+strconv.Itoa(i), cats[i%len(cats)], 10, 20, 30,
-			bench.Metric{Unit: bench.UnitErrorRate, Value: 0.0001}))
+			results.Metric{Unit: results.UnitErrorRate, Value: 0.0001}))
 	}
 	for i := range 10 {
 		rs.Benchmarks = append(rs.Benchmarks, pageResult("http://h/p"+strconv.Itoa(i), map[string]float64{"bytes-total": 1e5}))

@@ -4,7 +4,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Limit is one budget: the largest allowed value of a metric (the smallest,
@@ -104,24 +104,24 @@ var (
 		{key: "p50", q: Duration}, {key: "p95", q: Duration}, {key: "p99", q: Duration},
 	}
 	errorMetrics = []metric{
-		{key: "availability", unit: bench.UnitAvailable, q: Fraction, min: true},
-		{key: "error-rate", unit: bench.UnitErrorRate, q: Fraction},
-		{key: "timeout-rate", unit: bench.UnitTimeoutRate, q: Fraction},
+		{key: "availability", unit: results.UnitAvailable, q: Fraction, min: true},
+		{key: "error-rate", unit: results.UnitErrorRate, q: Fraction},
+		{key: "timeout-rate", unit: results.UnitTimeoutRate, q: Fraction},
 	}
 	systemMetrics = []metric{
-		{key: "cold-start", unit: bench.UnitColdStart, q: Duration},
-		{key: "memory-baseline", unit: bench.UnitRSSBaseline, q: Bytes},
-		{key: "memory-peak", unit: bench.UnitRSSPeak, q: Bytes},
-		{key: "cpu-idle", unit: bench.UnitCPUIdle, q: Fraction},
-		{key: "scheduler-lag", unit: bench.UnitSchedLagP99, q: Duration},
+		{key: "cold-start", unit: results.UnitColdStart, q: Duration},
+		{key: "memory-baseline", unit: results.UnitRSSBaseline, q: Bytes},
+		{key: "memory-peak", unit: results.UnitRSSPeak, q: Bytes},
+		{key: "cpu-idle", unit: results.UnitCPUIdle, q: Fraction},
+		{key: "scheduler-lag", unit: results.UnitSchedLagP99, q: Duration},
 	}
 	timingMetrics = []metric{
-		{key: "ttfb", unit: bench.UnitTTFB, q: Duration},
-		{key: "fcp", unit: bench.UnitFCP, q: Duration},
-		{key: "lcp", unit: bench.UnitLCP, q: Duration},
-		{key: "tti", unit: bench.UnitTTI, q: Duration},
+		{key: "ttfb", unit: results.UnitTTFB, q: Duration},
+		{key: "fcp", unit: results.UnitFCP, q: Duration},
+		{key: "lcp", unit: results.UnitLCP, q: Duration},
+		{key: "tti", unit: results.UnitTTI, q: Duration},
 		{key: "tbt", unit: UnitTBT, q: Duration},
-		{key: "cls", unit: bench.UnitCLS, q: Score},
+		{key: "cls", unit: results.UnitCLS, q: Score},
 		// Lighthouse timing metrics perfagent does not measure: accepted so
 		// a budget.json loads, always reported as not measured.
 		{key: "speed-index", unit: "speed-index-ns", q: Duration},
@@ -161,10 +161,10 @@ func findMetric(list []metric, key string) (metric, bool) {
 }
 
 func sizeMetric(typ string) metric {
-	return metric{key: typ, unit: bench.UnitBytesPrefix + typ, q: Bytes}
+	return metric{key: typ, unit: results.UnitBytesPrefix + typ, q: Bytes}
 }
 func countMetric(typ string) metric {
-	return metric{key: typ, unit: bench.UnitReqsPrefix + typ, q: Count}
+	return metric{key: typ, unit: results.UnitReqsPrefix + typ, q: Count}
 }
 
 const ms = 1e6 // nanoseconds per millisecond

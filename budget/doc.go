@@ -1,6 +1,6 @@
 // Package budget holds performance budgets: targets for HTTP endpoints, the
 // system, the error budget and page loads. It parses them from a budgets
-// file, applies them to [bench.Results] and explains the outcome.
+// file, applies them to [results.Run] and explains the outcome.
 //
 // A budget is an inclusive limit: a measurement over a maximum (under a
 // minimum, for availability) fails. A budget for which no measurement exists

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Status is the outcome of one [Check].
@@ -206,24 +206,24 @@ func (v *Verdict) add(c Check) {
 //
 // A budget no result measured is listed once as NotMeasured; a page budget
 // a page result lacks is listed as NotMeasured for that page.
-func Evaluate(b *Budgets, results ...*bench.Results) *Verdict {
+func Evaluate(b *Budgets, runs ...*results.Run) *Verdict {
 	if b == nil {
 		b = Default()
 	}
 	e := &evaluator{b: b, v: &Verdict{File: b.File}, seen: map[string]bool{}}
 	pages := 0
-	for _, rs := range results {
+	for _, rs := range runs {
 		if rs == nil {
 			continue
 		}
 		for i := range rs.Benchmarks {
 			r := &rs.Benchmarks[i]
-			if r.Kind == bench.KindHTTP {
+			if r.Kind == results.KindHTTP {
 				e.api(r)
 			}
 			e.metrics(r, SectionErrors, errorMetrics, b.Errors)
 			e.metrics(r, SectionSystem, systemMetrics, b.System)
-			if r.Kind == bench.KindPage {
+			if r.Kind == results.KindPage {
 				pages++
 				e.page(r)
 			}
@@ -241,7 +241,7 @@ type evaluator struct {
 
 func seenKey(section, subject, key string) string { return section + "\x00" + subject + "\x00" + key }
 
-func (e *evaluator) check(r *bench.Result, section string, m metric, l Limit, value float64, measured bool, note string) {
+func (e *evaluator) check(r *results.Benchmark, section string, m metric, l Limit, value float64, measured bool, note string) {
 	c := Check{Section: section, Subject: r.Name, Metric: m.key, Quantity: m.q, Budget: l.Value, Min: m.min, Source: l.Source, Note: note}
 	switch {
 	case !measured || math.IsNaN(value):
@@ -269,7 +269,7 @@ func nsFactor(unit string) (float64, bool) {
 	return 0, false
 }
 
-func (e *evaluator) api(r *bench.Result) {
+func (e *evaluator) api(r *results.Benchmark) {
 	cat := e.b.API[r.Category]
 	over := e.b.Endpoints[r.Name]
 	factor, timeUnit := nsFactor(r.Unit)
@@ -310,7 +310,7 @@ func (e *evaluator) api(r *bench.Result) {
 
 // metrics applies a metric-based section (errors, system) to r; endpoint
 // overrides replace keys for the one result.
-func (e *evaluator) metrics(r *bench.Result, section string, list []metric, base Targets) {
+func (e *evaluator) metrics(r *results.Benchmark, section string, list []metric, base Targets) {
 	over := e.b.Endpoints[r.Name]
 	for _, m := range list {
 		v, ok := metricValue(r, m.unit)
@@ -331,7 +331,7 @@ func (e *evaluator) metrics(r *bench.Result, section string, list []metric, base
 	}
 }
 
-func metricValue(r *bench.Result, unit string) (float64, bool) {
+func metricValue(r *results.Benchmark, unit string) (float64, bool) {
 	for _, m := range r.Metrics {
 		if m.Unit == unit {
 			return m.Value, true
@@ -341,7 +341,7 @@ func metricValue(r *bench.Result, unit string) (float64, bool) {
 }
 
 // pageURL is the URL page budgets match for a page result.
-func pageURL(r *bench.Result) string {
+func pageURL(r *results.Benchmark) string {
 	if u := r.Labels["url"]; u != "" {
 		return u
 	}
@@ -360,7 +360,7 @@ func (b *Budgets) PageTargets(url string) (sizes, counts, timings Targets) {
 	return sizes, counts, timings
 }
 
-func (e *evaluator) page(r *bench.Result) {
+func (e *evaluator) page(r *results.Benchmark) {
 	sizes, counts, timings := e.b.PageTargets(pageURL(r))
 	e.pageGroup(r, sizes, resourceMetrics(sizeMetric), "bytes-")
 	e.pageGroup(r, counts, resourceMetrics(countMetric), "requests-")
@@ -375,7 +375,7 @@ func resourceMetrics(mk func(string) metric) []metric {
 	return out
 }
 
-func (e *evaluator) pageGroup(r *bench.Result, t Targets, list []metric, prefix string) {
+func (e *evaluator) pageGroup(r *results.Benchmark, t Targets, list []metric, prefix string) {
 	for _, m := range list {
 		l, ok := t[m.key]
 		if !ok {

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
-func httpResult(name, cat string, p50, p95, p99 float64, metrics ...bench.Metric) bench.Result {
-	return bench.Result{Name: name, Category: cat, Kind: bench.KindHTTP, Unit: "ns/op",
-		Stats: bench.Stats{N: 100, P50: p50 * ms, P95: p95 * ms, P99: p99 * ms}, Metrics: metrics}
+func httpResult(name, cat string, p50, p95, p99 float64, metrics ...results.Metric) results.Benchmark {
+	return results.Benchmark{Name: name, Category: cat, Kind: results.KindHTTP, Unit: "ns/op",
+		Stats: results.Stats{N: 100, P50: p50 * ms, P95: p95 * ms, P99: p99 * ms}, Metrics: metrics}
 }
 
 func find(t *testing.T, v *Verdict, section, subject, metric string) Check {
@@ -40,16 +40,16 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &bench.Results{Benchmarks: []bench.Result{
+	api := &results.Run{Benchmarks: []results.Benchmark{
 		httpResult("GET /health", "health", 10, 150, 190,
-			bench.Metric{Unit: bench.UnitErrorRate, Value: 0.002},
-			bench.Metric{Unit: bench.UnitAvailable, Value: 0.9995, Better: "higher"}),
+			results.Metric{Unit: results.UnitErrorRate, Value: 0.002},
+			results.Metric{Unit: results.UnitAvailable, Value: 0.9995, Better: "higher"}),
 		httpResult("GET /slow", "health", 40, 900, 2000,
-			bench.Metric{Unit: bench.UnitErrorRate, Value: 0.02}),
-		{Name: "GET /broken", Category: "cache", Kind: bench.KindHTTP, Error: "connection refused"},
+			results.Metric{Unit: results.UnitErrorRate, Value: 0.02}),
+		{Name: "GET /broken", Category: "cache", Kind: results.KindHTTP, Error: "connection refused"},
 	}}
-	sys := &bench.Results{Benchmarks: []bench.Result{{Name: "system/cold-start", Kind: bench.KindFunc,
-		Metrics: []bench.Metric{{Unit: bench.UnitColdStart, Value: 3.5e9}, {Unit: bench.UnitRSSPeak, Value: 100 << 20}}}}}
+	sys := &results.Run{Benchmarks: []results.Benchmark{{Name: "system/cold-start", Kind: results.KindFunc,
+		Metrics: []results.Metric{{Unit: results.UnitColdStart, Value: 3.5e9}, {Unit: results.UnitRSSPeak, Value: 100 << 20}}}}}
 	v := Evaluate(b, api, nil, sys)
 	if !v.Failed() {
 		t.Fatal("verdict passed")
@@ -125,25 +125,25 @@ endpoints:
 	}
 }
 
-func pageResult(url string, metrics map[string]float64) bench.Result {
-	r := bench.Result{Name: url, Kind: bench.KindPage, Labels: map[string]string{"url": url}}
+func pageResult(url string, metrics map[string]float64) results.Benchmark {
+	r := results.Benchmark{Name: url, Kind: results.KindPage, Labels: map[string]string{"url": url}}
 	for _, typ := range ResourceTypes {
-		r.Metrics = append(r.Metrics, bench.Metric{Unit: "bytes-" + typ, Value: metrics["bytes-"+typ]},
-			bench.Metric{Unit: "requests-" + typ, Value: metrics["requests-"+typ]})
+		r.Metrics = append(r.Metrics, results.Metric{Unit: "bytes-" + typ, Value: metrics["bytes-"+typ]},
+			results.Metric{Unit: "requests-" + typ, Value: metrics["requests-"+typ]})
 	}
-	for _, u := range []string{bench.UnitTTFB, bench.UnitFCP, bench.UnitLCP, bench.UnitTTI, bench.UnitCLS} {
+	for _, u := range []string{results.UnitTTFB, results.UnitFCP, results.UnitLCP, results.UnitTTI, results.UnitCLS} {
 		if v, ok := metrics[u]; ok {
-			r.Metrics = append(r.Metrics, bench.Metric{Unit: u, Value: v})
+			r.Metrics = append(r.Metrics, results.Metric{Unit: u, Value: v})
 		}
 	}
 	return r
 }
 
 func TestEvaluatePage(t *testing.T) {
-	rs := &bench.Results{Benchmarks: []bench.Result{
+	rs := &results.Run{Benchmarks: []results.Benchmark{
 		pageResult("http://127.0.0.1:8080/", map[string]float64{
 			"bytes-document": 2000, "bytes-script": 130 << 10, "bytes-image": 600 << 10, "bytes-total": 740 << 10,
-			bench.UnitTTFB: 250 * ms, bench.UnitFCP: 300 * ms, bench.UnitLCP: 900 * ms, bench.UnitTTI: 1000 * ms}),
+			results.UnitTTFB: 250 * ms, results.UnitFCP: 300 * ms, results.UnitLCP: 900 * ms, results.UnitTTI: 1000 * ms}),
 	}}
 	v := Evaluate(Default(), rs)
 	url := "http://127.0.0.1:8080/"
@@ -172,12 +172,12 @@ func TestEvaluatePage(t *testing.T) {
 func TestEvaluateUnits(t *testing.T) {
 	r := httpResult("GET /health", "health", 0, 0, 0)
 	r.Unit, r.Stats.P95 = "sec/op", 0.15
-	v := Evaluate(nil, &bench.Results{Benchmarks: []bench.Result{r}})
+	v := Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{r}})
 	if c := find(t, v, SectionAPI, "GET /health", "p95"); c.Status != Fail || *c.Measured != 150*ms {
 		t.Errorf("sec/op: %v", c)
 	}
 	r.Unit = "B/op"
-	v = Evaluate(nil, &bench.Results{Benchmarks: []bench.Result{r}})
+	v = Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{r}})
 	if c := find(t, v, SectionAPI, "GET /health", "p95"); c.Status != NotMeasured || !strings.Contains(c.Note, "B/op") {
 		t.Errorf("B/op: %v", c)
 	}

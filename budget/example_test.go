@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 // A budgets file overlays the defaults; Evaluate applies it to results and
@@ -21,10 +21,10 @@ endpoints:
 		fmt.Println(err)
 		return
 	}
-	results := &bench.Results{Benchmarks: []bench.Result{{
-		Name: "GET /healthz", Category: "health", Kind: bench.KindHTTP, Unit: "ns/op",
-		Stats:   bench.Stats{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
-		Metrics: []bench.Metric{{Unit: bench.UnitErrorRate, Value: 0}},
+	results := &results.Run{Benchmarks: []results.Benchmark{{
+		Name: "GET /healthz", Category: "health", Kind: results.KindHTTP, Unit: "ns/op",
+		Stats:   results.Stats{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
+		Metrics: []results.Metric{{Unit: results.UnitErrorRate, Value: 0}},
 	}}}
 	v := budget.Evaluate(b, results)
 	for _, c := range v.Status(budget.Fail) {
@@ -66,8 +66,8 @@ func ExampleParse_error() {
 
 func ExampleVerdict_WriteText() {
 	b := &budget.Budgets{System: budget.Targets{"cold-start": {Value: 3e9, Source: "default"}}}
-	v := budget.Evaluate(b, &bench.Results{Benchmarks: []bench.Result{{
-		Name: "cold-start", Metrics: []bench.Metric{{Unit: bench.UnitColdStart, Value: 1.2e9}},
+	v := budget.Evaluate(b, &results.Run{Benchmarks: []results.Benchmark{{
+		Name: "cold-start", Metrics: []results.Metric{{Unit: results.UnitColdStart, Value: 1.2e9}},
 	}}})
 	_ = v.WriteText(os.Stdout)
 	// Output:

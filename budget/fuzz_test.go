@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 func FuzzParse(f *testing.F) {
@@ -47,8 +47,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("invalid path %q accepted", p.Path)
 			}
 		}
-		v := Evaluate(b, &bench.Results{Benchmarks: []bench.Result{
-			httpResult("GET /", "health", 1, 2, 3, bench.Metric{Unit: bench.UnitErrorRate, Value: 0}),
+		v := Evaluate(b, &results.Run{Benchmarks: []results.Benchmark{
+			httpResult("GET /", "health", 1, 2, 3, results.Metric{Unit: results.UnitErrorRate, Value: 0}),
 			pageResult("http://h/x", map[string]float64{"bytes-total": 1}),
 		}})
 		if v.Passed+v.Failures+v.Unmeasured != len(v.Checks) {

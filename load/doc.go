@@ -60,7 +60,7 @@
 // summary, [Report.Verdict] evaluates latency targets and the error budgets
 // (availability, error rate, timeout rate; defaults from the seed: 99.9%,
 // 0.1%, 0.01%) into machine-readable checks, and [Report.BenchResults]
-// converts the report to [bench.Results] (Kind "http", Unit "ns/op") for
+// converts the report to [results.Run] (Kind "http", Unit "ns/op") for
 // baselines, comparisons and reports; each result's Detail is the
 // endpoint's [EndpointReport] as JSON.
 //

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Report is what a [Run] measured. Its JSON encoding is also the Detail of
-// each [bench.Result] that [Report.BenchResults] writes (one endpoint at a
+// each [results.Benchmark] that [Report.BenchResults] writes (one endpoint at a
 // time, see [EndpointReport]).
 type Report struct {
 	Scenario string `json:"scenario"`
@@ -82,7 +81,7 @@ type Totals struct {
 
 // EndpointReport is one endpoint's or setup step's measurements.
 //
-// JSON (the Detail of a bench.Result of Kind "http"):
+// JSON (the Detail of a results.Benchmark of Kind "http"):
 //
 //	{"name", "category", "method", "url", "phase": "measured"|"setup",
 //	 "requests", "canceled", "errors", "timeouts", "rate", "error_rate",
@@ -521,21 +520,21 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float6
 }
 
 // BenchResults returns the report in the shared results schema: one
-// bench.Result per measured endpoint (Name "<scenario>/<endpoint>") and
+// results.Benchmark per measured endpoint (Name "<scenario>/<endpoint>") and
 // per setup step (Name "<scenario>/setup/<step>", Label phase=setup), with
-// Kind bench.KindHTTP, Unit ns/op (request latency), Stats from the HDR
+// Kind results.KindHTTP, Unit ns/op (request latency), Stats from the HDR
 // histogram, the well-known Metrics (req/s, error-rate, timeout-rate,
 // availability, p90-ns, p99.9-ns; in the open model also service-p99-ns and
 // send-lag-p99-ns) and the EndpointReport as Detail, with the run's
 // description added under "run".
-func (r *Report) BenchResults() *bench.Results {
-	res := &bench.Results{
-		Schema:      bench.Schema,
+func (r *Report) BenchResults() *results.Run {
+	res := &results.Run{
+		Schema:      results.Schema,
 		Suite:       "api",
 		StartedAt:   r.StartedAt,
 		FinishedAt:  r.FinishedAt,
 		Partial:     r.Partial,
-		Environment: bench.CurrentEnvironment(),
+		Environment: results.CurrentEnvironment(),
 		Warnings:    slices.Clone(r.Warnings),
 	}
 	for _, ep := range r.Endpoints {
@@ -558,15 +557,15 @@ type runInfo struct {
 	Open     *OpenReport   `json:"open,omitempty"`
 }
 
-func (r *Report) benchResult(ep EndpointReport, name string) bench.Result {
+func (r *Report) benchResult(ep EndpointReport, name string) results.Benchmark {
 	l := ep.Latency
-	b := bench.Result{
+	b := results.Benchmark{
 		Name:       name,
 		Category:   ep.Category,
-		Kind:       bench.KindHTTP,
-		Unit:       bench.UnitNsPerOp,
+		Kind:       results.KindHTTP,
+		Unit:       results.UnitNsPerOp,
 		Iterations: ep.Requests,
-		Stats: bench.Stats{
+		Stats: results.Stats{
 			N:      int(l.N),
 			Mean:   float64(l.Mean),
 			Median: float64(l.P50),
@@ -591,22 +590,22 @@ func (r *Report) benchResult(ep EndpointReport, name string) bench.Result {
 	if l.Mean > 0 {
 		b.Stats.CV = float64(l.Stddev) / float64(l.Mean)
 	}
-	b.Metrics = []bench.Metric{
-		{Unit: bench.UnitReqPerSec, Value: ep.Rate, Better: "higher"},
-		{Unit: bench.UnitErrorRate, Value: ep.ErrorRate},
-		{Unit: bench.UnitTimeoutRate, Value: ep.TimeoutRate},
-		{Unit: bench.UnitAvailable, Value: ep.Availability, Better: "higher"},
-		{Unit: bench.UnitP90, Value: float64(l.P90)},
-		{Unit: bench.UnitP999, Value: float64(l.P999)},
+	b.Metrics = []results.Metric{
+		{Unit: results.UnitReqPerSec, Value: ep.Rate, Better: "higher"},
+		{Unit: results.UnitErrorRate, Value: ep.ErrorRate},
+		{Unit: results.UnitTimeoutRate, Value: ep.TimeoutRate},
+		{Unit: results.UnitAvailable, Value: ep.Availability, Better: "higher"},
+		{Unit: results.UnitP90, Value: float64(l.P90)},
+		{Unit: results.UnitP999, Value: float64(l.P999)},
 	}
 	if ep.Phase == "setup" {
 		b.Metrics = b.Metrics[1:] // setup requests are not a throughput
 	}
 	if ep.ServiceTime != nil {
-		b.Metrics = append(b.Metrics, bench.Metric{Unit: "service-p99-ns", Value: float64(ep.ServiceTime.P99)})
+		b.Metrics = append(b.Metrics, results.Metric{Unit: "service-p99-ns", Value: float64(ep.ServiceTime.P99)})
 	}
 	if r.Open != nil && ep.Phase != "setup" {
-		b.Metrics = append(b.Metrics, bench.Metric{Unit: "send-lag-p99-ns", Value: float64(r.Open.SendLag.P99)})
+		b.Metrics = append(b.Metrics, results.Metric{Unit: "send-lag-p99-ns", Value: float64(r.Open.SendLag.P99)})
 		b.Labels["rate"] = strconv.FormatFloat(r.Load.Rate, 'g', -1, 64)
 	}
 	b.Labels["concurrency"] = strconv.Itoa(r.Load.Concurrency)

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/results"
 )
 
 // fakeClock is advanced by the test server, so measured latencies are
@@ -109,7 +109,7 @@ func TestKnownLatencyDistribution(t *testing.T) {
 	}
 	// The results carry the same numbers.
 	b := rep.BenchResults().Benchmarks[0]
-	if b.Stats.P99 != float64(l.P99) || b.Stats.N != n || b.Kind != bench.KindHTTP || b.Unit != bench.UnitNsPerOp {
+	if b.Stats.P99 != float64(l.P99) || b.Stats.N != n || b.Kind != results.KindHTTP || b.Unit != results.UnitNsPerOp {
 		t.Errorf("bench result %+v does not match the report", b.Stats)
 	}
 }
@@ -737,11 +737,11 @@ func TestSeriesAndSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res bench.Results
+	var res results.Run
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Schema != bench.Schema || len(res.Benchmarks) != 8 || res.Benchmarks[0].Name != "demo/health" || res.Benchmarks[0].Category != "health" {
+	if res.Schema != results.Schema || len(res.Benchmarks) != 8 || res.Benchmarks[0].Name != "demo/health" || res.Benchmarks[0].Category != "health" {
 		t.Errorf("results: schema %q, %d benchmarks, first %q", res.Schema, len(res.Benchmarks), res.Benchmarks[0].Name)
 	}
 	var detail struct {
@@ -761,7 +761,7 @@ func TestSeriesAndSummary(t *testing.T) {
 	for _, m := range res.Benchmarks[0].Metrics {
 		units[m.Unit] = true
 	}
-	for _, u := range []string{bench.UnitReqPerSec, bench.UnitErrorRate, bench.UnitTimeoutRate, bench.UnitAvailable, bench.UnitP90, bench.UnitP999} {
+	for _, u := range []string{results.UnitReqPerSec, results.UnitErrorRate, results.UnitTimeoutRate, results.UnitAvailable, results.UnitP90, results.UnitP999} {
 		if !units[u] {
 			t.Errorf("metric %s missing", u)
 		}

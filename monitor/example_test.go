@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/monitor"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Monitor this very process by PID for a moment and look at what was
@@ -56,7 +56,7 @@ func ExampleHistory_BenchResults() {
 		Target: monitor.Target{Kind: monitor.KindProcess, Name: "api", PID: 42},
 		System: monitor.System{RSSBaseline: &base, RSSPeak: &peak},
 	}
-	r := h.BenchResults(bench.Environment{}).Benchmarks[0]
+	r := h.BenchResults(results.Environment{}).Benchmarks[0]
 	var ms []string
 	for _, m := range r.Metrics {
 		ms = append(ms, fmt.Sprintf("%s=%.0f", m.Unit, m.Value))

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Files names the files of one monitoring run in a directory (the output
 // root's monitoring/): metrics-history-<stem>.json, report-<stem>.md and the
 // report's charts report-<stem>-<series key>.svg. The stem is the run's
-// start in [bench.TimestampLayout], with a _0002, _0003, ... suffix when
+// start in [results.TimestampLayout], with a _0002, _0003, ... suffix when
 // another run took it.
 type Files struct {
 	Dir, Stem string
@@ -61,7 +61,7 @@ func CreateFiles(dir string, start time.Time, h *History) (Files, error) {
 	if werr != nil {
 		return Files{}, fmt.Errorf("monitor: write history in %s: %w", dir, werr)
 	}
-	base := bench.Timestamp(start)
+	base := results.Timestamp(start)
 	for try := 1; try <= maxStems; try++ {
 		f := Files{Dir: dir, Stem: base}
 		if try > 1 {
@@ -84,7 +84,7 @@ func CreateFiles(dir string, start time.Time, h *History) (Files, error) {
 
 // WriteHistory replaces the history file with h, atomically.
 func (f Files) WriteHistory(h *History) error {
-	if err := bench.WriteFileAtomic(f.History(), h.WriteJSON); err != nil {
+	if err := results.WriteFileAtomic(f.History(), h.WriteJSON); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
 	return nil
@@ -99,7 +99,7 @@ func (f Files) WriteReport(h *History, o ReportOptions) ([]string, error) {
 	var errs []error
 	for _, s := range h.Present() {
 		p := f.Chart(s)
-		err := bench.WriteFileAtomic(p, func(w io.Writer) error { return WriteChart(w, h, s) })
+		err := results.WriteFileAtomic(p, func(w io.Writer) error { return WriteChart(w, h, s) })
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -107,7 +107,7 @@ func (f Files) WriteReport(h *History, o ReportOptions) ([]string, error) {
 		o.Charts[s] = filepath.Base(p)
 		paths = append(paths, p)
 	}
-	if err := bench.WriteFileAtomic(f.Report(), func(w io.Writer) error { return WriteMarkdown(w, h, o) }); err != nil {
+	if err := results.WriteFileAtomic(f.Report(), func(w io.Writer) error { return WriteMarkdown(w, h, o) }); err != nil {
 		return paths, fmt.Errorf("monitor: %w", errors.Join(append(errs, err)...))
 	}
 	paths = append([]string{f.Report()}, paths...)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Schema is the value of [History.Schema] for files this version writes.
@@ -482,7 +482,7 @@ func (rc *recorder) snapshot(status, end string) *History {
 			}
 		}
 		h.Summary[x.Key()] = Summary{N: st.n, Min: st.min, Mean: st.sum / float64(st.n),
-			P50: bench.Quantile(vals, 0.5), P95: bench.Quantile(vals, 0.95), Max: st.max, Last: st.last}
+			P50: results.Quantile(vals, 0.5), P95: results.Quantile(vals, 0.95), Max: st.max, Last: st.last}
 	}
 	h.System = rc.system()
 	return &h
@@ -495,7 +495,7 @@ func (rc *recorder) system() System {
 		sys.SchedLagP99 = &v
 	}
 	if len(rc.baseRSS) > 0 {
-		v := bench.Quantile(rc.baseRSS, 0.5)
+		v := results.Quantile(rc.baseRSS, 0.5)
 		sys.RSSBaseline = &v
 	}
 	if st := rc.stats[RSS]; st.n > 0 || rc.hwm > 0 {

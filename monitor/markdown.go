@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 // ReportOptions configures [WriteMarkdown].
@@ -197,7 +197,7 @@ func writeSystem(p func(string, ...any), h *History, b *budget.Budgets) {
 		{"cpu-idle", fmt.Sprintf("mean CPU, first %s", win), h.System.CPUIdle, 1},
 		{"scheduler-lag", "p99 over the run", h.System.SchedLagP99, 1e9},
 	}
-	res := h.BenchResults(bench.Environment{})
+	res := h.BenchResults(results.Environment{})
 	v := budget.Evaluate(&budget.Budgets{File: b.File, System: b.System}, res)
 	p("## System targets\n\n")
 	p("The monitored process against %s. The baseline figures come from the first %s of the run: start the monitor while the target is idle for an idle baseline.\n\n", source, win)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // UnitRSS is the primary unit of the result [History.BenchResults] writes:
@@ -15,19 +15,19 @@ const UnitRSS = "rss-bytes"
 // BenchResults returns the run as bench results (Suite "monitor") so the
 // system budgets can be checked on it (`perfagent check`, [budget.Evaluate]):
 // one result named "monitor/<target name>", Category "system", Kind
-// [bench.KindMemory], whose samples are the RSS of the history's points
+// [results.KindMemory], whose samples are the RSS of the history's points
 // (unit [UnitRSS]) and whose metrics are the [System] figures measured:
-// [bench.UnitRSSBaseline], [bench.UnitRSSPeak], [bench.UnitCPUIdle] and
-// [bench.UnitSchedLagP99] (converted to nanoseconds). Labels carry the
+// [results.UnitRSSBaseline], [results.UnitRSSPeak], [results.UnitCPUIdle] and
+// [results.UnitSchedLagP99] (converted to nanoseconds). Labels carry the
 // target and the way each figure was taken. env describes the machine that
 // ran the monitor (the target's, for process targets).
-func (h *History) BenchResults(env bench.Environment) *bench.Results {
-	res := &bench.Results{
-		Schema: bench.Schema, Suite: "monitor", StartedAt: h.StartedAt, FinishedAt: h.FinishedAt,
+func (h *History) BenchResults(env results.Environment) *results.Run {
+	res := &results.Run{
+		Schema: results.Schema, Suite: "monitor", StartedAt: h.StartedAt, FinishedAt: h.FinishedAt,
 		Partial: h.Partial, Environment: env, Warnings: h.Warnings,
 	}
-	r := bench.Result{
-		Name: "monitor/" + resultName(h.Target.Name), Category: "system", Kind: bench.KindMemory, Unit: UnitRSS,
+	r := results.Benchmark{
+		Name: "monitor/" + resultName(h.Target.Name), Category: "system", Kind: results.KindMemory, Unit: UnitRSS,
 		Labels: map[string]string{
 			"target":            h.Target.Kind,
 			"interval":          strconv.FormatFloat(h.IntervalSeconds, 'g', -1, 64) + "s",
@@ -51,18 +51,18 @@ func (h *History) BenchResults(env bench.Environment) *bench.Results {
 	if len(rss) > 0 {
 		r.Samples = rss
 		r.Iterations = int64(len(rss))
-		r.Stats, _ = bench.Summarize(rss)
+		r.Stats, _ = results.Summarize(rss)
 	}
 	add := func(unit string, v *float64, scale float64) {
 		if v != nil {
-			r.Metrics = append(r.Metrics, bench.Metric{Unit: unit, Value: *v * scale})
+			r.Metrics = append(r.Metrics, results.Metric{Unit: unit, Value: *v * scale})
 		}
 	}
-	add(bench.UnitRSSBaseline, h.System.RSSBaseline, 1)
-	add(bench.UnitRSSPeak, h.System.RSSPeak, 1)
-	add(bench.UnitCPUIdle, h.System.CPUIdle, 1)
-	add(bench.UnitSchedLagP99, h.System.SchedLagP99, 1e9)
-	res.Benchmarks = []bench.Result{r}
+	add(results.UnitRSSBaseline, h.System.RSSBaseline, 1)
+	add(results.UnitRSSPeak, h.System.RSSPeak, 1)
+	add(results.UnitCPUIdle, h.System.CPUIdle, 1)
+	add(results.UnitSchedLagP99, h.System.SchedLagP99, 1e9)
+	res.Benchmarks = []results.Benchmark{r}
 	return res
 }
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 var t0 = time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
@@ -364,17 +364,17 @@ func TestCreateFilesNeverCollide(t *testing.T) {
 
 func TestBenchResultsMeetTheBudgets(t *testing.T) {
 	h := syntheticHistory(t)
-	res := h.BenchResults(bench.CurrentEnvironment())
+	res := h.BenchResults(results.CurrentEnvironment())
 	var buf bytes.Buffer
-	if err := bench.WriteJSON(&buf, res); err != nil {
+	if err := results.WriteJSON(&buf, res); err != nil {
 		t.Fatal(err)
 	}
-	back, err := bench.ReadResults(&buf, "r.json")
+	back, err := results.Read(&buf, "r.json")
 	if err != nil {
 		t.Fatalf("the results do not validate: %v", err)
 	}
 	r := back.Benchmarks[0]
-	if r.Name != "monitor/checkout" || r.Kind != bench.KindMemory || r.Unit != UnitRSS || len(r.Samples) != len(h.Samples) {
+	if r.Name != "monitor/checkout" || r.Kind != results.KindMemory || r.Unit != UnitRSS || len(r.Samples) != len(h.Samples) {
 		t.Errorf("result %+v", r)
 	}
 	v := budget.Evaluate(&budget.Budgets{System: budget.Default().System}, back)

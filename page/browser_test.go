@@ -18,8 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 // One browser serves every test of the package: starting Chromium costs
@@ -240,7 +240,7 @@ func TestBytesByType(t *testing.T) {
 	if v, _ := metric(res, "bytes-script"); int64(v) != want["script"] {
 		t.Errorf("metric bytes-script %v, want %d", v, want["script"])
 	}
-	if res.Kind != bench.KindPage || res.Name != first.URL+"/" || len(res.Samples) != 1 || res.Stats.N != 1 {
+	if res.Kind != results.KindPage || res.Name != first.URL+"/" || len(res.Samples) != 1 || res.Stats.N != 1 {
 		t.Errorf("result %+v", res)
 	}
 	var thirdSeen bool
@@ -259,7 +259,7 @@ func TestBytesByType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := budget.Evaluate(b, &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{res}})
+	v := budget.Evaluate(b, &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{res}})
 	if !v.Failed() {
 		t.Fatalf("over budget passed:\n%s", verdictText(v))
 	}
@@ -277,7 +277,7 @@ func TestBytesByType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := budget.Evaluate(lh, &bench.Results{Benchmarks: []bench.Result{res}}); !v.Failed() {
+	if v := budget.Evaluate(lh, &results.Run{Benchmarks: []results.Benchmark{res}}); !v.Failed() {
 		t.Errorf("over a Lighthouse budget passed:\n%s", verdictText(v))
 	}
 }
@@ -288,7 +288,7 @@ func verdictText(v *budget.Verdict) string {
 	return b.String()
 }
 
-func metric(r bench.Result, unit string) (float64, bool) {
+func metric(r results.Benchmark, unit string) (float64, bool) {
 	for _, m := range r.Metrics {
 		if m.Unit == unit {
 			return m.Value, true
@@ -430,7 +430,7 @@ func TestFailingURLs(t *testing.T) {
 	if !strings.Contains(res.Error, "all 2 runs failed") || len(res.Warnings) != 2 || len(res.Metrics) != 0 {
 		t.Errorf("result error %q warnings %q metrics %v", res.Error, res.Warnings, res.Metrics)
 	}
-	v := budget.Evaluate(nil, &bench.Results{Benchmarks: []bench.Result{res}})
+	v := budget.Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{res}})
 	if v.Failed() {
 		t.Errorf("a page that never loaded failed budgets instead of being not measured:\n%s", verdictText(v))
 	}

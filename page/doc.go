@@ -2,7 +2,7 @@
 // request counts by resource type, TTFB, FCP, LCP, CLS, TTI and TBT, over
 // several runs, with medians and spread. Headless Chromium is driven over
 // the DevTools protocol (github.com/chromedp/chromedp). Results go into
-// [bench.Results] as one Kind "page" result per URL ([Report.Result]), which
+// [results.Run] as one Kind "page" result per URL ([Report.Result]), which
 // package budget checks against page budgets (perfagent's budgets file or
 // Lighthouse's budget.json).
 //
@@ -10,7 +10,7 @@
 //
 //	report, err := page.Run(ctx, "https://example.com/", page.Options{Runs: 5})
 //	if errors.Is(err, page.ErrNoBrowser) { ... } // usage error: exit 2
-//	result, err := report.Result()              // a bench.Result of Kind "page"
+//	result, err := report.Result()              // a results.Benchmark of Kind "page"
 //	page.RenderSVG(w, report)                    // bytes-by-type chart and waterfall
 //
 // [Launch] starts one browser for several URLs; [Browser.Measure] measures
@@ -82,7 +82,7 @@
 //
 // # Results
 //
-// [Report.Result] gives one [bench.Result] per URL: Samples are the
+// [Report.Result] gives one [results.Benchmark] per URL: Samples are the
 // per-run load-event times (the one timing every successful run has),
 // Metrics the medians of ttfb-ns, fcp-ns, lcp-ns, tti-ns, tbt-ns, cls,
 // load-ns, bytes-<type> and requests-<type>, and Detail the [Report] as JSON

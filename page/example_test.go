@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/page"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Measure a page five times and check it against the default budgets.
@@ -25,7 +25,7 @@ func Example() {
 	}
 	lcp, _ := report.Spread("lcp-ns")
 	fmt.Printf("LCP median %.0f ms (min %.0f, max %.0f)\n", lcp.Median/1e6, lcp.Min/1e6, lcp.Max/1e6)
-	v := budget.Evaluate(budget.Default(), &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{result}})
+	v := budget.Evaluate(budget.Default(), &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{result}})
 	_ = v.WriteText(os.Stdout)
 }
 

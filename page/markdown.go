@@ -5,8 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 // WriteMarkdown writes the report as a Markdown section: the settings, a
@@ -27,8 +27,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		name, unit string
 		q          budget.Quantity
 	}{
-		{"TTFB", bench.UnitTTFB, budget.Duration}, {"FCP", bench.UnitFCP, budget.Duration}, {"LCP", bench.UnitLCP, budget.Duration},
-		{"TTI", bench.UnitTTI, budget.Duration}, {"TBT", budget.UnitTBT, budget.Duration}, {"CLS", bench.UnitCLS, budget.Score},
+		{"TTFB", results.UnitTTFB, budget.Duration}, {"FCP", results.UnitFCP, budget.Duration}, {"LCP", results.UnitLCP, budget.Duration},
+		{"TTI", results.UnitTTI, budget.Duration}, {"TBT", budget.UnitTBT, budget.Duration}, {"CLS", results.UnitCLS, budget.Score},
 		{"load", UnitLoad, budget.Duration},
 	} {
 		s, ok := r.Spread(m.unit)
@@ -40,11 +40,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\n| resource type | bytes (median) | min | max | requests (median) |\n|---|---:|---:|---:|---:|\n")
 	for _, t := range budget.ResourceTypes {
-		s, ok := r.Spread(bench.UnitBytesPrefix + t)
+		s, ok := r.Spread(results.UnitBytesPrefix + t)
 		if !ok {
 			continue
 		}
-		q, _ := r.Spread(bench.UnitReqsPrefix + t)
+		q, _ := r.Spread(results.UnitReqsPrefix + t)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %g |\n", t, budget.Bytes.Format(s.Median), budget.Bytes.Format(s.Min), budget.Bytes.Format(s.Max), q.Median)
 	}
 	var notes []string

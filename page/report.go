@@ -8,15 +8,15 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 // ReportSchema is the value of [Report.Schema].
 const ReportSchema = "perfagent.page/v1"
 
 // Report is the measurement of one URL: every run and the medians. It is
-// also the [bench.Result.Detail] of the URL's result (see [Report.Result]
+// also the [results.Benchmark.Detail] of the URL's result (see [Report.Result]
 // and [DecodeDetail]).
 //
 // All times are nanoseconds from navigation start (performance.timeOrigin
@@ -163,19 +163,19 @@ func (r *Load) metricValues(yield func(unit string, v float64, ok bool)) {
 	for _, m := range []struct {
 		unit string
 		d    time.Duration
-	}{{bench.UnitTTFB, r.TTFB}, {bench.UnitFCP, r.FCP}, {bench.UnitLCP, r.LCP}, {bench.UnitTTI, r.TTI}} {
+	}{{results.UnitTTFB, r.TTFB}, {results.UnitFCP, r.FCP}, {results.UnitLCP, r.LCP}, {results.UnitTTI, r.TTI}} {
 		v, ok := ns(m.d)
 		yield(m.unit, v, ok)
 	}
 	yield(budget.UnitTBT, float64(r.TBT), r.TBTMeasured)
-	yield(bench.UnitCLS, r.CLS, r.Error == "")
+	yield(results.UnitCLS, r.CLS, r.Error == "")
 	v, ok := ns(r.LoadEvent)
 	yield(UnitLoad, v, ok)
 	for _, res := range r.Resources {
-		yield(bench.UnitBytesPrefix+res.Type, float64(res.Bytes), true)
+		yield(results.UnitBytesPrefix+res.Type, float64(res.Bytes), true)
 	}
 	for _, res := range r.Resources {
-		yield(bench.UnitReqsPrefix+res.Type, float64(res.Requests), true)
+		yield(results.UnitReqsPrefix+res.Type, float64(res.Requests), true)
 	}
 }
 
@@ -209,7 +209,7 @@ func (r *Report) summarizeRuns() {
 		if len(xs) == 0 {
 			continue
 		}
-		st, _ := bench.Summarize(xs)
+		st, _ := results.Summarize(xs)
 		r.Summary = append(r.Summary, Spread{Unit: unit, N: st.N, Median: st.Median, Min: st.Min, Max: st.Max})
 	}
 }
@@ -224,7 +224,7 @@ func (r *Report) Spread(unit string) (Spread, bool) {
 	return Spread{}, false
 }
 
-// Result converts the report to one [bench.Result] of Kind "page":
+// Result converts the report to one [results.Benchmark] of Kind "page":
 //
 //   - Name is the URL; Category "page"; Labels hold "url", "browser",
 //     "cpu_slowdown" and "network".
@@ -237,9 +237,9 @@ func (r *Report) Spread(unit string) (Spread, bool) {
 //     measured is left out, so budgets report it as not measured.
 //   - Error is set when no run succeeded; Warnings name failed runs.
 //   - Detail is the Report itself as JSON ([DecodeDetail] reads it back).
-func (r *Report) Result() (bench.Result, error) {
-	res := bench.Result{
-		Name: r.URL, Category: "page", Kind: bench.KindPage, Unit: bench.UnitNsPerOp,
+func (r *Report) Result() (results.Benchmark, error) {
+	res := results.Benchmark{
+		Name: r.URL, Category: "page", Kind: results.KindPage, Unit: results.UnitNsPerOp,
 		Labels: map[string]string{
 			"url":          r.URL,
 			"cpu_slowdown": strconv.FormatFloat(r.Settings.CPUSlowdown, 'g', -1, 64),
@@ -264,9 +264,9 @@ func (r *Report) Result() (bench.Result, error) {
 	}
 	res.Warnings = append(res.Warnings, failed...)
 	res.Iterations = int64(len(res.Samples))
-	res.Stats, _ = bench.Summarize(res.Samples)
+	res.Stats, _ = results.Summarize(res.Samples)
 	for _, s := range r.Summary {
-		m := bench.Metric{Unit: s.Unit, Value: s.Median}
+		m := results.Metric{Unit: s.Unit, Value: s.Median}
 		res.Metrics = append(res.Metrics, m)
 	}
 	if len(failed) == len(r.Runs) && len(r.Runs) > 0 {

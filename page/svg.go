@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/results"
 )
 
 // typeColors colour resource types in the charts.
@@ -42,8 +42,8 @@ func RenderSVG(w io.Writer, r *Report) error {
 	}
 	var bars []bar
 	for _, t := range budget.ResourceTypes {
-		b, _ := r.Spread(bench.UnitBytesPrefix + t)
-		q, _ := r.Spread(bench.UnitReqsPrefix + t)
+		b, _ := r.Spread(results.UnitBytesPrefix + t)
+		q, _ := r.Spread(results.UnitReqsPrefix + t)
 		bars = append(bars, bar{t, b.Median, q.Median})
 	}
 	maxBytes := 1.0

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 func TestInteractive(t *testing.T) {
@@ -243,7 +243,7 @@ func TestResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Kind != bench.KindPage || res.Unit != "ns/op" || res.Iterations != 2 || len(res.Samples) != 2 || res.Stats.Median != 600e6 {
+	if res.Kind != results.KindPage || res.Unit != "ns/op" || res.Iterations != 2 || len(res.Samples) != 2 || res.Stats.Median != 600e6 {
 		t.Errorf("result %+v", res)
 	}
 	if res.Error != "" || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "run 2: load") {

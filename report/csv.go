@@ -7,7 +7,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // CSV writes one row per benchmark of res with a header: name, category,
@@ -15,7 +15,7 @@ import (
 // ci_low, ci_high, cv, outliers, allocs_per_op, bytes_per_op, error. Values
 // are in the benchmark's unit, unformatted, for spreadsheets; absent
 // allocation figures are empty cells.
-func CSV(w io.Writer, res *bench.Results) error {
+func CSV(w io.Writer, res *results.Run) error {
 	if res == nil {
 		return errors.New("report: csv: nil results")
 	}
@@ -33,11 +33,11 @@ func CSV(w io.Writer, res *bench.Results) error {
 		st := b.Stats
 		unit := b.Unit
 		if unit == "" {
-			unit = bench.UnitNsPerOp
+			unit = results.UnitNsPerOp
 		}
 		kind := b.Kind
 		if kind == "" {
-			kind = bench.KindFunc
+			kind = results.KindFunc
 		}
 		_ = cw.Write([]string{b.Name, b.Category, kind, unit, strconv.Itoa(st.N), strconv.FormatInt(b.Iterations, 10),
 			g(st.Mean), g(st.Median), g(st.Stddev), g(st.Min), g(st.Max), g(st.P50), g(st.P95), g(st.P99),

@@ -2,7 +2,7 @@
 // HTML page, a Markdown summary for pull-request comments, CSV for
 // spreadsheets, and the SVG charts they are drawn with.
 //
-// Every renderer takes a [bench.Results] (and, where a comparison makes
+// Every renderer takes a [results.Run] (and, where a comparison makes
 // sense, a [bench.Comparison], which may be nil) and writes to an io.Writer;
 // none reads the clock or the environment, so the same inputs always give
 // the same bytes. Results of every kind render generically: the statistics

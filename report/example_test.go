@@ -9,6 +9,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 // A Runner writes HTML reports through report.HTML.
@@ -26,9 +27,9 @@ func Example_runner() {
 }
 
 func ExampleMarkdown() {
-	res := &bench.Results{Schema: bench.Schema, Suite: "demo", Benchmarks: []bench.Result{{
+	res := &results.Run{Schema: results.Schema, Suite: "demo", Benchmarks: []results.Benchmark{{
 		Name: "parse", Unit: "ns/op", Iterations: 1000,
-		Stats: bench.Stats{N: 10, Median: 1030, P95: 1100, P99: 1200, CILow: 1010, CIHigh: 1050, CIConfidence: 0.98},
+		Stats: results.Stats{N: 10, Median: 1030, P95: 1100, P99: 1200, CILow: 1010, CIHigh: 1050, CIConfidence: 0.98},
 	}}}
 	_ = report.Markdown(os.Stdout, res, nil)
 	// Output:

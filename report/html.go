@@ -13,6 +13,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/page"
+	"github.com/perfagent/perfagent/results"
 )
 
 //go:embed page.html.tmpl
@@ -32,7 +33,7 @@ var pageTemplate string
 // chart of those. The comparison section charts every benchmark's change
 // with its significance ("~" when not significant) and lists all compared
 // values. HTML's signature matches [bench.Renderer].
-func HTML(w io.Writer, res *bench.Results, cmp *bench.Comparison) error {
+func HTML(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	if res == nil {
 		return errors.New("report: html: nil results")
 	}
@@ -96,7 +97,7 @@ type benchView struct {
 	VersusStatus                   string
 }
 
-func newPageView(res *bench.Results, cmp *bench.Comparison) (*pageView, error) {
+func newPageView(res *results.Run, cmp *bench.Comparison) (*pageView, error) {
 	v := &pageView{
 		Suite:    res.Suite,
 		Started:  formatTime(res.StartedAt),
@@ -144,7 +145,7 @@ func newPageView(res *bench.Results, cmp *bench.Comparison) (*pageView, error) {
 	return v, nil
 }
 
-func envRows(e bench.Environment) []kv {
+func envRows(e results.Environment) []kv {
 	rows := []kv{{"Go", e.GoVersion}, {"OS/arch", strings.Trim(e.GOOS+"/"+e.GOARCH, "/")}, {"CPU", e.CPU}}
 	if e.NumCPU > 0 || e.GOMAXPROCS > 0 {
 		rows = append(rows, kv{"CPUs / GOMAXPROCS", fmt.Sprintf("%d / %d", e.NumCPU, e.GOMAXPROCS)})
@@ -220,14 +221,14 @@ func valueOrDash(v float64, unit string, ok bool) string {
 	return FormatValue(v, unit)
 }
 
-func newBenchView(b bench.Result) (benchView, error) {
+func newBenchView(b results.Benchmark) (benchView, error) {
 	unit := b.Unit
 	if unit == "" {
-		unit = bench.UnitNsPerOp
+		unit = results.UnitNsPerOp
 	}
 	kind := b.Kind
 	if kind == "" {
-		kind = bench.KindFunc
+		kind = results.KindFunc
 	}
 	v := benchView{Name: b.Name, Category: b.Category, Kind: kind, Unit: unit, Error: b.Error, Warnings: b.Warnings}
 	st := b.Stats
@@ -290,7 +291,7 @@ func newBenchView(b bench.Result) (benchView, error) {
 		}
 		v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: built by SVGBarChart
 	}
-	if b.Kind == bench.KindPage && len(b.Detail) > 0 {
+	if b.Kind == results.KindPage && len(b.Detail) > 0 {
 		// Page loads: bytes by type and the waterfall of the median run,
 		// drawn by the package that measured them.
 		if r, err := page.DecodeDetail(b.Detail); err == nil {
@@ -304,8 +305,8 @@ func newBenchView(b bench.Result) (benchView, error) {
 	}
 	var bytesBars []Bar
 	for _, m := range b.Metrics {
-		if strings.HasPrefix(m.Unit, bench.UnitBytesPrefix) {
-			bytesBars = append(bytesBars, Bar{Label: strings.TrimPrefix(m.Unit, bench.UnitBytesPrefix), Value: m.Value})
+		if strings.HasPrefix(m.Unit, results.UnitBytesPrefix) {
+			bytesBars = append(bytesBars, Bar{Label: strings.TrimPrefix(m.Unit, results.UnitBytesPrefix), Value: m.Value})
 		}
 	}
 	if len(bytesBars) > 0 {
@@ -320,7 +321,7 @@ func newBenchView(b bench.Result) (benchView, error) {
 
 // percentileBars lists the percentiles a sample-less result has: p50, p95
 // and p99 from Stats, p90 and p99.9 from metrics, and the maximum.
-func percentileBars(b bench.Result) []Bar {
+func percentileBars(b results.Benchmark) []Bar {
 	st := b.Stats
 	metric := func(unit string) (float64, bool) {
 		for _, m := range b.Metrics {
@@ -331,11 +332,11 @@ func percentileBars(b bench.Result) []Bar {
 		return 0, false
 	}
 	bars := []Bar{{Label: "p50", Value: st.P50}}
-	if v, ok := metric(bench.UnitP90); ok {
+	if v, ok := metric(results.UnitP90); ok {
 		bars = append(bars, Bar{Label: "p90", Value: v})
 	}
 	bars = append(bars, Bar{Label: "p95", Value: st.P95}, Bar{Label: "p99", Value: st.P99})
-	if v, ok := metric(bench.UnitP999); ok {
+	if v, ok := metric(results.UnitP999); ok {
 		bars = append(bars, Bar{Label: "p99.9", Value: v})
 	}
 	if st.Max > 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Markdown writes a summary of res suited to a pull-request comment
@@ -16,7 +17,7 @@ import (
 // p95, p99, allocations and the change against the baseline, "~" when not
 // significant), the regressions, and the warnings folded in a <details>
 // block. Its output is deterministic for given inputs.
-func Markdown(w io.Writer, res *bench.Results, cmp *bench.Comparison) error {
+func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	if res == nil {
 		return errors.New("report: markdown: nil results")
 	}
@@ -65,7 +66,7 @@ func Markdown(w io.Writer, res *bench.Results, cmp *bench.Comparison) error {
 	for _, b := range res.Benchmarks {
 		unit := b.Unit
 		if unit == "" {
-			unit = bench.UnitNsPerOp
+			unit = results.UnitNsPerOp
 		}
 		f := func(v float64) string { return FormatValue(v, unit) }
 		name := mdEscape(b.Name)
@@ -167,7 +168,7 @@ func versus(r bench.Row) string {
 }
 
 // envLine renders the environment in one line.
-func envLine(e bench.Environment) string {
+func envLine(e results.Environment) string {
 	var parts []string
 	add := func(s string) {
 		if s != "" && s != "/" {

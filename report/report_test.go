@@ -14,6 +14,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -61,7 +62,7 @@ func TestMarkdownContent(t *testing.T) {
 	}
 	md := buf.String()
 	for _, want := range []string{
-		"❌ **3 regression(s)**",
+		"❌ **1 regression(s)**",
 		"| parse/small | ", "| ~ (p=", // not significant
 		"🔴 +", "🟢 -", // regression and improvement
 		`db/query &lt;slow&gt; \| join ❌`,      // escaped, failed
@@ -137,7 +138,7 @@ func TestHTMLSelfContained(t *testing.T) {
 	if n := strings.Count(page, `<svg `); n != len(cur.Benchmarks)+2 {
 		t.Errorf("%d charts", n)
 	}
-	for _, want := range []string{"Comparison with baseline", "3 regression(s)", "partial", "Distribution of 200 samples", "Percentiles (ns/op)", "Bytes by type", "failed: panic: connection refused"} {
+	for _, want := range []string{"Comparison with baseline", "1 regression(s)", "partial", "Distribution of 200 samples", "Percentiles (ns/op)", "Bytes by type", "failed: panic: connection refused"} {
 		if want == "partial" {
 			continue // the fixture is not partial
 		}
@@ -155,7 +156,7 @@ func TestHTMLSelfContained(t *testing.T) {
 	}
 	// An empty run renders too.
 	buf.Reset()
-	if err := report.HTML(&buf, &bench.Results{}, nil); err != nil {
+	if err := report.HTML(&buf, &results.Run{}, nil); err != nil {
 		t.Error(err)
 	}
 }
@@ -184,8 +185,8 @@ func TestHTMLDrawsPageLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := &bench.Results{Schema: bench.Schema, Benchmarks: []bench.Result{{Name: "http://h/", Kind: bench.KindPage,
-		Samples: []float64{5e8}, Stats: bench.Stats{N: 1, Median: 5e8}, Detail: detail}}}
+	res := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{{Name: "http://h/", Kind: results.KindPage,
+		Samples: []float64{5e8}, Stats: results.Stats{N: 1, Median: 5e8}, Detail: detail}}}
 	var buf bytes.Buffer
 	if err := report.HTML(&buf, res, nil); err != nil {
 		t.Fatal(err)

@@ -4,10 +4,14 @@
 // allocation, CPU, GC and JSON benchmarks, and what `perfagent bench system`
 // runs.
 //
-// Every benchmark runs through a [bench.Runner], so its results have the
-// same statistics, files, baselines and reports as any other benchmark, and
-// keep stable names and units so that runs compare across machines and Go
-// versions:
+// Every benchmark runs through a [bench.Runner] with its rounds interleaved
+// with the others' ([bench.Runner.RunSuite]: round 1 of each, then round 2 of
+// each, ...), so drift on the machine hits every benchmark alike; each round
+// is one sample, and state a benchmark needs (a live heap, load goroutines)
+// is built for each of its rounds and dropped after it, so no benchmark runs
+// beside another's heap. Results have the same statistics, files, baselines
+// and reports as any other benchmark, and keep stable names and units so that
+// runs compare across machines and Go versions:
 //
 //	sched/latency/idle     ns/wakeup  how late a 1ms timer's goroutine runs, idle machine
 //	sched/latency/loaded   ns/wakeup  the same with GOMAXPROCS goroutines burning CPU
@@ -19,12 +23,15 @@
 //	json/encode, json/decode ns/op    encoding/json on a 20-item order document (and MB/s)
 //
 // Scheduler latency is Go's analogue of event-loop lag: a goroutine sleeps
-// 1ms and measures how much later than its deadline it runs. Every such
-// benchmark also carries the metric [bench.UnitSchedLagP99] (the p99 of those
-// delays, for budgets such as "scheduler lag < 50ms") and
-// "runtime-sched-latency-p99-ns", the p99 of the runtime's own
-// /sched/latencies:seconds histogram over the same interval (time goroutines
-// spent runnable before running, sampled by the runtime).
+// 1ms and measures how much later than its deadline it runs. A round's value
+// is the mean delay of its wake-ups; the distribution of every wake-up is in
+// [results.Benchmark.PerOp]. Both carry "runtime-sched-latency-p99-ns" per
+// round, the p99 of the runtime's own /sched/latencies:seconds histogram
+// over the round (time goroutines spent runnable before running, sampled by
+// the runtime). Only sched/latency/idle carries [results.UnitSchedLagP99] (the
+// p99 of its wake-ups, for budgets such as "scheduler lag < 50ms"): the loaded
+// case saturates the CPU on purpose, and a budget on it would judge the
+// overload, not the machine.
 //
 // Usage:
 //
@@ -34,8 +41,10 @@
 //	}
 //	r.SaveResults()
 //
-// With default options the suite takes about 25 seconds; Options.Quick runs
-// it in a few seconds with smaller heaps, for tests and smoke checks.
+// With default options the suite takes about 40 seconds; Options.Quick runs
+// it in a few seconds with smaller heaps and 8 rounds, for tests and smoke
+// checks, and records quick mode so that a quick run is never compared with
+// a full one.
 // Results depend on everything else the machine does: run it on a quiet
 // machine and compare runs with the significance test, not by eye.
 package system

@@ -9,14 +9,17 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
-// Category is the [bench.Result.Category] of every system benchmark.
+// Category is the [results.Benchmark.Category] of every system benchmark.
 const Category = "system"
 
 // Units and metric units of the suite beyond those of package bench.
@@ -40,13 +43,19 @@ const (
 )
 
 // Options configure [Run]. The zero value runs the full suite with default
-// durations (about 25 s).
+// durations (about 40 s).
 type Options struct {
-	// Quick shortens every benchmark (150ms of measurement) and uses small
-	// heaps (1 and 4 MiB), so the suite takes a few seconds.
+	// Quick shortens every benchmark (150ms of measurement in 8 rounds) and
+	// uses small heaps (1 and 4 MiB), so the suite takes a few seconds. The
+	// results record quick mode, and comparisons refuse to compare a quick
+	// run with a full one.
 	Quick bool
-	// Duration is the measurement time of each benchmark (its MinDuration).
-	// Default 2s, or 150ms when Quick.
+	// Rounds is the number of rounds of every benchmark (its sample count).
+	// Default 10, or 8 when Quick; below 6 no change could ever be
+	// significant once the gate adjusts for the suite's nine rows.
+	Rounds int
+	// Duration is the measurement time of each benchmark over all its
+	// rounds (its MinDuration). Default 2s, or 150ms when Quick.
 	Duration time.Duration
 	// HeapSizes are the live-heap sizes of the GC benchmarks in bytes.
 	// Default 16, 64 and 256 MiB, or 1 and 4 MiB when Quick. Sizes under
@@ -66,6 +75,12 @@ func (o Options) withDefaults() Options {
 			o.Duration = 150 * time.Millisecond
 		}
 	}
+	if o.Rounds <= 0 {
+		o.Rounds = bench.DefaultRounds
+		if o.Quick {
+			o.Rounds = 8
+		}
+	}
 	if len(o.HeapSizes) == 0 {
 		o.HeapSizes = []int64{16 << 20, 64 << 20, 256 << 20}
 		if o.Quick {
@@ -78,33 +93,38 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Parameters returns the settings that shape the suite's workloads and
+// measurement, for [results.Run.Parameters]: comparisons warn when they
+// differ between two runs.
+func (o Options) Parameters() map[string]string {
+	o = o.withDefaults()
+	var sizes []string
+	for _, s := range o.HeapSizes {
+		sizes = append(sizes, sizeName(max(s, 64<<10)))
+	}
+	return map[string]string{
+		"system.rounds":          strconv.Itoa(o.Rounds),
+		"system.duration":        o.Duration.String(),
+		"system.heap_sizes":      strings.Join(sizes, ","),
+		"system.load_goroutines": strconv.Itoa(o.LoadGoroutines),
+	}
+}
+
 // runOptions are the runner options of a benchmark with the given warm-up
-// and minimum sample counts (cut down when Quick).
+// and minimum operation counts (cut down when Quick).
 func (o Options) runOptions(warmup, runs int) bench.Options {
 	if o.Quick {
 		warmup, runs = min(warmup, 2), min(runs, 20)
 	}
-	return bench.Options{WarmupRuns: warmup, MeasurementRuns: runs, MinDuration: o.Duration, MaxDuration: 5*o.Duration + 20*time.Second}
-}
-
-// benchmark is one entry of the suite.
-type benchmark struct {
-	name string
-	run  func(ctx context.Context, r *bench.Runner, name string, o Options) error
+	return bench.Options{WarmupRuns: warmup, Rounds: o.Rounds, MeasurementRuns: runs, MinDuration: o.Duration, MaxDuration: 5*o.Duration + 60*time.Second}
 }
 
 // suite lists the benchmarks for o in run order.
-func suite(o Options) []benchmark {
-	bs := []benchmark{
-		{"sched/latency/idle", func(ctx context.Context, r *bench.Runner, name string, o Options) error {
-			return schedLatency(ctx, r, name, o, 0)
-		}},
-		{"sched/latency/loaded", func(ctx context.Context, r *bench.Runner, name string, o Options) error {
-			return schedLatency(ctx, r, name, o, o.LoadGoroutines)
-		}},
-		{"alloc/small-64B", allocSmall},
-		{"alloc/large-1MiB", allocLarge},
-		{"cpu/sha256-64KiB", hashing},
+func suite(o Options) []bench.Spec {
+	bs := []bench.Spec{
+		schedLatency("sched/latency/idle", o, 0),
+		schedLatency("sched/latency/loaded", o, o.LoadGoroutines),
+		allocSmall(o), allocLarge(o), hashing(o),
 	}
 	seen := map[int64]bool{}
 	for _, size := range o.HeapSizes {
@@ -113,11 +133,12 @@ func suite(o Options) []benchmark {
 			continue
 		}
 		seen[size] = true
-		bs = append(bs, benchmark{"gc/live-heap-" + sizeName(size), func(ctx context.Context, r *bench.Runner, name string, o Options) error {
-			return gcCycle(ctx, r, name, o, size)
-		}})
+		bs = append(bs, gcCycle(o, size))
 	}
-	bs = append(bs, benchmark{"json/encode", jsonEncode}, benchmark{"json/decode", jsonDecode})
+	bs = append(bs, jsonEncode(o), jsonDecode(o))
+	for i := range bs {
+		bs[i].Category = Category
+	}
 	return bs
 }
 
@@ -126,36 +147,48 @@ func Names(o Options) []string {
 	o = o.withDefaults()
 	var names []string
 	for _, b := range suite(o) {
-		if o.Filter == nil || o.Filter(b.name) {
-			names = append(names, b.name)
+		if o.Filter == nil || o.Filter(b.Name) {
+			names = append(names, b.Name)
 		}
 	}
 	return names
 }
 
-// Run runs the suite with r, one benchmark after the other. A benchmark that
-// fails is recorded in r's results and the others still run; Run returns the
-// failures joined. When ctx is done Run stops after the current benchmark
-// (which records the interruption) and returns ctx's error with the failures.
+// Run runs the suite with r, its benchmarks' rounds interleaved
+// ([bench.Runner.RunSuite]), and records quick mode and the suite's
+// [Options.Parameters] in r's results. A benchmark that fails is recorded in
+// r's results and the others still run; Run returns the failures joined.
+// When ctx is done every benchmark stops and records the interruption.
+//
+// sched/latency/idle also gets the metric [results.UnitSchedLagP99], the p99
+// of its wake-up delays, which the "scheduler-lag" budget reads; the loaded
+// case saturates the CPU on purpose and does not carry it, so that budget
+// judges the machine's scheduling, not a deliberate overload.
 func Run(ctx context.Context, r *bench.Runner, o Options) error {
 	if r == nil {
 		return errors.New("system: nil runner")
 	}
 	o = o.withDefaults()
-	var errs []error
+	r.SetQuick(o.Quick)
+	r.SetParameters(o.Parameters())
+	var specs []bench.Spec
 	for _, b := range suite(o) {
-		if o.Filter != nil && !o.Filter(b.name) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("system: interrupted before %s: %w", b.name, err))
-			break
-		}
-		if err := b.run(ctx, r, b.name, o); err != nil {
-			errs = append(errs, err)
+		if o.Filter == nil || o.Filter(b.Name) {
+			specs = append(specs, b)
 		}
 	}
-	return errors.Join(errs...)
+	res, err := r.RunSuite(ctx, specs)
+	for _, b := range res {
+		if b.Name == "sched/latency/idle" && b.PerOp != nil {
+			if merr := r.AddMetrics(b.Name, results.Metric{Unit: results.UnitSchedLagP99, Value: b.PerOp.P99}); merr != nil {
+				err = errors.Join(err, merr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("system: %w", err)
+	}
+	return nil
 }
 
 // sizeName renders a byte count as "4MiB", "64KiB" or "123B".
@@ -175,14 +208,12 @@ func sizeName(n int64) string {
 const wakeInterval = time.Millisecond
 
 // schedLatency measures how late a goroutine waiting for a 1ms timer runs
-// after the timer expires, while load goroutines burn CPU.
-func schedLatency(ctx context.Context, r *bench.Runner, name string, o Options, load int) error {
-	stop := startLoad(load)
-	defer stop()
-	ob := &schedObserver{lat: newHistReader("/sched/latencies:seconds")}
+// after the timer expires, while load goroutines (started for each round)
+// burn CPU.
+func schedLatency(name string, o Options, load int) bench.Spec {
 	opts := o.runOptions(10, 100)
-	opts.Observers = []bench.Observer{ob}
-	res, err := r.RunSampled(ctx, name, Category, UnitWakeup, func(ctx context.Context) (float64, error) {
+	opts.Observers = []bench.Observer{&schedObserver{lat: newHistReader("/sched/latencies:seconds")}}
+	sp := bench.Spec{Name: name, Unit: UnitWakeup, Options: opts, Sampled: func(ctx context.Context) (float64, error) {
 		t0 := time.Now()
 		timer := time.NewTimer(wakeInterval)
 		select {
@@ -192,13 +223,11 @@ func schedLatency(ctx context.Context, r *bench.Runner, name string, o Options, 
 			return 0, ctx.Err()
 		}
 		return float64(time.Since(t0) - wakeInterval), nil
-	}, opts)
-	if res.Stats.N > 0 {
-		if merr := r.AddMetrics(name, bench.Metric{Unit: bench.UnitSchedLagP99, Value: res.Stats.P99}); merr != nil {
-			err = errors.Join(err, merr)
-		}
+	}}
+	if load > 0 {
+		sp.Setup = func(context.Context) (func(), error) { return startLoad(load), nil }
 	}
-	return err
+	return sp
 }
 
 // schedObserver reports the p99 of the runtime's scheduling latencies.
@@ -206,12 +235,12 @@ type schedObserver struct{ lat *histReader }
 
 func (s *schedObserver) Start() { s.lat.start() }
 
-func (s *schedObserver) Stop() []bench.Metric {
+func (s *schedObserver) Stop() []results.Metric {
 	h := s.lat.delta()
 	if h.total() == 0 {
 		return nil
 	}
-	return []bench.Metric{{Unit: UnitRuntimeSchedP99, Value: h.quantile(0.99) * 1e9}}
+	return []results.Metric{{Unit: UnitRuntimeSchedP99, Value: h.quantile(0.99) * 1e9}}
 }
 
 // startLoad starts n goroutines that hash in a loop until the returned stop
@@ -239,38 +268,36 @@ func startLoad(n int) (stop func()) {
 
 // --- allocation ---
 
-func allocSmall(ctx context.Context, r *bench.Runner, name string, o Options) error {
+func allocSmall(o Options) bench.Spec {
 	// A ring of live slots: objects die young, as most allocations do.
 	var ring [1024]*[64]byte
 	opts := o.runOptions(5, 20)
 	opts.Bytes = 64
-	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+	return bench.Spec{Name: "alloc/small-64B", Options: opts, N: func(_ context.Context, n int) error {
 		for i := range n {
 			ring[i&(len(ring)-1)] = new([64]byte)
 		}
+		runtime.KeepAlive(&ring)
 		return nil
-	}, opts)
-	runtime.KeepAlive(&ring)
-	return err
+	}}
 }
 
-func allocLarge(ctx context.Context, r *bench.Runner, name string, o Options) error {
+func allocLarge(o Options) bench.Spec {
 	var ring [4][]byte
 	opts := o.runOptions(5, 20)
 	opts.Bytes = 1 << 20
-	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+	return bench.Spec{Name: "alloc/large-1MiB", Options: opts, N: func(_ context.Context, n int) error {
 		for i := range n {
 			ring[i&(len(ring)-1)] = make([]byte, 1<<20)
 		}
+		runtime.KeepAlive(&ring)
 		return nil
-	}, opts)
-	runtime.KeepAlive(&ring)
-	return err
+	}}
 }
 
 // --- CPU ---
 
-func hashing(ctx context.Context, r *bench.Runner, name string, o Options) error {
+func hashing(o Options) bench.Spec {
 	buf := make([]byte, 64<<10)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range buf {
@@ -279,15 +306,14 @@ func hashing(ctx context.Context, r *bench.Runner, name string, o Options) error
 	var sink [sha256.Size]byte
 	opts := o.runOptions(5, 20)
 	opts.Bytes = int64(len(buf))
-	_, err := r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+	return bench.Spec{Name: "cpu/sha256-64KiB", Options: opts, N: func(_ context.Context, n int) error {
 		for range n {
 			sum := sha256.Sum256(buf)
 			sink[0] ^= sum[0]
 		}
+		runtime.KeepAlive(&sink)
 		return nil
-	}, opts)
-	runtime.KeepAlive(&sink)
-	return err
+	}}
 }
 
 // --- GC ---
@@ -316,23 +342,28 @@ func buildHeap(size int64) []*gcNode {
 }
 
 // gcCycle measures one forced, complete GC cycle (runtime.GC) with size
-// bytes of live heap, and the pauses of those cycles.
-func gcCycle(ctx context.Context, r *bench.Runner, name string, o Options, size int64) error {
-	live := buildHeap(size)
-	ob := newGCObserver()
+// bytes of live heap, and the pauses of those cycles. The heap is built for
+// each round and dropped after it, so the benchmarks interleaved with this
+// one never run beside it.
+func gcCycle(o Options, size int64) bench.Spec {
+	var live []*gcNode
 	opts := o.runOptions(2, 10)
-	opts.Observers = []bench.Observer{ob}
-	_, err := r.RunN(ctx, name, Category, func(ctx context.Context, n int) error {
-		for range n {
-			if err := ctx.Err(); err != nil {
-				return err
+	opts.Observers = []bench.Observer{newGCObserver()}
+	return bench.Spec{Name: "gc/live-heap-" + sizeName(size), Options: opts,
+		Setup: func(context.Context) (func(), error) {
+			live = buildHeap(size)
+			return func() { live = nil }, nil
+		},
+		N: func(ctx context.Context, n int) error {
+			for range n {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				runtime.GC()
 			}
-			runtime.GC()
-		}
-		return nil
-	}, opts)
-	runtime.KeepAlive(live)
-	return err
+			runtime.KeepAlive(live)
+			return nil
+		}}
 }
 
 // gcObserver reads GC pauses, cycles and GC CPU time over the measurement.
@@ -357,25 +388,25 @@ func (g *gcObserver) Start() {
 	g.cycles0, g.cpu0 = uint64Of(g.scalars[0]), float64Of(g.scalars[1])
 }
 
-func (g *gcObserver) Stop() []bench.Metric {
+func (g *gcObserver) Stop() []results.Metric {
 	h := g.pauses.delta()
 	metrics.Read(g.scalars[:])
 	cycles := uint64Of(g.scalars[0]) - g.cycles0
 	cpu := float64Of(g.scalars[1]) - g.cpu0
-	var out []bench.Metric
+	var out []results.Metric
 	if h.total() > 0 {
 		out = append(out,
-			bench.Metric{Unit: UnitPauseP50, Value: h.quantile(0.50) * 1e9},
-			bench.Metric{Unit: UnitPauseP99, Value: h.quantile(0.99) * 1e9},
-			bench.Metric{Unit: UnitPauseMax, Value: h.max() * 1e9})
+			results.Metric{Unit: UnitPauseP50, Value: h.quantile(0.50) * 1e9},
+			results.Metric{Unit: UnitPauseP99, Value: h.quantile(0.99) * 1e9},
+			results.Metric{Unit: UnitPauseMax, Value: h.max() * 1e9})
 	}
 	if cycles > 0 {
 		out = append(out,
-			bench.Metric{Unit: UnitPausesOp, Value: float64(h.total()) / float64(cycles)},
-			bench.Metric{Unit: UnitGCCPUPerOp, Value: cpu * 1e9 / float64(cycles)})
+			results.Metric{Unit: UnitPausesOp, Value: float64(h.total()) / float64(cycles)},
+			results.Metric{Unit: UnitGCCPUPerOp, Value: cpu * 1e9 / float64(cycles)})
 	}
 	if live := uint64Of(g.scalars[2]); live > 0 {
-		out = append(out, bench.Metric{Unit: "live-heap-bytes", Value: float64(live)})
+		out = append(out, results.Metric{Unit: "live-heap-bytes", Value: float64(live)})
 	}
 	return out
 }
@@ -427,33 +458,26 @@ func newOrder() *order {
 	return o
 }
 
-func jsonEncode(ctx context.Context, r *bench.Runner, name string, o Options) error {
+func jsonEncode(o Options) bench.Spec {
 	doc := newOrder()
-	enc, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("system: %s: %w", name, err)
-	}
+	enc, _ := json.Marshal(doc) // a fixed document of plain types: cannot fail
 	opts := o.runOptions(5, 20)
 	opts.Bytes = int64(len(enc))
-	_, err = r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+	return bench.Spec{Name: "json/encode", Options: opts, N: func(_ context.Context, n int) error {
 		for range n {
 			if _, err := json.Marshal(doc); err != nil {
 				return err
 			}
 		}
 		return nil
-	}, opts)
-	return err
+	}}
 }
 
-func jsonDecode(ctx context.Context, r *bench.Runner, name string, o Options) error {
-	enc, err := json.Marshal(newOrder())
-	if err != nil {
-		return fmt.Errorf("system: %s: %w", name, err)
-	}
+func jsonDecode(o Options) bench.Spec {
+	enc, _ := json.Marshal(newOrder()) // as in jsonEncode
 	opts := o.runOptions(5, 20)
 	opts.Bytes = int64(len(enc))
-	_, err = r.RunN(ctx, name, Category, func(_ context.Context, n int) error {
+	return bench.Spec{Name: "json/decode", Options: opts, N: func(_ context.Context, n int) error {
 		for range n {
 			var out order
 			if err := json.Unmarshal(enc, &out); err != nil {
@@ -461,6 +485,5 @@ func jsonDecode(ctx context.Context, r *bench.Runner, name string, o Options) er
 			}
 		}
 		return nil
-	}, opts)
-	return err
+	}}
 }

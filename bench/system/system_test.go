@@ -13,11 +13,12 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/bench/system"
+	"github.com/perfagent/perfagent/results"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func metric(b bench.Result, unit string) (float64, bool) {
+func metric(b results.Benchmark, unit string) (float64, bool) {
 	for _, m := range b.Metrics {
 		if m.Unit == unit {
 			return m.Value, true
@@ -55,9 +56,14 @@ func TestQuickSuite(t *testing.T) {
 			if b.Unit != system.UnitWakeup {
 				t.Errorf("%s: unit %s", b.Name, b.Unit)
 			}
-			p99, ok := metric(b, bench.UnitSchedLagP99)
-			if !ok || p99 != b.Stats.P99 {
-				t.Errorf("%s: %s = %v (%v), want the samples' p99 %v", b.Name, bench.UnitSchedLagP99, p99, ok, b.Stats.P99)
+			// The budget's metric is the idle case's per-wake-up p99; the
+			// loaded case saturates the CPU on purpose and has none.
+			p99, ok := metric(b, results.UnitSchedLagP99)
+			if idle := b.Name == "sched/latency/idle"; ok != idle || b.PerOp == nil || (idle && p99 != b.PerOp.P99) {
+				t.Errorf("%s: %s = %v (%v), per-op %+v", b.Name, results.UnitSchedLagP99, p99, ok, b.PerOp)
+			}
+			if b.Stats.N != 8 || b.PerOp.N < 8 {
+				t.Errorf("%s: %d rounds, %v wake-ups", b.Name, b.Stats.N, b.PerOp)
 			}
 			if rt, ok := metric(b, system.UnitRuntimeSchedP99); !ok || rt <= 0 {
 				t.Errorf("%s: runtime p99 %v %v", b.Name, rt, ok)
@@ -78,7 +84,7 @@ func TestQuickSuite(t *testing.T) {
 				t.Errorf("%s: GC CPU per cycle %v", b.Name, cpu)
 			}
 		default:
-			if b.Unit != bench.UnitNsPerOp || b.AllocsPerOp == nil {
+			if b.Unit != results.UnitNsPerOp || b.AllocsPerOp == nil {
 				t.Errorf("%s: unit %s allocs %v", b.Name, b.Unit, b.AllocsPerOp)
 			}
 			mbs, ok := metric(b, system.UnitMBPerSec)
@@ -130,11 +136,11 @@ func TestInterruptDuringBenchmark(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()), bench.WithProgress(func(p bench.Progress) {
-		if p.Phase == bench.PhaseMeasure && p.Samples > 5 {
+		if p.Phase == bench.PhaseMeasure && p.Samples >= 3 {
 			cancel()
 		}
 	}))
-	err := system.Run(ctx, r, system.Options{Duration: 10 * time.Second, Filter: func(n string) bool { return n == "sched/latency/loaded" }})
+	err := system.Run(ctx, r, system.Options{Duration: 2 * time.Second, Filter: func(n string) bool { return n == "sched/latency/loaded" }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/perfagent/perfagent/bench/system"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 // benchOptions are the flags every suite may use.
@@ -168,7 +169,7 @@ func benchCommand() command {
 		}
 		if *asJSON {
 			_ = printJSON(e.stdout, struct {
-				Results    *bench.Results    `json:"results"`
+				Results    *results.Run      `json:"results"`
 				Comparison *bench.Comparison `json:"comparison,omitempty"`
 				Budgets    *budget.Verdict   `json:"budgets,omitempty"`
 				Files      []string          `json:"files"`
@@ -221,12 +222,12 @@ func benchCommand() command {
 
 // printSummary prints one line per benchmark: the median, p95, p99 and the
 // most useful extra figures.
-func printSummary(e *env, res *bench.Results) {
+func printSummary(e *env, res *results.Run) {
 	fmt.Fprintf(e.stdout, "%-40s %12s %12s %12s %s\n", "benchmark", "median", "p95", "p99", "")
 	for _, b := range res.Benchmarks {
 		unit := b.Unit
 		if unit == "" {
-			unit = bench.UnitNsPerOp
+			unit = results.UnitNsPerOp
 		}
 		extra := ""
 		if b.Error != "" {
@@ -236,13 +237,13 @@ func printSummary(e *env, res *bench.Results) {
 		}
 		for _, m := range b.Metrics {
 			switch m.Unit {
-			case bench.UnitReqPerSec:
+			case results.UnitReqPerSec:
 				extra += " " + report.FormatValue(m.Value, m.Unit)
-			case bench.UnitErrorRate:
+			case results.UnitErrorRate:
 				extra += " " + report.FormatValue(m.Value, m.Unit) + " errors"
-			case bench.UnitSchedLagP99:
+			case results.UnitSchedLagP99:
 				extra += " lag p99 " + report.FormatValue(m.Value, m.Unit)
-			case bench.UnitColdStart:
+			case results.UnitColdStart:
 				extra += " cold start " + report.FormatValue(m.Value, m.Unit)
 			}
 		}

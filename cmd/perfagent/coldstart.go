@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/monitor"
+	"github.com/perfagent/perfagent/results"
 )
 
 // coldStartOptions are the flags of the cold-start measurement.
@@ -62,21 +63,21 @@ func measureColdStart(ctx context.Context, e *env, r *bench.Runner, o *coldStart
 			idle = pi
 		}
 	}
-	res := bench.Result{Name: "system/cold-start", Category: "system", Kind: bench.KindFunc, Unit: bench.UnitNsPerOp,
+	res := results.Benchmark{Name: "system/cold-start", Category: "system", Kind: results.KindFunc, Unit: results.UnitNsPerOp,
 		Iterations: int64(len(samples)), Samples: samples, Labels: map[string]string{"command": fmt.Sprint(o.command)}}
 	if len(o.command) == 0 {
 		res.Labels["command"] = "perfagent demo"
 	}
 	if len(samples) > 0 {
-		st, warns := bench.Summarize(samples)
+		st, warns := results.Summarize(samples)
 		res.Stats, res.Warnings = st, warns
-		res.Metrics = append(res.Metrics, bench.Metric{Unit: bench.UnitColdStart, Value: st.Median})
+		res.Metrics = append(res.Metrics, results.Metric{Unit: results.UnitColdStart, Value: st.Median})
 	}
 	if idle != nil {
 		res.Metrics = append(res.Metrics,
-			bench.Metric{Unit: bench.UnitRSSBaseline, Value: idle.rss},
-			bench.Metric{Unit: bench.UnitRSSPeak, Value: idle.peak},
-			bench.Metric{Unit: bench.UnitCPUIdle, Value: idle.cpu})
+			results.Metric{Unit: results.UnitRSSBaseline, Value: idle.rss},
+			results.Metric{Unit: results.UnitRSSPeak, Value: idle.peak},
+			results.Metric{Unit: results.UnitCPUIdle, Value: idle.cpu})
 	}
 	if err := errors.Join(errs...); err != nil {
 		res.Error = err.Error()

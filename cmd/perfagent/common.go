@@ -16,6 +16,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 // outputRoot is the --out flag: the root of perfagent's files, with the
@@ -89,13 +90,13 @@ func (s *spinner) benchProgress(p bench.Progress) {
 
 // readResults reads a results file (perfagent JSON or `go test -bench`
 // output).
-func readResults(path string) (*bench.Results, error) {
-	return bench.ReadResultsFile(path)
+func readResults(path string) (*results.Run, error) {
+	return results.ReadFile(path)
 }
 
 // latestResults returns the newest benchmark-<ts>.json under root.
 func latestResults(root string) (string, error) {
-	p, err := bench.LatestResultsFile(benchDir(root))
+	p, err := results.LatestFile(benchDir(root))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("no results in %s (run 'perfagent bench' first, or name a file)", benchDir(root))
@@ -106,13 +107,13 @@ func latestResults(root string) (string, error) {
 }
 
 // writeHTMLReport writes report-<ts>.html next to the results.
-func writeHTMLReport(dir string, res *bench.Results, cmp *bench.Comparison) (string, error) {
+func writeHTMLReport(dir string, res *results.Run, cmp *bench.Comparison) (string, error) {
 	ts := res.FinishedAt
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	path := uniquePath(dir, "report-"+bench.Timestamp(ts), ".html")
-	err := bench.WriteFileAtomic(path, func(w io.Writer) error { return report.HTML(w, res, cmp) })
+	path := uniquePath(dir, "report-"+results.Timestamp(ts), ".html")
+	err := results.WriteFileAtomic(path, func(w io.Writer) error { return report.HTML(w, res, cmp) })
 	return path, err
 }
 

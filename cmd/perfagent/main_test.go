@@ -16,6 +16,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/internal/testout"
+	"github.com/perfagent/perfagent/results"
 )
 
 func TestMain(m *testing.M) {
@@ -94,9 +95,9 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 }
 
-func readJSON(t *testing.T, path string) *bench.Results {
+func readJSON(t *testing.T, path string) *results.Run {
 	t.Helper()
-	r, err := bench.ReadResultsFile(path)
+	r, err := results.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestBenchBaselineCompareReportCheck(t *testing.T) {
 		t.Fatalf("second bench: %d", code)
 	}
 	var doc struct {
-		Results    *bench.Results    `json:"results"`
+		Results    *results.Run      `json:"results"`
 		Comparison *bench.Comparison `json:"comparison"`
 		Files      []string          `json:"files"`
 	}
@@ -175,16 +176,16 @@ func TestBenchBaselineCompareReportCheck(t *testing.T) {
 // samples.
 func writeResults(t *testing.T, path string, samples []float64) {
 	t.Helper()
-	st, _ := bench.Summarize(samples)
-	res := &bench.Results{Schema: bench.Schema, Suite: "t", StartedAt: time.Now(), FinishedAt: time.Now(),
-		Environment: bench.CurrentEnvironment(),
-		Benchmarks:  []bench.Result{{Name: "op", Unit: bench.UnitNsPerOp, Iterations: int64(len(samples)), Samples: samples, Stats: st}}}
+	st, _ := results.Summarize(samples)
+	res := &results.Run{Schema: results.Schema, Suite: "t", StartedAt: time.Now(), FinishedAt: time.Now(),
+		Environment: results.CurrentEnvironment(),
+		Benchmarks:  []results.Benchmark{{Name: "op", Unit: results.UnitNsPerOp, Iterations: int64(len(samples)), Samples: samples, Stats: st}}}
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := bench.WriteJSON(f, res); err != nil {
+	if err := results.WriteJSON(f, res); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -229,9 +230,9 @@ func TestCompareExitCodes(t *testing.T) {
 func TestBaselineRefusesPartial(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "partial.json")
-	res := &bench.Results{Schema: bench.Schema, Partial: true}
+	res := &results.Run{Schema: results.Schema, Partial: true}
 	f, _ := os.Create(p)
-	bench.WriteJSON(f, res)
+	results.WriteJSON(f, res)
 	f.Close()
 	if code, _, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": dir}, "baseline", p); code != exitUsage || !strings.Contains(errb, "partial") {
 		t.Errorf("partial baseline: %d %s", code, errb)
@@ -254,7 +255,7 @@ func TestBenchAPIAgainstDemo(t *testing.T) {
 	res := readJSON(t, files[0])
 	var http int
 	for _, b := range res.Benchmarks {
-		if b.Kind == bench.KindHTTP && b.Stats.N > 0 {
+		if b.Kind == results.KindHTTP && b.Stats.N > 0 {
 			http++
 		}
 	}
@@ -309,7 +310,7 @@ func TestColdStart(t *testing.T) {
 		for _, m := range b.Metrics {
 			units[m.Unit] = m.Value
 		}
-		if b.Stats.N != 2 || units[bench.UnitColdStart] <= 0 || units[bench.UnitRSSBaseline] < 1<<20 || units[bench.UnitRSSPeak] < units[bench.UnitRSSBaseline] {
+		if b.Stats.N != 2 || units[results.UnitColdStart] <= 0 || units[results.UnitRSSBaseline] < 1<<20 || units[results.UnitRSSPeak] < units[results.UnitRSSBaseline] {
 			t.Errorf("cold start result %+v", b)
 		}
 	}

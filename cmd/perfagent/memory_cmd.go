@@ -19,6 +19,7 @@ import (
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/load"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 // memoryOptions are the flags of the memory suite.
@@ -82,20 +83,20 @@ func runMemoryDemo(ctx context.Context, e *env, r *bench.Runner, dir string, qui
 // memoryResult turns a memory profile into a bench result and writes the
 // memory files: memory-profile-<ts>.json, memory-chart-<ts>.csv and .svg,
 // and a heap-<ts>.pb.gz of the heap as it is now.
-func memoryResult(name, dir string, p *leak.MemoryProfile) (bench.Result, []string, error) {
+func memoryResult(name, dir string, p *leak.MemoryProfile) (results.Benchmark, []string, error) {
 	samples := make([]float64, 0, len(p.Samples))
 	for _, s := range p.Samples {
 		samples = append(samples, float64(s.HeapInUse))
 	}
-	res := bench.Result{Name: name, Category: "memory", Kind: bench.KindMemory, Unit: "B", Iterations: int64(len(samples)),
+	res := results.Benchmark{Name: name, Category: "memory", Kind: results.KindMemory, Unit: "B", Iterations: int64(len(samples)),
 		Samples: samples, Labels: map[string]string{"growth_basis": p.GrowthBasis, "leak": p.Leak.Reason},
-		Metrics: []bench.Metric{
+		Metrics: []results.Metric{
 			{Unit: unitHeapPeak, Value: float64(p.PeakHeapInUse)},
 			{Unit: unitHeapRetained, Value: float64(p.Retained)},
 			{Unit: unitHeapGrowth, Value: p.GrowthRate},
 			{Unit: unitRSSPeakProc, Value: float64(p.PeakRSS)},
 		}}
-	res.Stats, res.Warnings = bench.Summarize(samples)
+	res.Stats, res.Warnings = results.Summarize(samples)
 	if p.Leak.Suspected {
 		res.Warnings = append(res.Warnings, "leak suspected: "+p.Leak.Reason)
 	}
@@ -138,7 +139,7 @@ func runMemoryCommand(ctx context.Context, e *env, r *bench.Runner, dir string, 
 	}
 	heap := ""
 	if !has("-memprofile") {
-		heap = uniquePath(dir, "heap-"+bench.Timestamp(time.Now()), ".pb.gz")
+		heap = uniquePath(dir, "heap-"+results.Timestamp(time.Now()), ".pb.gz")
 		abs, err := filepath.Abs(heap)
 		if err != nil {
 			return err
@@ -163,7 +164,7 @@ func runMemoryCommand(ctx context.Context, e *env, r *bench.Runner, dir string, 
 	cmd.Stdout = io.MultiWriter(&out, shown)
 	cmd.Stderr = shown
 	runErr := cmd.Run()
-	res, perr := bench.ReadResults(bytes.NewReader(out.Bytes()), "go test output")
+	res, perr := results.Read(bytes.NewReader(out.Bytes()), "go test output")
 	var errs []error
 	if runErr != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", strings.Join(argv, " "), runErr))

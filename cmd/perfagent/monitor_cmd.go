@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/monitor"
+	"github.com/perfagent/perfagent/results"
 )
 
 // Environment variables of `perfagent monitor`, in seconds as the seed's
@@ -252,12 +252,12 @@ func monitorCommand() command {
 		var resultsPath string
 		var verdict *budget.Verdict
 		if *otlp != "" {
-			if err := pushResults(e.ctx, *otlp, h.BenchResults(bench.CurrentEnvironment())); err != nil {
+			if err := pushResults(e.ctx, *otlp, h.BenchResults(results.CurrentEnvironment())); err != nil {
 				writeErrs = append(writeErrs, fmt.Errorf("--otlp: %w", err))
 			}
 		}
 		if budgets != nil || *saveRes {
-			res := h.BenchResults(bench.CurrentEnvironment())
+			res := h.BenchResults(results.CurrentEnvironment())
 			p, err := saveResults(benchDir(*root), res)
 			if err != nil {
 				writeErrs = append(writeErrs, fmt.Errorf("saving results: %w", err))

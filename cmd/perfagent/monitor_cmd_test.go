@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/monitor"
+	"github.com/perfagent/perfagent/results"
 )
 
 // runMonitor runs `perfagent monitor args...` with the given environment
@@ -178,11 +178,11 @@ func TestMonitorBudgetsAndEnvironment(t *testing.T) {
 	if !strings.Contains(stdout, "FAIL system monitor/") || !strings.Contains(stdout, "memory-peak") {
 		t.Errorf("verdict not printed:\n%s", stdout)
 	}
-	p, err := bench.LatestResultsFile(filepath.Join(out, "benchmarks"))
+	p, err := results.LatestFile(filepath.Join(out, "benchmarks"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := bench.ReadResultsFile(p)
+	res, err := results.ReadFile(p)
 	if err != nil || res.Suite != "monitor" || len(res.Benchmarks) != 1 {
 		t.Fatalf("results %v %+v", err, res)
 	}
@@ -190,7 +190,7 @@ func TestMonitorBudgetsAndEnvironment(t *testing.T) {
 	for _, m := range res.Benchmarks[0].Metrics {
 		units[m.Unit] = true
 	}
-	for _, u := range []string{bench.UnitRSSBaseline, bench.UnitRSSPeak, bench.UnitCPUIdle} {
+	for _, u := range []string{results.UnitRSSBaseline, results.UnitRSSPeak, results.UnitCPUIdle} {
 		if !units[u] {
 			t.Errorf("results lack %s: %+v", u, res.Benchmarks[0].Metrics)
 		}

@@ -13,8 +13,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/exporters"
+	"github.com/perfagent/perfagent/results"
 )
 
 // pushResults sends res to an OpenTelemetry collector as gauges, so
@@ -29,7 +29,7 @@ import (
 // endpoint is the collector's URL, or "env" to leave it to the
 // OTEL_EXPORTER_OTLP_* variables. The protocol follows
 // OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf).
-func pushResults(ctx context.Context, endpoint string, res *bench.Results) error {
+func pushResults(ctx context.Context, endpoint string, res *results.Run) error {
 	// Results measured before a Ctrl-C are still pushed, within a bound.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -59,11 +59,11 @@ func pushResults(ctx context.Context, endpoint string, res *bench.Results) error
 	for _, b := range res.Benchmarks {
 		unit := b.Unit
 		if unit == "" {
-			unit = bench.UnitNsPerOp
+			unit = results.UnitNsPerOp
 		}
 		kind := b.Kind
 		if kind == "" {
-			kind = bench.KindFunc
+			kind = results.KindFunc
 		}
 		common := []attribute.KeyValue{
 			attribute.String("benchmark", b.Name), attribute.String("category", b.Category),

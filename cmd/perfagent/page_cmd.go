@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/page"
+	"github.com/perfagent/perfagent/results"
 )
 
 func pageCommand() command {
@@ -83,7 +83,7 @@ func pageCommand() command {
 		}
 		defer b.Close()
 
-		res := &bench.Results{Schema: bench.Schema, Suite: "page", StartedAt: time.Now().UTC(), Environment: bench.CurrentEnvironment()}
+		res := &results.Run{Schema: results.Schema, Suite: "page", StartedAt: time.Now().UTC(), Environment: results.CurrentEnvironment()}
 		var failures int
 		for _, u := range args {
 			r, err := b.Measure(e.ctx, u)
@@ -133,7 +133,7 @@ func pageCommand() command {
 }
 
 // saveResults writes res as benchmark-<ts>.json and .txt in dir.
-func saveResults(dir string, res *bench.Results) (string, error) {
+func saveResults(dir string, res *results.Run) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -141,13 +141,13 @@ func saveResults(dir string, res *bench.Results) (string, error) {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	prefix := "benchmark-" + bench.Timestamp(ts)
+	prefix := "benchmark-" + results.Timestamp(ts)
 	path := uniquePath(dir, prefix, ".json")
 	base := path[:len(path)-len(".json")]
-	if err := bench.WriteFileAtomic(path, func(w io.Writer) error { return bench.WriteJSON(w, res) }); err != nil {
+	if err := results.WriteFileAtomic(path, func(w io.Writer) error { return results.WriteJSON(w, res) }); err != nil {
 		return "", err
 	}
-	if err := bench.WriteFileAtomic(base+".txt", func(w io.Writer) error { return bench.WriteBenchfmt(w, res) }); err != nil {
+	if err := results.WriteFileAtomic(base+".txt", func(w io.Writer) error { return results.WriteBenchfmt(w, res) }); err != nil {
 		return "", err
 	}
 	return path, nil

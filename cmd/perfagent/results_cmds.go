@@ -12,6 +12,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/report"
+	"github.com/perfagent/perfagent/results"
 )
 
 func baselineCommand() command {
@@ -34,7 +35,7 @@ func baselineCommand() command {
 		if !ok {
 			return code
 		}
-		var res *bench.Results
+		var res *results.Run
 		switch {
 		case *suite != "" && len(args) > 0:
 			return usageErr(e, c.name, "give either --run or a results file, not both")
@@ -66,7 +67,7 @@ func baselineCommand() command {
 		if res.Partial {
 			return inputErr(e, c.name, errors.New("the results are partial (the run was interrupted); refusing to make them the baseline"))
 		}
-		path, err := bench.SaveBaseline(benchDir(*root), res)
+		path, err := results.SaveBaseline(benchDir(*root), res)
 		if err != nil {
 			return runErr(e, c.name, err)
 		}
@@ -202,11 +203,11 @@ func reportCommand() command {
 // baselineComparison compares res with root's baseline.json, or returns
 // nil when there is none (or skip is set). A baseline that cannot be read
 // is an error: silently comparing with nothing would hide it.
-func baselineComparison(root string, res *bench.Results, skip bool, o bench.CompareOptions) (*bench.Comparison, error) {
+func baselineComparison(root string, res *results.Run, skip bool, o bench.CompareOptions) (*bench.Comparison, error) {
 	if skip {
 		return nil, nil
 	}
-	base, err := bench.LoadBaseline(benchDir(root))
+	base, err := results.LoadBaseline(benchDir(root))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -251,7 +252,7 @@ func checkCommand() command {
 			}
 			paths = []string{p}
 		}
-		var all []*bench.Results
+		var all []*results.Run
 		for _, p := range paths {
 			r, err := readResults(p)
 			if err != nil {

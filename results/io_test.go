@@ -1,4 +1,4 @@
-package bench_test
+package results_test
 
 import (
 	"bytes"
@@ -15,26 +15,27 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
-func sampleResults() *bench.Results {
+func sampleResults() *results.Run {
 	f := func(v float64) *float64 { return &v }
 	a := sampled("system/alloc small", 12, 25, 0.05, 1)
 	a.Category, a.Iterations, a.AllocsPerOp, a.BytesPerOp = "system", 12*4000, f(1), f(64)
-	a.Metrics = []bench.Metric{{Unit: "MB/s", Value: 2560, Better: "higher"}}
+	a.Metrics = []results.Metric{{Unit: "MB/s", Value: 2560, Better: "higher"}}
 	a.Labels = map[string]string{"ops_per_sample": "4000"}
-	h := bench.Result{Name: "api/health", Category: "health", Kind: bench.KindHTTP, Unit: "ns/op", Iterations: 5000,
-		Stats:   bench.Stats{N: 5000, Mean: 1.1e6, Median: 1e6, P50: 1e6, P95: 2e6, P99: 4e6, Min: 3e5, Max: 9e6},
-		Metrics: []bench.Metric{{Unit: bench.UnitReqPerSec, Value: 4500, Better: "higher"}, {Unit: bench.UnitP999, Value: 6e6}}}
+	h := results.Benchmark{Name: "api/health", Category: "health", Kind: results.KindHTTP, Unit: "ns/op", Iterations: 5000,
+		Stats:   results.Stats{N: 5000, Mean: 1.1e6, Median: 1e6, P50: 1e6, P95: 2e6, P99: 4e6, Min: 3e5, Max: 9e6},
+		Metrics: []results.Metric{{Unit: results.UnitReqPerSec, Value: 4500, Better: "higher"}, {Unit: results.UnitP999, Value: 6e6}}}
 	broken := sampled("broken", 3, 10, 0.01, 2)
 	broken.Error = "panic: boom\nsecond line"
-	return &bench.Results{
-		Schema: bench.Schema, Suite: "system",
+	return &results.Run{
+		Schema: results.Schema, Suite: "system",
 		StartedAt:  time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		FinishedAt: time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC),
-		Environment: bench.Environment{GoVersion: "go1.26.8", GOOS: "linux", GOARCH: "amd64", CPU: "Test CPU @ 3.00GHz",
+		Environment: results.Environment{GoVersion: "go1.26.8", GOOS: "linux", GOARCH: "amd64", CPU: "Test CPU @ 3.00GHz",
 			NumCPU: 2, GOMAXPROCS: 2, Hostname: "ci", Revision: "abc123"},
-		Benchmarks: []bench.Result{a, h, broken},
+		Benchmarks: []results.Benchmark{a, h, broken},
 		Warnings:   []string{"noisy machine"},
 	}
 }
@@ -42,16 +43,16 @@ func sampleResults() *bench.Results {
 func TestJSONRoundTrip(t *testing.T) {
 	in := sampleResults()
 	var buf bytes.Buffer
-	if err := bench.WriteJSON(&buf, in); err != nil {
+	if err := results.WriteJSON(&buf, in); err != nil {
 		t.Fatal(err)
 	}
-	out, err := bench.ReadResults(&buf, "mem.json")
+	out, err := results.Read(&buf, "mem.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var a, b bytes.Buffer
-	_ = bench.WriteJSON(&a, in)
-	_ = bench.WriteJSON(&b, out)
+	_ = results.WriteJSON(&a, in)
+	_ = results.WriteJSON(&b, out)
 	if a.String() != b.String() {
 		t.Errorf("round trip differs:\n%s\n---\n%s", a.String(), b.String())
 	}
@@ -60,26 +61,28 @@ func TestJSONRoundTrip(t *testing.T) {
 func TestReadResultsErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"empty", "  \n", "bad.json: empty file"},
-		{"syntax", "{\n  \"schema\": \"perfagent.bench/v1\",\n  \"benchmarks\": [,]\n}", "bad.json:3:18: invalid JSON"},
-		{"type", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "x", "samples": "fast"}]}`, "field benchmarks.samples"},
+		{"syntax", "{\n  \"schema\": \"perfagent.bench/v2\",\n  \"benchmarks\": [,]\n}", "bad.json:3:18: invalid JSON"},
+		{"type", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "x", "samples": "fast"}]}`, "field benchmarks.samples"},
 		{"no schema", `{"benchmarks": []}`, `missing "schema": not a perfagent results file`},
-		{"other schema", `{"schema": "perfagent.bench/v2"}`, `schema "perfagent.bench/v2" not supported (want perfagent.bench/v1)`},
-		{"no name", `{"schema": "perfagent.bench/v1", "benchmarks": [{"samples": [1]}]}`, "benchmarks[0]: empty name"},
-		{"dup", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a"}, {"name": "a"}]}`, `benchmarks[1]: name "a" already used by benchmarks[0]`},
-		{"n", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a", "samples": [1, 2], "stats": {"n": 1}}]}`, `"a": stats.n is 1 but there are 2 samples`},
-		{"better", `{"schema": "perfagent.bench/v1", "benchmarks": [{"name": "a", "metrics": [{"unit": "req/s", "value": 1, "better": "more"}]}]}`, `better is "more"`},
-		{"trailing", `{"schema": "perfagent.bench/v1"} {}`, "data after the results object"},
+		{"other schema", `{"schema": "perfagent.bench/v3"}`, `schema "perfagent.bench/v3" not supported (want perfagent.bench/v2)`},
+		{"prefix is not enough", `{"schema": "perfagent.bench/v20"}`, `schema "perfagent.bench/v20" not supported`},
+		{"v1 says why", `{"schema": "perfagent.bench/v1"}`, `samples were timed batches, not rounds: measure again`},
+		{"no name", `{"schema": "perfagent.bench/v2", "benchmarks": [{"samples": [1]}]}`, "benchmarks[0]: empty name"},
+		{"dup", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a"}, {"name": "a"}]}`, `benchmarks[1]: name "a" already used by benchmarks[0]`},
+		{"n", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a", "samples": [1, 2], "stats": {"n": 1}}]}`, `"a": stats.n is 1 but there are 2 samples`},
+		{"better", `{"schema": "perfagent.bench/v2", "benchmarks": [{"name": "a", "metrics": [{"unit": "req/s", "value": 1, "better": "more"}]}]}`, `better is "more"`},
+		{"trailing", `{"schema": "perfagent.bench/v2"} {}`, "data after the results object"},
 		{"text", "hello\nworld\n", "no benchmark results found"},
 		{"bad line", "BenchmarkX 12 abc ns/op\n", "bad.json:1: parsing measurement"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := bench.ReadResults(strings.NewReader(tc.data), "bad.json")
+			_, err := results.Read(strings.NewReader(tc.data), "bad.json")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := bench.ReadResultsFile(filepath.Join(t.TempDir(), "nope.json")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := results.ReadFile(filepath.Join(t.TempDir(), "nope.json")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 }
@@ -89,7 +92,7 @@ func TestReadResultsErrors(t *testing.T) {
 func TestBenchfmtReadByBenchstatParser(t *testing.T) {
 	in := sampleResults()
 	var buf bytes.Buffer
-	if err := bench.WriteBenchfmt(&buf, in); err != nil {
+	if err := results.WriteBenchfmt(&buf, in); err != nil {
 		t.Fatal(err)
 	}
 	rd := benchfmt.NewReader(bytes.NewReader(buf.Bytes()), "benchmark.txt")
@@ -143,7 +146,7 @@ func TestBenchfmtReadByBenchstatParser(t *testing.T) {
 	}
 
 	// And our reader gets the same results back.
-	back, err := bench.ReadResults(&buf, "benchmark.txt")
+	back, err := results.Read(&buf, "benchmark.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +163,7 @@ func TestBenchfmtReadByBenchstatParser(t *testing.T) {
 }
 
 func TestImportGoTestOutput(t *testing.T) {
-	res, err := bench.ReadResultsFile("testdata/gotest.txt")
+	res, err := results.ReadFile("testdata/gotest.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +201,7 @@ func TestImportGoTestOutput(t *testing.T) {
 
 func TestImportKeepsNamesWithoutCommonProcs(t *testing.T) {
 	in := "BenchmarkA/size-64 10 5 ns/op\nBenchmarkA/size-128 10 6 ns/op\n"
-	res, err := bench.ReadResults(strings.NewReader(in), "x.txt")
+	res, err := results.Read(strings.NewReader(in), "x.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +210,7 @@ func TestImportKeepsNamesWithoutCommonProcs(t *testing.T) {
 	}
 	// Same name in two packages: qualified by the package.
 	in = "pkg: a/x\nBenchmarkF-4 1 5 ns/op\npkg: b/y\nBenchmarkF-4 1 6 ns/op\n"
-	if res, err = bench.ReadResults(strings.NewReader(in), "x.txt"); err != nil {
+	if res, err = results.Read(strings.NewReader(in), "x.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if res.Benchmarks[0].Name != "a/x.F" || res.Benchmarks[1].Name != "b/y.F" {
@@ -215,7 +218,7 @@ func TestImportKeepsNamesWithoutCommonProcs(t *testing.T) {
 	}
 	// A broken line among good ones is a warning, not an error.
 	in = "BenchmarkF-4 1 5 ns/op\nBenchmarkF-4 x 5 ns/op\n"
-	if res, err = bench.ReadResults(strings.NewReader(in), "x.txt"); err != nil {
+	if res, err = results.Read(strings.NewReader(in), "x.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "x.txt:2: parsing iteration count") {
@@ -225,34 +228,34 @@ func TestImportKeepsNamesWithoutCommonProcs(t *testing.T) {
 
 func TestBaseline(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := bench.LoadBaseline(dir); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := results.LoadBaseline(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no baseline: %v", err)
 	}
 	in := sampleResults()
-	path, err := bench.SaveBaseline(filepath.Join(dir, "sub"), in)
+	path, err := results.SaveBaseline(filepath.Join(dir, "sub"), in)
 	if err != nil || filepath.Base(path) != "baseline.json" {
 		t.Fatalf("save: %s %v", path, err)
 	}
-	got, err := bench.LoadBaseline(filepath.Join(dir, "sub"))
+	got, err := results.LoadBaseline(filepath.Join(dir, "sub"))
 	if err != nil || len(got.Benchmarks) != 3 {
 		t.Fatalf("load: %v", err)
 	}
 	if err := os.WriteFile(path, []byte(`{"schema":"something/else"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bench.LoadBaseline(filepath.Join(dir, "sub")); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "not supported") {
+	if _, err := results.LoadBaseline(filepath.Join(dir, "sub")); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "not supported") {
 		t.Errorf("bad baseline: %v", err)
 	}
 }
 
 func TestReadResultsTooLarge(t *testing.T) {
 	line := "BenchmarkX-2 1 5 ns/op\n"
-	for _, data := range []string{strings.Repeat(line, 100), `{"schema": "perfagent.bench/v1", "warnings": ["` + strings.Repeat("x", 3000) + `"]}`} {
-		_, err := bench.ReadResultsWithLimit(strings.NewReader(data), "huge", 2048)
+	for _, data := range []string{strings.Repeat(line, 100), `{"schema": "perfagent.bench/v2", "warnings": ["` + strings.Repeat("x", 3000) + `"]}`} {
+		_, err := results.ReadWithLimit(strings.NewReader(data), "huge", 2048)
 		if err == nil || !strings.Contains(err.Error(), "huge") || !strings.Contains(err.Error(), "too large") {
 			t.Errorf("err = %v", err)
 		}
-		if _, err := bench.ReadResultsWithLimit(strings.NewReader(data), "ok", int64(len(data))); err != nil {
+		if _, err := results.ReadWithLimit(strings.NewReader(data), "ok", int64(len(data))); err != nil {
 			t.Errorf("at the limit: %v", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bufio"
@@ -18,16 +18,19 @@ const maxImportWarnings = 20
 
 // WriteBenchfmt writes res in the Go benchmark format (the output of `go test
 // -bench`), which benchstat reads. File configuration lines carry the
-// environment (goos, goarch, cpu, go, revision, suite); each benchmark is
-// written as Benchmark<name>-<GOMAXPROCS>, with white space in names
-// replaced by "_", and one line per sample with the sample's operation count,
-// its value in the result's unit. The first line also carries allocs/op,
-// B/op and each metric: these are measured once per benchmark, and repeating
-// them on every line would make benchstat test n copies of one value as if
-// they were n measurements. A result without samples is one line of its mean. Metrics whose Better is "higher" get a
+// environment (goos, goarch, cpu, go, revision, suite) and, when set,
+// "partial: true" and "quick: true", so that a reader of the text alone knows
+// an interrupted or shortened run. Each benchmark is written as
+// Benchmark<name>-<GOMAXPROCS>, with white space in names replaced by "_", and
+// one line per sample (per round), so benchstat's n is the number of rounds.
+// Metrics measured in every round carry that round's value on its line;
+// allocs/op, B/op and metrics measured once are on the first line only:
+// repeating them on every line would make benchstat test n copies of one
+// value as if they were n measurements. A result without samples is one line
+// of its mean. Metrics whose Better is "higher" get a
 // "Unit <unit> better=higher" line. Failed benchmarks are followed by
 // "--- FAIL:" and their error, as `go test` prints them.
-func WriteBenchfmt(w io.Writer, res *Results) error {
+func WriteBenchfmt(w io.Writer, res *Run) error {
 	if res == nil {
 		return errors.New("bench: write benchmark format: nil results")
 	}
@@ -37,7 +40,7 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 	var cfg []benchfmt.Config
 	for _, kv := range [][2]string{
 		{"goos", env.GOOS}, {"goarch", env.GOARCH}, {"cpu", env.CPU}, {"go", env.GoVersion},
-		{"revision", env.Revision}, {"suite", res.Suite},
+		{"revision", env.Revision}, {"suite", res.Suite}, {"partial", boolConfig(res.Partial)}, {"quick", boolConfig(res.Quick)},
 	} {
 		if v := configValue(kv[1]); v != "" {
 			cfg = append(cfg, benchfmt.Config{Key: kv[0], Value: []byte(v), File: true})
@@ -46,9 +49,9 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 	higher := map[string]bool{}
 	for _, b := range res.Benchmarks {
 		for _, m := range b.Metrics {
-			if m.Better == betterHigher && !higher[m.Unit] {
+			if m.Better == BetterHigher && !higher[m.Unit] {
 				higher[m.Unit] = true
-				md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: m.Unit, Key: "better"}, OrigUnit: m.Unit, Value: betterHigher}
+				md := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: m.Unit, Key: "better"}, OrigUnit: m.Unit, Value: BetterHigher}
 				if err := fw.Write(md); err != nil {
 					return fmt.Errorf("bench: write benchmark format: %w", err)
 				}
@@ -61,37 +64,44 @@ func WriteBenchfmt(w io.Writer, res *Results) error {
 	}
 	for _, b := range res.Benchmarks {
 		rec := &benchfmt.Result{Config: cfg, Name: benchfmt.Name(benchName(b.Name) + "-" + strconv.Itoa(procs))}
-		unit := unitOf(&b)
-		extra := make([]benchfmt.Value, 0, 2+len(b.Metrics))
+		unit := b.PrimaryUnit()
+		once := make([]benchfmt.Value, 0, 2+len(b.Metrics))
 		if b.AllocsPerOp != nil {
-			extra = append(extra, benchfmt.Value{Value: *b.AllocsPerOp, Unit: "allocs/op"})
+			once = append(once, benchfmt.Value{Value: *b.AllocsPerOp, Unit: "allocs/op"})
 		}
 		if b.BytesPerOp != nil {
-			extra = append(extra, benchfmt.Value{Value: *b.BytesPerOp, Unit: "B/op"})
+			once = append(once, benchfmt.Value{Value: *b.BytesPerOp, Unit: "B/op"})
 		}
+		var perRound []Metric
 		for _, m := range b.Metrics {
-			extra = append(extra, benchfmt.Value{Value: m.Value, Unit: m.Unit})
+			if len(m.Samples) > 0 && len(m.Samples) == len(b.Samples) {
+				perRound = append(perRound, m)
+			} else {
+				once = append(once, benchfmt.Value{Value: m.Value, Unit: m.Unit})
+			}
 		}
-		first := true
-		write := func(iters int64, v float64) error {
+		write := func(i int, iters int64, v float64) error {
 			rec.Iters = int(max(iters, 1))
 			rec.Values = append(rec.Values[:0], benchfmt.Value{Value: v, Unit: unit})
-			if first {
-				rec.Values = append(rec.Values, extra...)
-				first = false
+			for _, m := range perRound {
+				rec.Values = append(rec.Values, benchfmt.Value{Value: m.Samples[i], Unit: m.Unit})
+			}
+			if i == 0 {
+				rec.Values = append(rec.Values, once...)
 			}
 			return fw.Write(rec)
 		}
 		if len(b.Samples) == 0 {
+			perRound = nil
 			if b.Stats.N > 0 || b.Error == "" {
-				if err := write(b.Iterations, b.Stats.Mean); err != nil {
+				if err := write(0, b.Iterations, b.Stats.Mean); err != nil {
 					return fmt.Errorf("bench: write benchmark format: %w", err)
 				}
 			}
 		} else {
 			per := b.Iterations / int64(len(b.Samples))
-			for _, v := range b.Samples {
-				if err := write(per, v); err != nil {
+			for i, v := range b.Samples {
+				if err := write(i, per, v); err != nil {
 					return fmt.Errorf("bench: write benchmark format: %w", err)
 				}
 			}
@@ -119,6 +129,15 @@ func benchName(name string) string {
 	}, name)
 }
 
+// boolConfig renders a flag as a configuration value: "true", or "" (left
+// out) when false.
+func boolConfig(v bool) string {
+	if v {
+		return "true"
+	}
+	return ""
+}
+
 // configValue makes v usable as a one-line configuration value.
 func configValue(v string) string {
 	return strings.Join(strings.Fields(v), " ")
@@ -135,9 +154,9 @@ type imported struct {
 }
 
 // readBenchfmt imports `go test -bench` output.
-func readBenchfmt(r io.Reader, name string) (*Results, error) {
+func readBenchfmt(r io.Reader, name string) (*Run, error) {
 	rd := benchfmt.NewReader(r, name)
-	res := &Results{Schema: Schema, Benchmarks: []Result{}}
+	res := &Run{Schema: Schema, Benchmarks: []Benchmark{}}
 	var (
 		order    []*imported
 		byKey    = map[[2]string]*imported{}
@@ -177,6 +196,10 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 					env.Revision = v
 				case "suite":
 					res.Suite = v
+				case "partial":
+					res.Partial = v == "true"
+				case "quick":
+					res.Quick = v == "true"
 				}
 			}
 			pkg := validUTF8(rec.GetConfig("pkg"))
@@ -236,7 +259,7 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 		names[acc.name]++
 	}
 	for _, acc := range order {
-		b := Result{Name: acc.name, Kind: KindFunc, Unit: acc.unit, Iterations: acc.iters, Samples: acc.samples}
+		b := Benchmark{Name: acc.name, Kind: KindFunc, Unit: acc.unit, Iterations: acc.iters, Samples: acc.samples}
 		if acc.pkg != "" {
 			b.Category = path.Base(acc.pkg)
 			b.Labels = map[string]string{"pkg": acc.pkg}
@@ -250,22 +273,30 @@ func readBenchfmt(r io.Reader, name string) (*Results, error) {
 		for _, u := range acc.units {
 			vals := acc.extra[u]
 			mean := meanOf(vals)
+			var samples []float64
+			if len(vals) > 1 {
+				// One value per line: measured in every round (or -count
+				// run), so the metric is replicated and its centre is the
+				// median, as for the primary unit.
+				samples = vals
+				mean = Quantile(vals, 0.5)
+			}
 			switch u {
 			case "allocs/op":
 				b.AllocsPerOp = &mean
 			case "B/op":
 				b.BytesPerOp = &mean
 			default:
-				m := Metric{Unit: u, Value: mean}
+				m := Metric{Unit: u, Value: mean, Samples: samples}
 				if units.GetBetter(u) > 0 {
-					m.Better = betterHigher
+					m.Better = BetterHigher
 				}
 				b.Metrics = append(b.Metrics, m)
 			}
 		}
 		res.Benchmarks = append(res.Benchmarks, b)
 	}
-	if err := validateResults(res); err != nil {
+	if err := validateRun(res); err != nil {
 		return nil, fmt.Errorf("bench: read results %s: %w", name, err)
 	}
 	return res, nil

@@ -1,4 +1,4 @@
-package bench_test
+package results_test
 
 import (
 	"math"
@@ -10,7 +10,7 @@ import (
 	"github.com/aclements/go-moremath/stats"
 	"golang.org/x/perf/benchmath"
 
-	"github.com/perfagent/perfagent/bench"
+	"github.com/perfagent/perfagent/results"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
@@ -19,11 +19,11 @@ func TestSummarizeHandComputed(t *testing.T) {
 	// 1..10 shuffled: the input order must not matter and must be kept.
 	in := []float64{7, 3, 10, 1, 5, 9, 2, 8, 4, 6}
 	orig := slices.Clone(in)
-	st, warns := bench.Summarize(in)
+	st, warns := results.Summarize(in)
 	if !slices.Equal(in, orig) {
 		t.Fatalf("Summarize modified its input: %v", in)
 	}
-	want := bench.Stats{
+	want := results.Stats{
 		N: 10, Mean: 5.5, Median: 5.5, Min: 1, Max: 10,
 		// sum of squared deviations = 82.5; /9
 		Stddev: math.Sqrt(82.5 / 9),
@@ -64,17 +64,17 @@ func TestSummarizeHandComputed(t *testing.T) {
 func TestSummarizeOutliers(t *testing.T) {
 	// Q1 = 2.25... for {1,2,3,4,5,6,7,8,9,10,100}: type-7 Q1 = x[2.5] = 3.5,
 	// Q3 = x[7.5] = 8.5, IQR 5, fences [-4, 16]: only 100 is out.
-	st, _ := bench.Summarize([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100})
+	st, _ := results.Summarize([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100})
 	if st.Outliers != 1 {
 		t.Errorf("outliers = %d, want 1", st.Outliers)
 	}
 }
 
 func TestSummarizeSmallAndEmpty(t *testing.T) {
-	if st, w := bench.Summarize(nil); st != (bench.Stats{}) || w != nil {
+	if st, w := results.Summarize(nil); st != (results.Stats{}) || w != nil {
 		t.Errorf("Summarize(nil) = %+v, %q; want zero", st, w)
 	}
-	st, w := bench.Summarize([]float64{42})
+	st, w := results.Summarize([]float64{42})
 	if st.N != 1 || st.Mean != 42 || st.Median != 42 || st.P99 != 42 || st.Stddev != 0 {
 		t.Errorf("one sample: %+v", st)
 	}
@@ -103,8 +103,8 @@ func TestSummarizeAgreesWithBenchmath(t *testing.T) {
 					xs[i] = float64(rng.IntN(5)) // many ties
 				}
 			}
-			st, _ := bench.Summarize(xs)
-			ref := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(xs), &benchmath.DefaultThresholds), bench.Confidence)
+			st, _ := results.Summarize(xs)
+			ref := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(xs), &benchmath.DefaultThresholds), results.Confidence)
 			if st.Median != ref.Center || st.CILow != ref.Lo || st.CIHigh != ref.Hi || st.CIConfidence != ref.Confidence {
 				t.Errorf("n=%d shape=%d: median %v [%v, %v] @%v, benchmath %v [%v, %v] @%v", n, shape, st.Median, st.CILow, st.CIHigh, st.CIConfidence, ref.Center, ref.Lo, ref.Hi, ref.Confidence)
 			}
@@ -128,11 +128,11 @@ func TestQuantile(t *testing.T) {
 	for _, tc := range []struct{ q, want float64 }{
 		{0, 10}, {-1, 10}, {1, 40}, {2, 40}, {0.5, 25}, {1.0 / 3, 20}, {0.9, 37},
 	} {
-		if got := bench.Quantile(xs, tc.q); !near(got, tc.want) {
+		if got := results.Quantile(xs, tc.q); !near(got, tc.want) {
 			t.Errorf("Quantile(%v) = %v, want %v", tc.q, got, tc.want)
 		}
 	}
-	if !math.IsNaN(bench.Quantile(nil, 0.5)) {
+	if !math.IsNaN(results.Quantile(nil, 0.5)) {
 		t.Error("Quantile(nil) is not NaN")
 	}
 }

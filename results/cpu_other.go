@@ -1,6 +1,6 @@
 //go:build !linux
 
-package bench
+package results
 
 // cpuModel is unknown outside Linux.
 func cpuModel() string { return "" }

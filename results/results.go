@@ -1,16 +1,26 @@
-package bench
+package results
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
 
-// Schema is the value of [Results.Schema] for files this version writes.
-// Readers accept any file whose schema has the "perfagent.bench/v1" prefix
-// and reject other values with an error naming the file.
-const Schema = "perfagent.bench/v1"
+// Schema is the value of [Run.Schema] for files this version writes.
+// Readers accept exactly this value and reject any other with an error naming
+// the file and the version found. Version 2 made samples rounds (independent
+// replications) where version 1 kept one sample per timed batch; a v1 file
+// cannot be compared with a v2 one, so it is refused with its own message.
+const Schema = "perfagent.bench/v2"
 
-// Kinds of [Result], telling reports how to read [Result.Detail].
+// SchemaV1 is the schema of files written before rounds; readers refuse it
+// with a message saying to measure again.
+const SchemaV1 = "perfagent.bench/v1"
+
+// Kinds of [Benchmark], telling reports how to read [Benchmark.Detail].
 const (
 	KindFunc   = "func"   // a function benchmark run by Runner or imported from `go test -bench`
 	KindHTTP   = "http"   // an HTTP endpoint measured by package load
@@ -18,14 +28,14 @@ const (
 	KindMemory = "memory" // a memory profile of a workload
 )
 
-// Results is one run of one or more benchmarks: the unit that is saved as
+// Run is one run of one or more benchmarks: the unit that is saved as
 // benchmark-<ts>.json, kept as baseline.json, compared and reported.
 //
 // The JSON encoding of Results is the versioned contract between the bench,
 // load, page, report, budget and cmd/perfagent packages and users' tools.
 // Fields are only ever added; a field's meaning never changes within a schema
 // version.
-type Results struct {
+type Run struct {
 	// Schema is always [Schema] when written by this package.
 	Schema string `json:"schema"`
 	// Suite names what was run ("system", "api", "memory", "all", or a
@@ -36,11 +46,20 @@ type Results struct {
 	FinishedAt time.Time `json:"finished_at"`
 	// Partial is true when the run was interrupted (context cancelled,
 	// Ctrl-C, a fatal error) and Benchmarks holds only what was measured.
+	// Baselines refuse partial runs.
 	Partial bool `json:"partial,omitempty"`
+	// Quick is true for a shortened smoke-test run (`--quick`): fewer
+	// rounds and smaller workloads, so its results are not comparable with a
+	// full run's, and comparisons across the two modes are refused.
+	Quick bool `json:"quick,omitempty"`
+	// Parameters are the settings that shaped the workloads and the
+	// measurement ("rounds", "round_time", "heap_sizes", "duration", ...);
+	// comparisons warn about every parameter that differs.
+	Parameters map[string]string `json:"parameters,omitempty"`
 	// Environment describes the machine and build that produced the run.
 	Environment Environment `json:"environment"`
 	// Benchmarks holds one entry per benchmark, in run order.
-	Benchmarks []Result `json:"benchmarks"`
+	Benchmarks []Benchmark `json:"benchmarks"`
 	// Warnings are run-level findings (noisy machine, MaxDuration reached).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -61,8 +80,8 @@ type Environment struct {
 	Modified bool   `json:"modified,omitempty"`
 }
 
-// Result is one benchmark's measurements.
-type Result struct {
+// Benchmark is one benchmark's measurements.
+type Benchmark struct {
 	// Name identifies the benchmark across runs (baseline matching is by
 	// Name). Use "/" to separate levels, as testing.B sub-benchmarks do.
 	Name string `json:"name"`
@@ -76,14 +95,24 @@ type Result struct {
 	// "B/op", ...
 	Unit string `json:"unit,omitempty"`
 	// Iterations is the total number of operations measured (over all
-	// samples; a sample may be a batch of operations).
+	// samples).
 	Iterations int64 `json:"iterations"`
-	// Samples are the per-operation values in Unit, one per sample, in
-	// measurement order. They may be empty for kinds measured through
-	// histograms (KindHTTP), in which case Stats comes from the histogram.
+	// Samples are the benchmark's independent replications in Unit, in
+	// measurement order: one per round (the round's value, e.g. ns/op over
+	// every operation of the round), one per process for cold starts, one
+	// per `-count` run for imported `go test -bench` output. Significance
+	// tests and confidence intervals use them, so their number is the n of
+	// those tests. Empty for a value measured once (then Stats.N is 1 and
+	// Stats.Mean is the value; comparisons do not gate it).
 	Samples []float64 `json:"samples,omitempty"`
-	// Stats summarises Samples (or the histogram) in Unit.
+	// Stats summarises Samples in Unit. Its percentiles are those of the
+	// samples (rounds), not of single operations: see PerOp for those.
 	Stats Stats `json:"stats"`
+	// PerOp is the distribution of single operations in Unit, present only
+	// where single operations are measured: HTTP requests, scheduler
+	// wake-ups, page loads, cold starts. Batched function benchmarks have
+	// none (a batch's mean says nothing about its tail).
+	PerOp *Distribution `json:"per_op,omitempty"`
 	// AllocsPerOp and BytesPerOp are heap allocations per operation, when
 	// measured (nil otherwise).
 	AllocsPerOp *float64 `json:"allocs_per_op,omitempty"`
@@ -107,15 +136,89 @@ type Result struct {
 	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
-// Metric is one named value of a [Result] beyond its primary unit.
+// Metric is one named value of a [Benchmark] beyond its primary unit.
 type Metric struct {
 	// Unit names the metric in Go benchmark format spelling; it must not
 	// contain spaces.
-	Unit  string  `json:"unit"`
+	Unit string `json:"unit"`
+	// Value is the metric's value: the median of Samples when there are
+	// samples, else the value measured once.
 	Value float64 `json:"value"`
+	// Samples are the metric's values per round, when it was measured in
+	// each round (the same rounds as the benchmark's samples). A metric
+	// without samples was measured once and is never gated by comparisons;
+	// budgets still apply to it.
+	Samples []float64 `json:"samples,omitempty"`
 	// Better is "lower" (the default when empty) or "higher" and tells
 	// comparisons which direction is a regression.
 	Better string `json:"better,omitempty"`
+}
+
+// Distribution describes single operations (requests, wake-ups, loads) in a
+// benchmark's unit: count, mean and quantiles, exact or from a histogram
+// with the histogram's bounded relative error.
+type Distribution struct {
+	N    int64   `json:"n"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Quantile returns the q quantile of the distribution among the ones it
+// keeps (0.5, 0.9, 0.95, 0.99, 0.999, 1), and false for any other q.
+func (d *Distribution) Quantile(q float64) (float64, bool) {
+	if d == nil {
+		return 0, false
+	}
+	switch q {
+	case 0.5:
+		return d.P50, true
+	case 0.9:
+		return d.P90, true
+	case 0.95:
+		return d.P95, true
+	case 0.99:
+		return d.P99, true
+	case 0.999:
+		return d.P999, true
+	case 1:
+		return d.Max, true
+	}
+	return 0, false
+}
+
+// NewDistribution computes a Distribution of single-operation values with
+// exact quantiles (the type-7 interpolation of [Summarize]); values is not
+// modified. It returns nil for no values.
+func NewDistribution(values []float64) *Distribution {
+	if len(values) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(values)
+	slices.Sort(sorted)
+	var sum float64
+	for _, v := range sorted {
+		sum += v
+	}
+	return &Distribution{
+		N: int64(len(sorted)), Mean: sum / float64(len(sorted)),
+		P50: quantileSorted(sorted, 0.5), P90: quantileSorted(sorted, 0.9), P95: quantileSorted(sorted, 0.95),
+		P99: quantileSorted(sorted, 0.99), P999: quantileSorted(sorted, 0.999), Max: sorted[len(sorted)-1],
+	}
+}
+
+// MetricByUnit returns the metric with the given unit, or nil.
+func (b *Benchmark) MetricByUnit(unit string) *Metric {
+	for i := range b.Metrics {
+		if b.Metrics[i].Unit == unit {
+			return &b.Metrics[i]
+		}
+	}
+	return nil
 }
 
 // Stats summarises a sample in its unit. Percentiles are exact order
@@ -167,3 +270,26 @@ const (
 	UnitCPUIdle     = "cpu-idle-fraction" // process CPU use while idle, fraction of one core
 	UnitSchedLagP99 = "sched-lag-p99-ns"  // scheduler latency p99 (the event-loop-lag analogue)
 )
+
+// Values of [Metric.Better].
+const (
+	BetterLower  = "lower"  // a smaller value is better (times, sizes, error rates); the default
+	BetterHigher = "higher" // a larger value is better (throughput, availability)
+)
+
+// PrimaryUnit returns b.Unit, or [UnitNsPerOp] when it is empty.
+func (b *Benchmark) PrimaryUnit() string {
+	if b.Unit == "" {
+		return UnitNsPerOp
+	}
+	return b.Unit
+}
+
+// CheckUnit rejects units the Go benchmark format cannot carry: empty ones
+// and ones containing white space.
+func CheckUnit(unit string) error {
+	if unit == "" || strings.ContainsFunc(unit, unicode.IsSpace) {
+		return fmt.Errorf("unit %q must be non-empty and contain no spaces", unit)
+	}
+	return nil
+}

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bufio"
@@ -12,18 +12,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // BaselineFile is the name of the baseline in an output directory.
 const BaselineFile = "baseline.json"
 
-// maxResultsFile bounds the bytes ReadResults reads (JSON or text).
+// maxResultsFile bounds the bytes Read reads (JSON or text).
 const maxResultsFile = 256 << 20
 
 // WriteJSON writes res as indented JSON in the versioned schema. An empty
 // Schema is written as [Schema]; res is not modified.
-func WriteJSON(w io.Writer, res *Results) error {
+func WriteJSON(w io.Writer, res *Run) error {
 	if res == nil {
 		return errors.New("bench: write json: nil results")
 	}
@@ -32,7 +31,7 @@ func WriteJSON(w io.Writer, res *Results) error {
 		out.Schema = Schema
 	}
 	if out.Benchmarks == nil {
-		out.Benchmarks = []Result{}
+		out.Benchmarks = []Benchmark{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -42,26 +41,26 @@ func WriteJSON(w io.Writer, res *Results) error {
 	return nil
 }
 
-// ReadResultsFile reads a results file: the JSON of [WriteJSON] or text
+// ReadFile reads a results file: the JSON of [WriteJSON] or text
 // output of `go test -bench` (Go benchmark format), told apart by the first
 // non-blank byte ('{' for JSON). Errors name path and the problem.
-func ReadResultsFile(path string) (*Results, error) {
+func ReadFile(path string) (*Run, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("bench: read results: %w", err)
 	}
 	defer f.Close()
-	return ReadResults(f, path)
+	return Read(f, path)
 }
 
-// ReadResults is [ReadResultsFile] on a reader; name is used in errors (and
+// Read is [ReadFile] on a reader; name is used in errors (and
 // in benchmark-format positions). At most 256 MiB are read.
-func ReadResults(r io.Reader, name string) (*Results, error) {
-	return readResults(r, name, maxResultsFile)
+func Read(r io.Reader, name string) (*Run, error) {
+	return read(r, name, maxResultsFile)
 }
 
-// readResults is ReadResults with a size limit in bytes.
-func readResults(r io.Reader, name string, limit int64) (*Results, error) {
+// readResults is Read with a size limit in bytes.
+func read(r io.Reader, name string, limit int64) (*Run, error) {
 	br := bufio.NewReaderSize(&limitReader{r: r, n: limit}, 64<<10)
 	first, err := firstNonSpace(br)
 	if err != nil {
@@ -124,12 +123,12 @@ func firstNonSpace(br *bufio.Reader) (byte, error) {
 	return 0, err
 }
 
-func readJSON(r io.Reader, name string) (*Results, error) {
+func readJSON(r io.Reader, name string) (*Run, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("bench: read results %s: %w", name, err)
 	}
-	var res Results
+	var res Run
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&res); err != nil {
 		var se *json.SyntaxError
@@ -147,11 +146,11 @@ func readJSON(r io.Reader, name string) (*Results, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("bench: read results %s: data after the results object", name)
 	}
-	if err := validateResults(&res); err != nil {
+	if err := validateRun(&res); err != nil {
 		return nil, fmt.Errorf("bench: read results %s: %w", name, err)
 	}
 	if res.Benchmarks == nil {
-		res.Benchmarks = []Result{}
+		res.Benchmarks = []Benchmark{}
 	}
 	return &res, nil
 }
@@ -167,18 +166,20 @@ func position(data []byte, off int64) (int, int) {
 	return line, col
 }
 
-// validateResults checks what readers rely on: the schema, unique non-empty
+// validateRun checks what readers rely on: the schema, unique non-empty
 // names, finite values and sample counts consistent with Stats.
-func validateResults(res *Results) error {
+func validateRun(res *Run) error {
 	switch {
 	case res.Schema == "":
 		return errors.New(`missing "schema": not a perfagent results file`)
-	case !strings.HasPrefix(res.Schema, Schema):
+	case res.Schema == SchemaV1:
+		return fmt.Errorf("schema %q is from an older perfagent whose samples were timed batches, not rounds: measure again (want %s)", res.Schema, Schema)
+	case res.Schema != Schema:
 		return fmt.Errorf("schema %q not supported (want %s)", res.Schema, Schema)
 	}
 	seen := make(map[string]int, len(res.Benchmarks))
 	for i, b := range res.Benchmarks {
-		if err := validateResult(b); err != nil {
+		if err := b.Validate(); err != nil {
 			return fmt.Errorf("benchmarks[%d]: %w", i, err)
 		}
 		if j, dup := seen[b.Name]; dup {
@@ -189,13 +190,16 @@ func validateResults(res *Results) error {
 	return nil
 }
 
-// validateResult checks one result.
-func validateResult(b Result) error {
+// Validate checks what readers and comparisons rely on: a non-empty name,
+// units without spaces, finite samples, Stats.N equal to the sample count
+// (when there are samples) and metrics whose Better is "", "lower" or
+// "higher".
+func (b Benchmark) Validate() error {
 	if b.Name == "" {
 		return errors.New("empty name")
 	}
 	if b.Unit != "" {
-		if err := checkUnit(b.Unit); err != nil {
+		if err := CheckUnit(b.Unit); err != nil {
 			return fmt.Errorf("%q: %w", b.Name, err)
 		}
 	}
@@ -214,20 +218,25 @@ func validateResult(b Result) error {
 		return fmt.Errorf("%q: negative stats.n %d", b.Name, b.Stats.N)
 	}
 	for j, m := range b.Metrics {
-		if err := checkUnit(m.Unit); err != nil {
+		if err := CheckUnit(m.Unit); err != nil {
 			return fmt.Errorf("%q: metrics[%d]: %w", b.Name, j, err)
 		}
-		if m.Better != "" && m.Better != betterLower && m.Better != betterHigher {
+		for k, v := range m.Samples {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%q: metrics[%d] (%s): samples[%d] is not finite", b.Name, j, m.Unit, k)
+			}
+		}
+		if m.Better != "" && m.Better != BetterLower && m.Better != BetterHigher {
 			return fmt.Errorf("%q: metrics[%d] (%s): better is %q, want \"lower\" or \"higher\"", b.Name, j, m.Unit, m.Better)
 		}
 	}
 	return nil
 }
 
-// LatestResultsFile returns the path of the newest benchmark-<ts>.json in
+// LatestFile returns the path of the newest benchmark-<ts>.json in
 // dir (names sort in time order, see [TimestampLayout]). It returns an error
 // wrapping fs.ErrNotExist when there is none.
-func LatestResultsFile(dir string) (string, error) {
+func LatestFile(dir string) (string, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, "benchmark-*.json"))
 	if err != nil {
 		return "", fmt.Errorf("bench: latest results in %s: %w", dir, err)
@@ -241,7 +250,7 @@ func LatestResultsFile(dir string) (string, error) {
 
 // SaveBaseline writes res as <dir>/baseline.json (atomically, replacing an
 // older baseline) and returns the path.
-func SaveBaseline(dir string, res *Results) (string, error) {
+func SaveBaseline(dir string, res *Run) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("bench: save baseline: %w", err)
 	}
@@ -255,8 +264,8 @@ func SaveBaseline(dir string, res *Results) (string, error) {
 // LoadBaseline reads <dir>/baseline.json. A missing file gives an error
 // wrapping fs.ErrNotExist; a corrupt or incompatible one an error naming the
 // file and the problem.
-func LoadBaseline(dir string) (*Results, error) {
-	res, err := ReadResultsFile(filepath.Join(dir, BaselineFile))
+func LoadBaseline(dir string) (*Run, error) {
+	res, err := ReadFile(filepath.Join(dir, BaselineFile))
 	if err != nil {
 		return nil, fmt.Errorf("load baseline: %w", err)
 	}

@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"bufio"
@@ -78,20 +78,22 @@ func writeTemp(path string, write func(w io.Writer) error) (string, error) {
 	return tmp, nil
 }
 
-// fileSpec is one member of a set of files sharing a timestamp.
-type fileSpec struct {
-	prefix, ext string // "benchmark-", ".json"
-	write       func(io.Writer) error
+// FileSpec is one member of a set of files sharing a timestamp stem, such as
+// benchmark-<ts>.json and benchmark-<ts>.txt.
+type FileSpec struct {
+	Prefix, Ext string                // "benchmark-", ".json"
+	Write       func(io.Writer) error // writes the file's content
 }
 
-func (s fileSpec) path(dir, stem string) string { return filepath.Join(dir, s.prefix+stem+s.ext) }
+// Path returns dir/<Prefix><stem><Ext>.
+func (s FileSpec) Path(dir, stem string) string { return filepath.Join(dir, s.Prefix+stem+s.Ext) }
 
-// writeNewSet writes every spec under a fresh timestamp stem derived from t:
+// WriteNewSet writes every spec under a fresh timestamp stem derived from t:
 // the first stem for which none of the files exists. Each file is written
 // atomically and without replacing anything (a hard link from the complete
 // temporary file, which fails when the name is taken, e.g. by another process
 // in the same second). It returns the stem and the paths in spec order.
-func writeNewSet(dir string, t time.Time, specs []fileSpec) (string, []string, error) {
+func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("create output dir: %w", err)
 	}
@@ -104,7 +106,7 @@ func writeNewSet(dir string, t time.Time, specs []fileSpec) (string, []string, e
 		}
 	}()
 	for i, s := range specs {
-		tmp, err := writeTemp(s.path(dir, "x"), s.write)
+		tmp, err := writeTemp(s.Path(dir, "x"), s.Write)
 		if err != nil {
 			return "", nil, err
 		}
@@ -131,7 +133,7 @@ func writeNewSet(dir string, t time.Time, specs []fileSpec) (string, []string, e
 // linkSet links each temporary file to its final name under stem. If any
 // name is taken it removes the links it made and returns an error wrapping
 // fs.ErrExist.
-func linkSet(dir, stem string, specs []fileSpec, tmps []string) ([]string, error) {
+func linkSet(dir, stem string, specs []FileSpec, tmps []string) ([]string, error) {
 	paths := make([]string, 0, len(specs))
 	undo := func() {
 		for _, p := range paths {
@@ -139,7 +141,7 @@ func linkSet(dir, stem string, specs []fileSpec, tmps []string) ([]string, error
 		}
 	}
 	for i, s := range specs {
-		p := s.path(dir, stem)
+		p := s.Path(dir, stem)
 		if err := linkNew(tmps[i], p); err != nil {
 			undo()
 			return nil, err

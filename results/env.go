@@ -1,4 +1,4 @@
-package bench
+package results
 
 import (
 	"os"
@@ -36,9 +36,10 @@ func CurrentEnvironment() Environment {
 	return env
 }
 
-// envDiff lists the fields that differ between two environments and change
-// performance, as "field: a vs b" strings.
-func envDiff(a, b Environment) []string {
+// Diff lists the fields that differ between two environments and change
+// performance, as "field: a vs b" strings (a is the receiver). Fields unknown
+// on either side are not compared.
+func (a Environment) Diff(b Environment) []string {
 	var out []string
 	add := func(field, x, y string) {
 		if x != y && x != "" && y != "" {

@@ -1,4 +1,0 @@
-package bench
-
-// ReadResultsWithLimit exposes the size limit of ReadResults to tests.
-var ReadResultsWithLimit = readResults

@@ -1,0 +1,4 @@
+package results
+
+// ReadResultsWithLimit exposes the size limit of Read to tests.
+var ReadWithLimit = read
