@@ -400,6 +400,7 @@ func buildPanel(p panel, id uint32) cog.Builder[dashboard.Panel] {
 	case kindTable:
 		return table.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Desc).Span(w).Height(6).Datasource(datasource).
 			Targets(targets).
+			Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{"sum"})).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
 				"excludeByName": map[string]any{"Time": true, "Value": true, "__name__": true},
 			}})

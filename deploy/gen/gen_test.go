@@ -1,6 +1,9 @@
 package main
 
 import (
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -184,5 +187,53 @@ func TestRunBadFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "grafana", "perfagent-leaks.json")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDashboardSchema reads each committed dashboard back with the SDK's
+// strict decoder and validator: an unknown field or a value the dashboard
+// schema forbids fails here rather than at import.
+func TestDashboardSchema(t *testing.T) {
+	plugins.RegisterDefaultPlugins()
+	for _, b := range boards() {
+		data, err := os.ReadFile(filepath.Join("..", "grafana", b.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard.Dashboard
+		// Note: the SDK returns an empty cog.BuildErrors, not nil, on success.
+		if err := d.UnmarshalJSONStrict(data); err != nil && err.Error() != "" {
+			t.Errorf("%s: %v", b.File, err)
+			continue
+		}
+		if err := d.Validate(); err != nil && err.Error() != "" {
+			t.Errorf("%s: %v", b.File, err)
+		}
+	}
+}
+
+// TestPrometheusRuleMatchesRulesFile checks that the manifest's spec holds
+// exactly the rules file's groups.
+func TestPrometheusRuleMatchesRulesFile(t *testing.T) {
+	p := DefaultParams()
+	manifest := prometheusRule(p)
+	_, spec, ok := strings.Cut(manifest, "\nspec:\n")
+	if !ok {
+		t.Fatal("no spec in the manifest")
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSuffix(spec, "\n"), "\n") {
+		if !strings.HasPrefix(l, "  ") {
+			t.Fatalf("spec line not indented: %q", l)
+		}
+		lines = append(lines, l[2:])
+	}
+	if got, want := strings.Join(lines, "\n")+"\n", strings.TrimPrefix(rulesFile(p), header); got != want {
+		t.Error("the PrometheusRule spec differs from the rules file")
+	}
+	for _, want := range []string{"apiVersion: monitoring.coreos.com/v1\n", "kind: PrometheusRule\n", "    app.kubernetes.io/name: 'perfagent'\n"} {
+		if !strings.Contains(manifest, want) {
+			t.Errorf("manifest lacks %q", want)
+		}
 	}
 }
