@@ -1,73 +1,76 @@
-// Package bench measures Go functions, summarises the measurements with
-// honest statistics, keeps baselines and tells significant changes from noise.
+// Package bench measures Go functions in rounds, compares runs with a
+// regression gate whose error rate is stated, and keeps baselines.
 //
-// It is the engine behind `perfagent bench`, the system suite
-// (package bench/system), the HTTP load results of package load and the
-// reports of package report. Everything it produces is a [Results] value,
-// the versioned schema shared by those packages, which is saved as JSON
-// (benchmark-<ts>.json), in the Go benchmark format that benchstat reads
-// (benchmark-<ts>.txt), and as an HTML report (report-<ts>.html).
+// It is the engine behind `perfagent bench`, the system suite (package
+// bench/system) and benchmarks users write with it in their own _test.go
+// files. What it measures is a [results.Run] (package results holds the
+// schema, its JSON and Go benchmark format codecs and the result files).
 //
 // # Measuring
 //
-// A [Runner] runs benchmarks one at a time:
+// A [Runner] measures each benchmark in [Options.Rounds] rounds (10 by
+// default). A round is one sample: it lasts at least MinDuration/Rounds and
+// its value is the per-operation figure over the whole round (ns/op over every
+// operation of the round). Inside a round, an operation too fast to time on its
+// own (under [Options.SampleTime], 1ms by default, and never so short that
+// reading the clock costs over 1%) is called in timed batches, so a trivial
+// function's ns/op agrees with testing.B's; consecutive batches are
+// correlated, so they are never counted as separate samples:
 //
 //	r := bench.NewRunner(bench.WithOutputDir("perf/benchmarks"), bench.WithRenderer(report.HTML))
 //	res, err := r.Run(ctx, "parse/small", "parser", func(ctx context.Context) error {
 //		_, err := parse(input)
 //		return err
-//	}, bench.Options{WarmupRuns: 10, MeasurementRuns: 100})
-//	saved, err := r.SaveResults()
-//	html, err := r.GenerateReport()
+//	}, bench.Options{Rounds: 10, MinDuration: time.Second})
+//	out, err := r.Conclude(false) // results files, baseline comparison, report
 //
-// Warm-up samples are discarded; measurement continues until both
-// MeasurementRuns samples and MinDuration are reached and stops at MaxDuration
-// with a warning (see [Options]). Samples are timed with the monotonic clock.
-// An operation too fast to time on its own (under [Options.SampleTime], 1ms by
-// default, and never so short that reading the clock costs over 1%) is called
-// in batches: a sample is then the batch's time divided by its size, so a
-// trivial function's ns/op agrees with testing.B's. [Runner.RunN] hands the
-// loop to the function (the b.N style) and [Runner.RunSampled] lets the
-// function measure each sample itself (a scheduling delay, a request latency).
-// Allocations per operation come from runtime/metrics counters read before
-// and after measurement, without stopping the world; they are exact up to the
-// allocations still cached per processor (at most a span per size class),
-// which is negligible over many operations.
+// [Runner.RunSuite] measures several benchmarks with their rounds interleaved
+// (round 1 of each, then round 2 of each, ...), so that drift and noisy
+// neighbours over the suite's time hit every benchmark alike; [Spec.Setup]
+// builds per-round state (a live heap, load goroutines) that must not outlive
+// the round. [Runner.RunN] hands the loop to the function (the b.N style) and
+// [Runner.RunSampled] lets the function measure each operation itself (a
+// scheduling delay, a request latency); then the result also keeps the
+// distribution of single operations ([results.Benchmark.PerOp]), the only
+// place per-operation percentiles come from. Allocations per operation come
+// from runtime/metrics counters read around each round, without stopping the
+// world.
 //
 // A function that panics or returns an error, or a context that is
-// cancelled, ends that benchmark: the failure is recorded in [Result.Error]
-// with the samples already taken, and the Runner goes on with the next one.
+// cancelled, ends that benchmark: the failure is recorded in
+// [results.Benchmark.Error] with the rounds already measured (a round cut
+// short is dropped), and the Runner goes on with the next one.
 //
-// # Statistics
+// # The gate
 //
-// [Summarize] computes mean, median, standard deviation, min, max, exact
-// p50/p95/p99 (type-7 interpolation), a distribution-free 95% confidence
-// interval for the median (from golang.org/x/perf/benchmath, as benchstat
-// prints it), the coefficient of variation with a warning above [NoisyCV],
-// and the count of outliers beyond the Tukey fences.
+// [Compare] matches two runs by benchmark name. The primary row of every
+// benchmark with samples on both sides is tested with the Mann-Whitney U test
+// (golang.org/x/perf/benchmath, as benchstat does), and the p-values of all
+// those gated rows are adjusted together with Holm's step-down method, so the
+// chance that a run whose code did not change fails the gate is at most α
+// (0.05) for the whole run, not per row: with twenty rows tested each at
+// 0.05, most unchanged runs would fail. A regression is a gated row whose
+// adjusted p-value is at most α and whose change is worse than
+// [CompareOptions.Threshold] (5%). Secondary values (allocs/op, B/op,
+// metrics) are tested for information and values measured once are shown
+// with "not gated: measured once"; neither can fail the gate. Runs of
+// different modes (quick and full) are refused ([Comparison.Incompatible]).
 //
-// # Baselines and comparisons
+// A comparison across sessions cannot tell a code change from a machine that
+// was busier in one session than in the other; interleaved rounds cancel
+// drift within a session, not between them. On shared CI runners compare two
+// builds in the same session (`perfagent bench --against REF`).
 //
-// [SaveBaseline] keeps a run as baseline.json; [Compare] compares a run with
-// it benchmark by benchmark with the Mann-Whitney U test (α = 0.05 by
-// default). A change that is not significant renders as "~"; a significant
-// change worse than [CompareOptions.Threshold] is a regression, and
-// [Comparison.Failed] tells a CI gate to fail. Results without samples
-// (histogram-based HTTP results) and single values (allocs/op, metrics) are
-// compared by value and say that no test was possible.
+// # Drivers
 //
-// # Files
-//
-// [ReadResultsFile] reads the JSON schema or `go test -bench` output (detected
-// from the content), so existing testing.B results get the same statistics,
-// baselines and reports. Every file is written atomically (temporary file and
-// rename), and timestamps in names sort lexically and never collide
-// ([TimestampLayout]).
+// A process that runs test binaries (the --against mode) reads perfagent
+// benchmarks from them through [EnvEmit] and [EnvRounds]: with those set,
+// every Runner writes each finished benchmark to standard output in Go
+// benchmark format, in the number of rounds the driver asks for, without a
+// change to the user's code.
 //
 // # Concurrency
 //
 // A Runner may be used from several goroutines; benchmarks run one at a time.
-// [Results] values are plain data: copy them before sharing them between
-// goroutines that modify them. Package-level functions are safe for
-// concurrent use.
+// Package-level functions are safe for concurrent use.
 package bench

@@ -404,6 +404,14 @@ func (r *Runner) AddMetrics(name string, ms ...results.Metric) error {
 	return nil
 }
 
+// SetProgress replaces the progress callback of [WithProgress] for the
+// benchmarks run from now on (nil: none).
+func (r *Runner) SetProgress(fn func(Progress)) {
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	r.cfg.progress = fn
+}
+
 // SetQuick records whether this is a quick (shortened) run in
 // [results.Run.Quick]. Comparisons refuse to compare a quick run with a full
 // one.
@@ -505,8 +513,21 @@ func (r *Runner) GenerateReport() (string, error) {
 		return "", ErrNoRenderer
 	}
 	res := r.Results()
-	var cmp *Comparison
-	var baseErr error
+	cmp, baseErr := r.compareBaseline(res)
+	path, err := r.render(res, cmp)
+	if err != nil {
+		return "", err
+	}
+	if baseErr != nil {
+		return path, fmt.Errorf("bench: generate report: %w", baseErr)
+	}
+	return path, nil
+}
+
+// compareBaseline compares res with the baseline of [WithBaseline] or
+// <dir>/baseline.json; no baseline gives a nil comparison. A baseline that
+// cannot be read is returned as an error and noted in res.Warnings.
+func (r *Runner) compareBaseline(res *results.Run) (*Comparison, error) {
 	base := r.cfg.baseline
 	if !r.cfg.baselineSet {
 		b, err := results.LoadBaseline(r.cfg.dir)
@@ -515,37 +536,90 @@ func (r *Runner) GenerateReport() (string, error) {
 			base = b
 		case errors.Is(err, fs.ErrNotExist):
 		default:
-			baseErr = err
 			res.Warnings = append(res.Warnings, "no baseline comparison: "+err.Error())
+			return nil, err
 		}
 	}
-	if base != nil {
-		cmp = Compare(base, res, r.cfg.compare)
+	if base == nil {
+		return nil, nil
 	}
+	return Compare(base, res, r.cfg.compare), nil
+}
+
+// render writes the report of res under the results' stem (or a fresh one).
+func (r *Runner) render(res *results.Run, cmp *Comparison) (string, error) {
 	spec := results.FileSpec{Prefix: "report-", Ext: ".html", Write: func(w io.Writer) error { return r.cfg.renderer(w, res, cmp) }}
 	r.mu.Lock()
 	stem := r.stem
 	r.mu.Unlock()
-	var path string
-	if stem != "" {
-		path = spec.Path(r.cfg.dir, stem)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", fmt.Errorf("bench: generate report: %w", err)
-		}
-		if err := results.WriteFileAtomic(path, spec.Write); err != nil {
-			return "", fmt.Errorf("bench: generate report: %w", err)
-		}
-	} else {
+	if stem == "" {
 		_, paths, err := results.WriteNewSet(r.cfg.dir, r.cfg.now(), []results.FileSpec{spec})
 		if err != nil {
 			return "", fmt.Errorf("bench: generate report: %w", err)
 		}
-		path = paths[0]
+		return paths[0], nil
 	}
-	if baseErr != nil {
-		return path, fmt.Errorf("bench: generate report: %w", baseErr)
+	path := spec.Path(r.cfg.dir, stem)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("bench: generate report: %w", err)
+	}
+	if err := results.WriteFileAtomic(path, spec.Write); err != nil {
+		return "", fmt.Errorf("bench: generate report: %w", err)
 	}
 	return path, nil
+}
+
+// Outcome is what [Runner.Conclude] made of a run: the results, the files
+// written, and the comparison with the baseline.
+type Outcome struct {
+	Results *results.Run
+	// Files are the results (JSON, then Go benchmark format) and, with a
+	// renderer, the report.
+	Saved  Saved
+	Report string
+	// Comparison is nil without a baseline (or with SkipBaseline).
+	Comparison *Comparison
+	// BaselineErr is set when a baseline exists but cannot be read: the run
+	// is then not gated, which a CI must not mistake for a pass.
+	BaselineErr error
+}
+
+// Regressed reports whether the comparison found a regression or a failed
+// benchmark (see [Comparison.Failed]).
+func (o *Outcome) Regressed() bool { return o.Comparison.Failed() }
+
+// Refused returns why the comparison cannot gate the run (see
+// [Comparison.Incompatible]), or nil.
+func (o *Outcome) Refused() []string {
+	if o.Comparison == nil {
+		return nil
+	}
+	return o.Comparison.Incompatible
+}
+
+// Conclude ends a run: it saves the results (as [Runner.SaveResults]),
+// compares them with the baseline (as [Runner.GenerateReport] does) unless
+// skipBaseline, and renders the report when the Runner has a renderer. The
+// outcome is returned with what was written even when a step fails; the
+// error joins the failures (a baseline that cannot be read is in
+// Outcome.BaselineErr, not in the error).
+func (r *Runner) Conclude(skipBaseline bool) (*Outcome, error) {
+	out := &Outcome{}
+	saved, err := r.SaveResults()
+	if err != nil {
+		out.Results = r.Results()
+		return out, err
+	}
+	out.Saved = saved
+	res := r.Results()
+	out.Results = res
+	if !skipBaseline {
+		out.Comparison, out.BaselineErr = r.compareBaseline(res)
+	}
+	if r.cfg.renderer != nil {
+		out.Report, err = r.render(res, out.Comparison)
+	}
+	return out, err
 }
 
 // hasLocked reports whether a result with name exists.

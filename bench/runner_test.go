@@ -570,3 +570,45 @@ func TestEmitAndRoundsOverride(t *testing.T) {
 		t.Errorf("invalid override used: %d rounds", res.Stats.N)
 	}
 }
+
+func TestConcludeSavesComparesAndRenders(t *testing.T) {
+	clk := newFakeClock()
+	dir := t.TempDir()
+	var calls int
+	render := func(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
+		_, err := fmt.Fprintf(w, "benchmarks=%d comparison=%v", len(res.Benchmarks), cmp != nil)
+		return err
+	}
+	opts := bench.Options{MeasurementRuns: 10, MinDuration: -1}
+	r1 := bench.NewRunner(bench.WithClock(clk.now), bench.WithOutputDir(dir), bench.WithRenderer(render))
+	if _, err := r1.Run(context.Background(), "a", "", costly(clk, &calls), opts); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r1.Conclude(false)
+	if err != nil || out.Comparison != nil || out.Regressed() || out.Refused() != nil || out.Saved.JSON == "" || out.Report == "" {
+		t.Fatalf("first: %+v %v", out, err)
+	}
+	if _, err := results.SaveBaseline(dir, out.Results); err != nil {
+		t.Fatal(err)
+	}
+	r2 := bench.NewRunner(bench.WithClock(clk.now), bench.WithOutputDir(dir), bench.WithRenderer(render))
+	r2.SetQuick(true)
+	if _, err := r2.Run(context.Background(), "a", "", costly(clk, &calls), opts); err != nil {
+		t.Fatal(err)
+	}
+	out, err = r2.Conclude(false)
+	if err != nil || out.Comparison == nil || len(out.Refused()) != 1 {
+		t.Fatalf("second: %+v %v", out, err)
+	}
+	if html, _ := os.ReadFile(out.Report); string(html) != "benchmarks=1 comparison=true" {
+		t.Errorf("report %q", html)
+	}
+	if out, _ := r2.Conclude(true); out.Comparison != nil {
+		t.Error("skipBaseline compared")
+	}
+	os.WriteFile(filepath.Join(dir, results.BaselineFile), []byte(`{"schema":"perfagent.bench/v1"}`), 0o644)
+	r3 := bench.NewRunner(bench.WithClock(clk.now), bench.WithOutputDir(dir))
+	if out, _ := r3.Conclude(false); out.BaselineErr == nil || !strings.Contains(out.BaselineErr.Error(), "measure again") {
+		t.Errorf("unreadable baseline: %v", out.BaselineErr)
+	}
+}

@@ -284,19 +284,16 @@ func (e *evaluator) api(r *results.Benchmark) {
 			continue
 		}
 		e.seen[seenKey(section, subject, m.key)] = true
+		// Note: latency targets are percentiles of single requests, so they
+		// read the per-operation distribution; the samples' percentiles are
+		// those of per-round medians and say nothing about the tail.
 		var v float64
-		switch m.key {
-		case "p50":
-			v = r.Stats.P50
-		case "p95":
-			v = r.Stats.P95
-		default:
-			v = r.Stats.P99
-		}
+		q := map[string]float64{"p50": 0.5, "p95": 0.95, "p99": 0.99}[m.key]
+		v, hasOp := r.PerOp.Quantile(q)
 		note, measured := "", true
 		switch {
-		case r.Stats.N == 0:
-			note, measured = "no samples", false
+		case !hasOp || r.PerOp.N == 0:
+			note, measured = "no single requests measured", false
 			if r.Error != "" {
 				note = "benchmark failed: " + r.Error
 			}
@@ -383,11 +380,14 @@ func (e *evaluator) pageGroup(r *results.Benchmark, t Targets, list []metric, pr
 		}
 		v, measured := metricValue(r, m.unit)
 		note := ""
-		if !measured {
+		switch {
+		case r.Error != "":
+			// Note: a page whose every load failed measured nothing, even
+			// if zeros were recorded: its budgets are not measured, never
+			// passed.
+			note, measured = "page failed: "+r.Error, false
+		case !measured:
 			note = "no " + m.unit + " metric"
-			if r.Error != "" {
-				note = "page failed: " + r.Error
-			}
 		}
 		shown := m
 		shown.key = prefix + m.key

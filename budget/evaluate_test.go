@@ -11,7 +11,7 @@ import (
 
 func httpResult(name, cat string, p50, p95, p99 float64, metrics ...results.Metric) results.Benchmark {
 	return results.Benchmark{Name: name, Category: cat, Kind: results.KindHTTP, Unit: "ns/op",
-		Stats: results.Stats{N: 100, P50: p50 * ms, P95: p95 * ms, P99: p99 * ms}, Metrics: metrics}
+		Stats: results.Stats{N: 10, Median: p50 * ms}, PerOp: &results.Distribution{N: 100, P50: p50 * ms, P95: p95 * ms, P99: p99 * ms}, Metrics: metrics}
 }
 
 func find(t *testing.T, v *Verdict, section, subject, metric string) Check {
@@ -171,7 +171,7 @@ func TestEvaluatePage(t *testing.T) {
 
 func TestEvaluateUnits(t *testing.T) {
 	r := httpResult("GET /health", "health", 0, 0, 0)
-	r.Unit, r.Stats.P95 = "sec/op", 0.15
+	r.Unit, r.PerOp.P95 = "sec/op", 0.15
 	v := Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{r}})
 	if c := find(t, v, SectionAPI, "GET /health", "p95"); c.Status != Fail || *c.Measured != 150*ms {
 		t.Errorf("sec/op: %v", c)
@@ -191,5 +191,33 @@ func TestEvaluateNothing(t *testing.T) {
 	v = Evaluate(nil)
 	if v.Failed() || v.Unmeasured != len(v.Checks) || v.Unmeasured == 0 {
 		t.Errorf("no results: %d checks, %d not measured", len(v.Checks), v.Unmeasured)
+	}
+}
+
+func TestEvaluateAPIUsesSingleRequests(t *testing.T) {
+	// Per-round medians are all fast; the requests' tail is not: the p99
+	// budget must judge the requests.
+	r := httpResult("GET /health", "health", 10, 20, 900)
+	r.Samples = []float64{10 * ms, 10 * ms}
+	r.Stats = results.Stats{N: 2, Median: 10 * ms, P99: 10 * ms}
+	v := Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{r}})
+	if c := find(t, v, SectionAPI, "GET /health", "p99"); c.Status != Fail || *c.Measured != 900*ms {
+		t.Errorf("p99: %v", c)
+	}
+	r.PerOp = nil
+	v = Evaluate(nil, &results.Run{Benchmarks: []results.Benchmark{r}})
+	if c := find(t, v, SectionAPI, "GET /health", "p99"); c.Status != NotMeasured {
+		t.Errorf("without single requests: %v", c)
+	}
+}
+
+func TestEvaluateFailedPageIsNotMeasured(t *testing.T) {
+	r := results.Benchmark{Name: "http://x/", Kind: results.KindPage, Category: "page", Error: "all 3 runs failed",
+		Labels: map[string]string{"url": "http://x/"}, Metrics: []results.Metric{{Unit: results.UnitLCP, Value: 0}, {Unit: results.UnitBytesPrefix + "total", Value: 0}}}
+	v := Evaluate(Default(), &results.Run{Benchmarks: []results.Benchmark{r}})
+	for _, c := range v.Checks {
+		if c.Section == SectionPage && c.Status == Pass {
+			t.Errorf("a failed page passed %s", c.Metric)
+		}
 	}
 }

@@ -23,7 +23,8 @@ endpoints:
 	}
 	results := &results.Run{Benchmarks: []results.Benchmark{{
 		Name: "GET /healthz", Category: "health", Kind: results.KindHTTP, Unit: "ns/op",
-		Stats:   results.Stats{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
+		Stats:   results.Stats{N: 10, Median: 12e6},
+		PerOp:   &results.Distribution{N: 1000, P50: 12e6, P95: 95e6, P99: 150e6},
 		Metrics: []results.Metric{{Unit: results.UnitErrorRate, Value: 0}},
 	}}}
 	v := budget.Evaluate(b, results)

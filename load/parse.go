@@ -356,7 +356,7 @@ func (d *decoder) load(n *yaml.Node, field string) Load {
 			l.Model = Model(d.str(v, f))
 		case "concurrency":
 			c, ok := d.integer(v, f)
-			if ok && (c < 1 || c > 100_000) {
+			if ok && (c < 1 || c > MaxConcurrency) {
 				d.errf(v, f, "must be between 1 and 100000, got %d", c)
 				c = 0
 			}

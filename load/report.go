@@ -48,6 +48,10 @@ type Report struct {
 	// Open describes the open model's arrival process; nil for the closed
 	// model.
 	Open *OpenReport `json:"open,omitempty"`
+	// Rounds are the windows the measured phase was cut into
+	// ([Options.Rounds]); each endpoint's figures per round are in its
+	// Rounds, in the same order.
+	Rounds []Round `json:"rounds,omitempty"`
 	// Series is the measured traffic per interval (1 s, doubled whenever
 	// the series would exceed 3600 points).
 	Series   Series   `json:"series"`
@@ -72,7 +76,8 @@ type Totals struct {
 	TimeoutRate float64 `json:"timeout_rate"`
 	// Availability is the fraction of requests not failed by the server
 	// side: every error counts except unexpected statuses below 500
-	// (client errors such as 404 or 401). 1 when there were no requests.
+	// (client errors such as 404 or 401). 0 when there were no requests:
+	// a target that answered nothing was not shown to be available.
 	Availability float64 `json:"availability"`
 	// Latency covers requests that got a full response or timed out (at
 	// their time of giving up); connection failures have no latency.
@@ -134,6 +139,9 @@ type EndpointReport struct {
 	GeneratorLate int64   `json:"generator_late,omitempty"`
 	Targets       Targets `json:"targets"`
 	Series        Series  `json:"series"`
+	// Rounds are the endpoint's figures per round of the run (see
+	// [Report].Rounds); empty for setup steps.
+	Rounds []EndpointRound `json:"rounds,omitempty"`
 }
 
 // MarshalJSON writes Targets in nanoseconds with percentile names.
@@ -254,6 +262,20 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 	defer st.Stop()
 	pt := time.NewTicker(e.opts.ProgressInterval)
 	defer pt.Stop()
+	// Round boundaries: timed for a duration-bounded run, polled against
+	// the completed count for one bounded by requests. The last round is
+	// closed by run() once every request completed.
+	want, next := e.rounds.want, 1
+	boundary := func(k int) time.Time {
+		return e.start.Add(time.Duration(float64(e.load.Duration) * float64(k) / float64(want)))
+	}
+	var roundC <-chan time.Time
+	var roundTimer *time.Timer
+	if want > 1 && !e.countCut {
+		roundTimer = time.NewTimer(time.Until(boundary(next)))
+		defer roundTimer.Stop()
+		roundC = roundTimer.C
+	}
 	last := e.start
 	for {
 		select {
@@ -266,6 +288,13 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 			last = now
 		case <-pt.C:
 			e.progress(false)
+		case now := <-roundC:
+			e.closeRound(now)
+			if next++; next < want {
+				roundTimer.Reset(time.Until(boundary(next)))
+			} else {
+				roundC = nil
+			}
 		}
 	}
 }
@@ -360,16 +389,20 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 		for _, sh := range e.shards {
 			stats = append(stats, sh.eps[i])
 		}
-		er, lat := endpointReport(sp, e.s.Endpoints[i].Path, stats, secs, "measured", e)
+		lat := e.rounds.cum[i]
+		er := endpointReport(sp, e.s.Endpoints[i].Path, stats, lat, secs, "measured", e)
 		er.Series = e.series[i].series
+		er.Rounds = slices.Clone(e.rounds.eps[i])
 		all = append(all, lat)
 		c := sumCounts(stats)
 		tot.add(&c)
 		r.Endpoints = append(r.Endpoints, er)
 	}
 	r.Total = totals(&tot, merged(all), secs)
+	r.Rounds = slices.Clone(e.rounds.wins)
 	for i := range e.steps {
-		er, _ := endpointReport(&e.steps[i].endpointSpec, e.s.Setup[i].Path, []*epStats{e.setup.eps[i]}, secs, "setup", e)
+		st := e.setup.eps[i]
+		er := endpointReport(&e.steps[i].endpointSpec, e.s.Setup[i].Path, []*epStats{st}, st.latency, secs, "setup", e)
 		er.Rate = 0 // setup requests are not a throughput
 		r.Setup = append(r.Setup, er)
 	}
@@ -437,7 +470,7 @@ func sumCounts(stats []*epStats) counts {
 }
 
 func totals(c *counts, lat *hdrhistogram.Histogram, secs float64) Totals {
-	t := Totals{Requests: c.requests, Canceled: c.canceled, Errors: c.errors, Timeouts: c.timeouts, Availability: 1, Latency: summarizeOutliers(lat)}
+	t := Totals{Requests: c.requests, Canceled: c.canceled, Errors: c.errors, Timeouts: c.timeouts, Latency: summarizeOutliers(lat)}
 	if secs > 0 {
 		t.Rate = float64(c.requests) / secs
 	}
@@ -450,13 +483,14 @@ func totals(c *counts, lat *hdrhistogram.Histogram, secs float64) Totals {
 	return t
 }
 
-func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float64, phase string, e *engine) (EndpointReport, *hdrhistogram.Histogram) {
+// endpointReport summarises one endpoint's (or setup step's) shard stats,
+// with lat its latencies.
+func endpointReport(sp *endpointSpec, path string, stats []*epStats, lat *hdrhistogram.Histogram, secs float64, phase string, e *engine) EndpointReport {
 	c := sumCounts(stats)
-	var lats, svcs []*hdrhistogram.Histogram
+	var svcs []*hdrhistogram.Histogram
 	phases := make([][]*hdrhistogram.Histogram, numPhases)
 	var samples errSamples
 	for _, s := range stats {
-		lats = append(lats, s.latency)
 		if s.service != nil {
 			svcs = append(svcs, s.service)
 		}
@@ -467,7 +501,6 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float6
 			samples.add(m)
 		}
 	}
-	lat := merged(lats)
 	er := EndpointReport{
 		Name:          sp.name,
 		Category:      sp.category,
@@ -516,17 +549,29 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, secs float6
 			er.Phases[phaseName(p)] = s
 		}
 	}
-	return er, lat
+	return er
 }
 
 // BenchResults returns the report in the shared results schema: one
 // results.Benchmark per measured endpoint (Name "<scenario>/<endpoint>") and
 // per setup step (Name "<scenario>/setup/<step>", Label phase=setup), with
-// Kind results.KindHTTP, Unit ns/op (request latency), Stats from the HDR
-// histogram, the well-known Metrics (req/s, error-rate, timeout-rate,
-// availability, p90-ns, p99.9-ns; in the open model also service-p99-ns and
-// send-lag-p99-ns) and the EndpointReport as Detail, with the run's
-// description added under "run".
+// Kind results.KindHTTP, Unit ns/op (request latency) and the
+// EndpointReport as Detail, with the run's description added under "run".
+//
+// A measured endpoint's Samples are its per-round median latencies (one
+// per round in which it got a response; see [Options.Rounds]), Stats
+// summarises those rounds, and PerOp is the distribution of every single
+// request from the HDR histogram merged over the rounds. Its Metrics are
+// req/s, error-rate, timeout-rate, availability and p99-ns with
+// per-round Samples, and p90-ns, p99.9-ns (and in the open model
+// service-p99-ns and send-lag-p99-ns) measured once over the run. Note:
+// the Value of a metric with samples is the figure over the whole run
+// (errors over every request, p99 over every latency), not the median of
+// its rounds: a budget must see the one bad round that a median of ten
+// hides. An endpoint without any request has no rate metrics (nothing
+// was measured) and an Error, as has one whose every request failed.
+// Setup steps are measured once: no samples, PerOp and once-measured
+// metrics.
 func (r *Report) BenchResults() *results.Run {
 	res := &results.Run{
 		Schema:      results.Schema,
@@ -554,8 +599,12 @@ type runInfo struct {
 	Load     Load          `json:"load"`
 	Timeout  time.Duration `json:"timeout_ns"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
+	Rounds   []Round       `json:"rounds,omitempty"`
 	Open     *OpenReport   `json:"open,omitempty"`
 }
+
+// Units of the per-round p99 metric of HTTP results.
+const unitP99 = "p99-ns"
 
 func (r *Report) benchResult(ep EndpointReport, name string) results.Benchmark {
 	l := ep.Latency
@@ -565,19 +614,6 @@ func (r *Report) benchResult(ep EndpointReport, name string) results.Benchmark {
 		Kind:       results.KindHTTP,
 		Unit:       results.UnitNsPerOp,
 		Iterations: ep.Requests,
-		Stats: results.Stats{
-			N:      int(l.N),
-			Mean:   float64(l.Mean),
-			Median: float64(l.P50),
-			Stddev: float64(l.Stddev),
-			Min:    float64(l.Min),
-			Max:    float64(l.Max),
-			P50:    float64(l.P50),
-			P95:    float64(l.P95),
-			P99:    float64(l.P99),
-			// A histogram gives no confidence interval for the median.
-			Outliers: int(l.Outliers),
-		},
 		Labels: map[string]string{
 			"method":   ep.Method,
 			"url":      ep.URL,
@@ -587,37 +623,75 @@ func (r *Report) benchResult(ep EndpointReport, name string) results.Benchmark {
 			"protocol": r.Protocol,
 		},
 	}
-	if l.Mean > 0 {
-		b.Stats.CV = float64(l.Stddev) / float64(l.Mean)
+	if l.N > 0 {
+		b.PerOp = &results.Distribution{N: l.N, Mean: float64(l.Mean), P50: float64(l.P50), P90: float64(l.P90),
+			P95: float64(l.P95), P99: float64(l.P99), P999: float64(l.P999), Max: float64(l.Max)}
 	}
-	b.Metrics = []results.Metric{
-		{Unit: results.UnitReqPerSec, Value: ep.Rate, Better: "higher"},
-		{Unit: results.UnitErrorRate, Value: ep.ErrorRate},
-		{Unit: results.UnitTimeoutRate, Value: ep.TimeoutRate},
-		{Unit: results.UnitAvailable, Value: ep.Availability, Better: "higher"},
-		{Unit: results.UnitP90, Value: float64(l.P90)},
-		{Unit: results.UnitP999, Value: float64(l.P999)},
+	var med, p99, rate, errRate, toRate, avail []float64
+	for _, rd := range ep.Rounds {
+		if rd.LatencyN > 0 {
+			med = append(med, float64(rd.P50))
+			p99 = append(p99, float64(rd.P99))
+		}
+		if rd.Requests > 0 {
+			errRate = append(errRate, rd.ErrorRate)
+			toRate = append(toRate, rd.TimeoutRate)
+			avail = append(avail, rd.Availability)
+		}
+		rate = append(rate, rd.Rate)
 	}
-	if ep.Phase == "setup" {
-		b.Metrics = b.Metrics[1:] // setup requests are not a throughput
+	if len(med) > 0 {
+		b.Samples = med
+		b.Stats, b.Warnings = results.Summarize(med)
+	} else if l.N > 0 {
+		// Measured once (setup steps): the distribution of its requests.
+		b.Stats = results.Stats{N: 1, Mean: float64(l.Mean), Median: float64(l.P50), Min: float64(l.Min), Max: float64(l.Max),
+			P50: float64(l.P50), P95: float64(l.P95), P99: float64(l.P99)}
 	}
-	if ep.ServiceTime != nil {
+	if ep.Phase != "setup" && len(ep.Rounds) > len(med) && len(med) > 0 {
+		b.Warnings = append(b.Warnings, fmt.Sprintf("%d of %d rounds had no response for this endpoint; its samples are the other %d", len(ep.Rounds)-len(med), len(ep.Rounds), len(med)))
+	}
+	if ep.Requests > 0 {
+		if ep.Phase != "setup" {
+			b.Metrics = append(b.Metrics, results.Metric{Unit: results.UnitReqPerSec, Value: ep.Rate, Samples: rate, Better: results.BetterHigher})
+		}
+		b.Metrics = append(b.Metrics,
+			results.Metric{Unit: results.UnitErrorRate, Value: ep.ErrorRate, Samples: errRate},
+			results.Metric{Unit: results.UnitTimeoutRate, Value: ep.TimeoutRate, Samples: toRate},
+			results.Metric{Unit: results.UnitAvailable, Value: ep.Availability, Samples: avail, Better: results.BetterHigher})
+	}
+	if l.N > 0 {
+		b.Metrics = append(b.Metrics,
+			results.Metric{Unit: unitP99, Value: float64(l.P99), Samples: p99},
+			results.Metric{Unit: results.UnitP90, Value: float64(l.P90)},
+			results.Metric{Unit: results.UnitP999, Value: float64(l.P999)})
+	}
+	if ep.ServiceTime != nil && ep.ServiceTime.N > 0 {
 		b.Metrics = append(b.Metrics, results.Metric{Unit: "service-p99-ns", Value: float64(ep.ServiceTime.P99)})
 	}
 	if r.Open != nil && ep.Phase != "setup" {
-		b.Metrics = append(b.Metrics, results.Metric{Unit: "send-lag-p99-ns", Value: float64(r.Open.SendLag.P99)})
+		if r.Open.SendLag.N > 0 {
+			b.Metrics = append(b.Metrics, results.Metric{Unit: "send-lag-p99-ns", Value: float64(r.Open.SendLag.P99)})
+		}
 		b.Labels["rate"] = strconv.FormatFloat(r.Load.Rate, 'g', -1, 64)
 	}
 	b.Labels["concurrency"] = strconv.Itoa(r.Load.Concurrency)
-	if ep.Requests == 0 {
-		b.Error = "no request completed"
+	kinds := make([]string, 0, len(ep.ErrorKinds))
+	for k, n := range ep.ErrorKinds {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 	}
-	if ep.ErrorRate > 0 {
-		kinds := make([]string, 0, len(ep.ErrorKinds))
-		for k, n := range ep.ErrorKinds {
-			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+	sort.Strings(kinds)
+	switch {
+	case ep.Requests == 0 && ep.Phase == "setup":
+	case ep.Requests == 0:
+		b.Error = "no request completed"
+		if len(r.Setup) > 0 && r.setupFailed() {
+			b.Error += " (the setup failed, see " + r.Scenario + "/setup)"
 		}
-		sort.Strings(kinds)
+	case l.N == 0:
+		b.Error = fmt.Sprintf("no response: all %d requests failed (%s)", ep.Requests, strings.Join(kinds, ", "))
+	}
+	if ep.ErrorRate > 0 && l.N > 0 {
 		b.Warnings = append(b.Warnings, fmt.Sprintf("%d of %d requests failed (%s)", ep.Errors, ep.Requests, strings.Join(kinds, ", ")))
 	}
 	if r.Open != nil && r.Open.Saturated {
@@ -626,9 +700,19 @@ func (r *Report) benchResult(ep EndpointReport, name string) results.Benchmark {
 	detail := struct {
 		EndpointReport
 		Run runInfo `json:"run"`
-	}{ep, runInfo{Scenario: r.Scenario, Protocol: r.Protocol, Engine: r.Engine, Load: r.Load, Timeout: r.Timeout, Elapsed: r.Elapsed, Open: r.Open}}
+	}{ep, runInfo{Scenario: r.Scenario, Protocol: r.Protocol, Engine: r.Engine, Load: r.Load, Timeout: r.Timeout, Elapsed: r.Elapsed, Rounds: r.Rounds, Open: r.Open}}
 	if raw, err := json.Marshal(detail); err == nil {
 		b.Detail = raw
 	}
 	return b
+}
+
+// setupFailed reports whether a setup step ended in an error.
+func (r *Report) setupFailed() bool {
+	for _, s := range r.Setup {
+		if s.Errors > 0 && s.Errors == s.Requests {
+			return true
+		}
+	}
+	return false
 }

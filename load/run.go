@@ -46,6 +46,15 @@ type Options struct {
 	// TLSConfig, when set, is the base TLS configuration (custom roots,
 	// client certificates); it is cloned, never modified.
 	TLSConfig *tls.Config
+	// Rounds cuts the measured phase into this many consecutive rounds of
+	// equal length (Duration/Rounds; for a run bounded only by Requests,
+	// Requests/Rounds completed requests), each driving the whole scenario
+	// mix. Every request belongs to the round in which it completed; the
+	// report gives each endpoint's figures per round ([EndpointReport].Rounds),
+	// which are the independent replications that comparisons test. A run
+	// stopped early has fewer rounds. Default 1; at most [MaxRounds]; a
+	// duration-bounded round must last at least [MinRoundLength].
+	Rounds int
 	// Seed makes the random choice of endpoints repeatable; workers draw
 	// from PCG streams seeded with (Seed, worker index).
 	Seed uint64
@@ -188,6 +197,10 @@ type engine struct {
 
 	series      []seriesAcc
 	totalSeries seriesAcc
+
+	rounds    *rounds
+	completed atomic.Int64 // measured requests completed, counted when rounds are cut by count
+	countCut  bool         // rounds are cut by completed requests, not by time
 }
 
 type pacerStats struct {
@@ -208,6 +221,14 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 	})
 	if opts.Timeout < 0 || opts.LateAfter < 0 || opts.ProgressInterval < 0 {
 		lerrs = append(lerrs, &ScenarioError{Field: "options", Msg: "Timeout, LateAfter and ProgressInterval must not be negative"})
+	}
+	switch {
+	case opts.Rounds < 0 || opts.Rounds > MaxRounds:
+		lerrs = append(lerrs, &ScenarioError{Field: "options.rounds", Msg: fmt.Sprintf("must be between 1 and %d, got %d", MaxRounds, opts.Rounds)})
+	case l.Duration > 0 && opts.Rounds > 1 && l.Duration/time.Duration(opts.Rounds) < MinRoundLength:
+		lerrs = append(lerrs, &ScenarioError{Field: "options.rounds", Msg: fmt.Sprintf("%d rounds of a %v run last %v each; a round needs at least %v", opts.Rounds, l.Duration, l.Duration/time.Duration(opts.Rounds), MinRoundLength)})
+	case l.Duration == 0 && l.Requests > 0 && int64(opts.Rounds) > l.Requests:
+		lerrs = append(lerrs, &ScenarioError{Field: "options.rounds", Msg: fmt.Sprintf("%d rounds of %d requests leave rounds without a request", opts.Rounds, l.Requests)})
 	}
 	switch opts.Engine {
 	case EngineAuto, EngineNetHTTP:
@@ -327,6 +348,8 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 		e.series[i] = newSeriesAcc()
 	}
 	e.totalSeries = newSeriesAcc()
+	e.rounds = newRounds(opts.Rounds, len(e.eps), false)
+	e.countCut = l.Duration == 0 && e.rounds.want > 1
 	return e, nil
 }
 
@@ -622,6 +645,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	// The measured phase starts after the setup.
 	started = e.now()
 	e.start = time.Now()
+	e.rounds.begin = e.start
 	stopAbort := context.AfterFunc(e.abort, e.stop)
 	defer stopAbort()
 	var durTimer *time.Timer
@@ -658,6 +682,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	finished := e.now()
 	close(collectorDone)
 	<-collectorExited
+	e.closeRound(time.Now())
 	e.tr.CloseIdleConnections()
 
 	partial := ctx.Err() != nil
@@ -799,4 +824,12 @@ func (w *worker) one(tok token, open bool) {
 		o.latency = w.a.end.Sub(first)
 	}
 	w.sh.add(ep, o, &e.eps[ep].expect)
+	if e.countCut && w.a.kind != errCanceled {
+		// The worker whose request completes a round closes it; requests
+		// completing on other workers meanwhile may join either side.
+		n, want, total := e.completed.Add(1), int64(e.rounds.want), e.load.Requests
+		if n*want/total > (n-1)*want/total && n < total {
+			e.closeRound(time.Now())
+		}
+	}
 }

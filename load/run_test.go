@@ -108,9 +108,14 @@ func TestKnownLatencyDistribution(t *testing.T) {
 		t.Errorf("mean = %v, exact %v", l.Mean, time.Duration(mean))
 	}
 	// The results carry the same numbers.
+	// The results carry the same numbers: one round, so one sample (its
+	// median), and every request in PerOp.
 	b := rep.BenchResults().Benchmarks[0]
-	if b.Stats.P99 != float64(l.P99) || b.Stats.N != n || b.Kind != results.KindHTTP || b.Unit != results.UnitNsPerOp {
-		t.Errorf("bench result %+v does not match the report", b.Stats)
+	if b.PerOp == nil || b.PerOp.P99 != float64(l.P99) || b.PerOp.N != n || b.Kind != results.KindHTTP || b.Unit != results.UnitNsPerOp {
+		t.Errorf("bench result %+v does not match the report", b.PerOp)
+	}
+	if len(b.Samples) != 1 || b.Samples[0] != float64(l.P50) || b.Stats.N != 1 {
+		t.Errorf("samples %v (stats n %d), want the one round's median %v", b.Samples, b.Stats.N, l.P50)
 	}
 }
 

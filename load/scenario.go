@@ -35,6 +35,13 @@ const (
 	DefaultDuration        = 10 * time.Second
 )
 
+// Bounds of a [Load]: a rate is at most MaxRate requests per second, a
+// concurrency at most MaxConcurrency connections.
+const (
+	MaxRate        = 10_000_000
+	MaxConcurrency = 100_000
+)
+
 // Limits on a scenario's size; files beyond them are rejected.
 const (
 	MaxScenarioBytes = 1 << 20 // LoadScenarioFile refuses larger files
@@ -247,13 +254,13 @@ func (l Load) validate(field string, add func(field, format string, args ...any)
 	default:
 		add(field+".model", "unknown model %q (want %q or %q)", l.Model, ModelClosed, ModelOpen)
 	}
-	if l.Concurrency < 0 || l.Concurrency > 100_000 {
-		add(field+".concurrency", "must be between 1 and 100000, got %d", l.Concurrency)
+	if l.Concurrency < 0 || l.Concurrency > MaxConcurrency {
+		add(field+".concurrency", "must be between 1 and %d, got %d", MaxConcurrency, l.Concurrency)
 	}
-	if l.Rate < 0 || l.Rate > 10_000_000 || l.Rate != l.Rate {
+	if l.Rate < 0 || l.Rate > MaxRate || l.Rate != l.Rate {
 		add(field+".rate", "must be between 0 and 1e7 requests per second, got %g", l.Rate)
 	}
-	if l.RampFrom < 0 || l.RampFrom > 10_000_000 || l.RampFrom != l.RampFrom {
+	if l.RampFrom < 0 || l.RampFrom > MaxRate || l.RampFrom != l.RampFrom {
 		add(field+".ramp.from", "must be between 0 and 1e7 requests per second, got %g", l.RampFrom)
 	}
 	if l.RampDuration < 0 {

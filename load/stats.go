@@ -144,15 +144,29 @@ func (c *counts) add(o *counts) {
 // epStats is one endpoint's measurements in one shard.
 type epStats struct {
 	counts
-	latency  *hdrhistogram.Histogram // from intended (open) or actual send (closed)
+	// latency holds the latencies (from the intended send in the open
+	// model, the actual send in the closed one) since the current round
+	// began: closing a round moves them into the engine's totals.
+	latency  *hdrhistogram.Histogram
 	service  *hdrhistogram.Histogram // open model: from the actual send; nil otherwise
 	phases   [numPhases]*hdrhistogram.Histogram
 	interval *hdrhistogram.Histogram // latencies of the current series interval
 	iv       intervalCounts
+	rc       roundCounts
 	samples  errSamples
 }
 
 type intervalCounts struct{ requests, errors, timeouts int64 }
+
+// roundCounts are one endpoint's counters over the current round.
+type roundCounts struct{ requests, errors, timeouts, clientErr int64 }
+
+func (r *roundCounts) add(o roundCounts) {
+	r.requests += o.requests
+	r.errors += o.errors
+	r.timeouts += o.timeouts
+	r.clientErr += o.clientErr
+}
 
 // maxStatsBytes bounds the histograms' memory when choosing the number of
 // shards (one shard is always used).
@@ -229,6 +243,7 @@ func (sh *shard) add(ep int, o *outcome, expect *statusSet) {
 	}
 	s.requests++
 	s.iv.requests++
+	s.rc.requests++
 	if o.reauth {
 		s.reauth++
 	}
@@ -255,13 +270,16 @@ func (sh *shard) add(ep int, o *outcome, expect *statusSet) {
 	if kind != errNone {
 		s.errors++
 		s.iv.errors++
+		s.rc.errors++
 		s.errKinds[kind]++
 		if kind == errStatus && a.status < 500 {
 			s.clientErr++
+			s.rc.clientErr++
 		}
 		if kind == errTimeout {
 			s.timeouts++
 			s.iv.timeouts++
+			s.rc.timeouts++
 		}
 		if a.err != nil {
 			s.samples.add(kind.String() + ": " + a.err.Error())

@@ -23,6 +23,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprint(ew, " (PARTIAL)")
 	}
 	fmt.Fprintln(ew)
+	if n := len(r.Rounds); n > 1 {
+		fmt.Fprintf(ew, "measured in %d rounds of %v each, every round driving the whole mix: comparisons test one sample (the median) per round\n", n, roundDur(r.Rounds[0].Length))
+	}
 	if r.Load.Model == ModelOpen {
 		fmt.Fprintln(ew, "latency is measured from the intended send time; svc p99 is the service time from the actual send")
 	}

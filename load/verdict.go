@@ -78,9 +78,18 @@ func (r *Report) Verdict() Verdict {
 	tot, b := r.Total, r.Budgets
 	add(Check{Metric: "requests", Value: float64(tot.Requests), Limit: 1, Op: ">=", Pass: tot.Requests > 0,
 		Message: fmt.Sprintf("%d requests completed", tot.Requests)})
-	add(rateCheck("availability", tot.Availability, b.Availability, ">="))
-	add(rateCheck("error-rate", tot.ErrorRate, b.ErrorRate, "<="))
-	add(rateCheck("timeout-rate", tot.TimeoutRate, b.TimeoutRate, "<="))
+	for _, c := range []Check{
+		rateCheck("availability", tot.Availability, b.Availability, ">="),
+		rateCheck("error-rate", tot.ErrorRate, b.ErrorRate, "<="),
+		rateCheck("timeout-rate", tot.TimeoutRate, b.TimeoutRate, "<="),
+	} {
+		if tot.Requests == 0 {
+			// Nothing measured passes no budget.
+			c.Pass = false
+			c.Message = fmt.Sprintf("%s not measured (budget %s %s): no request completed", c.Metric, c.Op, pct(c.Limit))
+		}
+		add(c)
+	}
 	if r.Open != nil {
 		c := Check{Metric: "generator", Value: 0, Limit: 0, Op: "<=", Pass: !r.Open.Saturated, Message: "generator kept the intended rate"}
 		if r.Open.Saturated {

@@ -265,6 +265,8 @@ func (r *Report) Result() (results.Benchmark, error) {
 	res.Warnings = append(res.Warnings, failed...)
 	res.Iterations = int64(len(res.Samples))
 	res.Stats, _ = results.Summarize(res.Samples)
+	// Each sample is one cold load: a single operation.
+	res.PerOp = results.NewDistribution(res.Samples)
 	for _, s := range r.Summary {
 		m := results.Metric{Unit: s.Unit, Value: s.Median}
 		res.Metrics = append(res.Metrics, m)

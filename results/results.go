@@ -141,8 +141,12 @@ type Metric struct {
 	// Unit names the metric in Go benchmark format spelling; it must not
 	// contain spaces.
 	Unit string `json:"unit"`
-	// Value is the metric's value: the median of Samples when there are
-	// samples, else the value measured once.
+	// Value is the metric's value over the whole run, the figure budgets
+	// judge: the value measured once; for a metric with Samples, the
+	// whole-run figure where one exists (a request rate, an error rate, a
+	// percentile of the merged histogram: a median of rounds would hide one
+	// round of 100% errors from a budget), else the median of the samples.
+	// Comparisons test the samples.
 	Value float64 `json:"value"`
 	// Samples are the metric's values per round, when it was measured in
 	// each round (the same rounds as the benchmark's samples). A metric

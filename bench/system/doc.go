@@ -42,7 +42,7 @@
 //	r.SaveResults()
 //
 // With default options the suite takes about 40 seconds; Options.Quick runs
-// it in a few seconds with smaller heaps and 8 rounds, for tests and smoke
+// it in a few seconds with smaller heaps and shorter rounds, for tests and smoke
 // checks, and records quick mode so that a quick run is never compared with
 // a full one.
 // Results depend on everything else the machine does: run it on a quiet

@@ -45,17 +45,17 @@ const (
 // Options configure [Run]. The zero value runs the full suite with default
 // durations (about 40 s).
 type Options struct {
-	// Quick shortens every benchmark (150ms of measurement in 8 rounds) and
-	// uses small heaps (1 and 4 MiB), so the suite takes a few seconds. The
+	// Quick shortens every benchmark (300ms of measurement in 10 rounds)
+	// and uses small heaps (1 and 4 MiB), so the suite takes a few seconds. The
 	// results record quick mode, and comparisons refuse to compare a quick
 	// run with a full one.
 	Quick bool
 	// Rounds is the number of rounds of every benchmark (its sample count).
-	// Default 10, or 8 when Quick; below 6 no change could ever be
-	// significant once the gate adjusts for the suite's nine rows.
+	// Default 10; below 6 no change could ever be significant once the gate
+	// adjusts for the suite's nine rows.
 	Rounds int
 	// Duration is the measurement time of each benchmark over all its
-	// rounds (its MinDuration). Default 2s, or 150ms when Quick.
+	// rounds (its MinDuration). Default 2s, or 300ms when Quick.
 	Duration time.Duration
 	// HeapSizes are the live-heap sizes of the GC benchmarks in bytes.
 	// Default 16, 64 and 256 MiB, or 1 and 4 MiB when Quick. Sizes under
@@ -72,14 +72,11 @@ func (o Options) withDefaults() Options {
 	if o.Duration <= 0 {
 		o.Duration = 2 * time.Second
 		if o.Quick {
-			o.Duration = 150 * time.Millisecond
+			o.Duration = 300 * time.Millisecond
 		}
 	}
 	if o.Rounds <= 0 {
 		o.Rounds = bench.DefaultRounds
-		if o.Quick {
-			o.Rounds = 8
-		}
 	}
 	if len(o.HeapSizes) == 0 {
 		o.HeapSizes = []int64{16 << 20, 64 << 20, 256 << 20}
@@ -136,10 +133,37 @@ func suite(o Options) []bench.Spec {
 		bs = append(bs, gcCycle(o, size))
 	}
 	bs = append(bs, jsonEncode(o), jsonDecode(o))
+	scale := extraWork()
 	for i := range bs {
 		bs[i].Category = Category
+		if fn := bs[i].N; fn != nil && scale > 0 {
+			bs[i].N = func(ctx context.Context, n int) error {
+				if err := fn(ctx, n); err != nil {
+					return err
+				}
+				return fn(ctx, max(1, int(float64(n)*scale+0.5)))
+			}
+		}
 	}
 	return bs
+}
+
+// calibrationWork, when set at link time (go build -ldflags
+// '-X github.com/perfagent/perfagent/bench/system.calibrationWork=0.10'),
+// makes every batched benchmark do that fraction more work per operation
+// (0.10: n operations become n + 10% n, still counted as n). It exists for one
+// purpose: the gate's calibration builds a known-slower perfagent with it
+// and measures how often the gate catches the slowdown. It is empty in every
+// other build.
+var calibrationWork string
+
+// extraWork parses calibrationWork: 0 unless it is a fraction in (0, 10].
+func extraWork() float64 {
+	v, err := strconv.ParseFloat(calibrationWork, 64)
+	if err != nil || !(v > 0 && v <= 10) {
+		return 0
+	}
+	return v
 }
 
 // Names returns the names of the benchmarks Run would run with o, in order.

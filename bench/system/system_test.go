@@ -62,7 +62,7 @@ func TestQuickSuite(t *testing.T) {
 			if idle := b.Name == "sched/latency/idle"; ok != idle || b.PerOp == nil || (idle && p99 != b.PerOp.P99) {
 				t.Errorf("%s: %s = %v (%v), per-op %+v", b.Name, results.UnitSchedLagP99, p99, ok, b.PerOp)
 			}
-			if b.Stats.N != 8 || b.PerOp.N < 8 {
+			if b.Stats.N != 10 || b.PerOp.N < 10 {
 				t.Errorf("%s: %d rounds, %v wake-ups", b.Name, b.Stats.N, b.PerOp)
 			}
 			if rt, ok := metric(b, system.UnitRuntimeSchedP99); !ok || rt <= 0 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/perfagent/perfagent/agent"
@@ -15,39 +17,168 @@ import (
 	"github.com/perfagent/perfagent/load"
 )
 
-// apiOptions are the flags of the API suite.
+// apiOptions are the flags of the API suite. Numeric flags keep their text
+// as given and are checked after parsing, so a bad value is one line naming
+// the flag (exit 2).
 type apiOptions struct {
-	url, scenario   string
-	duration        time.Duration
-	requests        int64
-	concurrency     int
-	rate, rampFrom  float64
-	ramp, timeout   time.Duration
-	netHTTP         bool
+	url, scenario string
+	netHTTP       bool
+	jsonOut       bool // --json: the human summary goes to stderr
+
+	durationF, requestsF, concurrencyF, rateF, rampFromF, rampF, timeoutF, roundsF textFlag
+
+	// Checked values; zero means unset (the scenario's or the default).
+	duration, ramp, timeout time.Duration
+	requests                int64
+	concurrency, rounds     int
+	rate, rampFrom          float64
+
 	verdict         *load.Verdict // set by a run, checked by the command
 	scenarioParsed  *load.Scenario
 	scenarioChecked bool
 }
 
+// Bounds of the API flags (documented in their help).
+const (
+	apiMaxDuration = 24 * time.Hour
+	apiMaxTimeout  = time.Hour
+	apiMaxRequests = 1_000_000_000_000
+	// apiRounds is the default number of rounds, apiQuickRounds that of
+	// --quick: Holm's correction over a suite's rows needs n ≥ 6 per side
+	// before any row can be significant, so quick runs keep 8.
+	apiRounds      = 10
+	apiQuickRounds = 8
+)
+
+// textFlag is a flag.Value that keeps its text; set tells whether it was
+// given.
+type textFlag struct {
+	s   string
+	set bool
+}
+
+func (f *textFlag) String() string     { return f.s }
+func (f *textFlag) Set(s string) error { f.s, f.set = s, true; return nil }
+
 func (o *apiOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.url, "url", "", "api: base URL of the service (default: start the built-in demo target on a free loopback port)")
 	fs.StringVar(&o.scenario, "scenario", "", "api: scenario file (YAML or JSON); default: health, auth flow, metrics and custom routes")
-	fs.DurationVar(&o.duration, "duration", 0, "api: run length (default the scenario's, else 10s; 2s with --quick)")
-	fs.Int64Var(&o.requests, "requests", 0, "api: stop after this many measured requests")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "api: virtual users (closed model) or maximum requests in flight (open model)")
-	fs.Float64Var(&o.rate, "rate", 0, "api: open model at this many requests per second (latency measured from intended send times)")
-	fs.Float64Var(&o.rampFrom, "ramp-from", 0, "api: open model: ramp the rate from this value to --rate over --ramp")
-	fs.DurationVar(&o.ramp, "ramp", 0, "api: ramp duration")
-	fs.DurationVar(&o.timeout, "timeout", 0, "api: per-request timeout (default the scenario's, else 10s)")
+	fs.Var(&o.durationF, "duration", "api: run length, 10ms per round to 24h (default the scenario's, else 10s; 2s with --quick)")
+	fs.Var(&o.requestsF, "requests", "api: stop after this many measured requests, 1 to 1e12")
+	fs.Var(&o.concurrencyF, "concurrency", fmt.Sprintf("api: virtual users (closed model) or maximum requests in flight (open model), 1 to %d", load.MaxConcurrency))
+	fs.Var(&o.rateF, "rate", "api: open model at this many requests per second, above 0 up to 1e7 (latency measured from intended send times)")
+	fs.Var(&o.rampFromF, "ramp-from", "api: open model: ramp the rate from this value (0 to 1e7) to --rate over --ramp")
+	fs.Var(&o.rampF, "ramp", "api: ramp duration, above 0 up to the run's length")
+	fs.Var(&o.timeoutF, "timeout", "api: per-request timeout, above 0 up to 1h (default the scenario's, else 10s)")
+	fs.Var(&o.roundsF, "rounds", fmt.Sprintf("api: rounds the run is cut into, each driving the whole scenario mix; 1 to %d (default %d, %d with --quick)", load.MaxRounds, apiRounds, apiQuickRounds))
 	fs.BoolVar(&o.netHTTP, "net-http", false, "api: measure through net/http instead of the lean HTTP/1.1 client")
 }
 
-func (o *apiOptions) validate() error {
-	if o.rate < 0 || o.rampFrom < 0 || o.concurrency < 0 || o.requests < 0 || o.duration < 0 || o.timeout < 0 || o.ramp < 0 {
-		return errors.New("api flags must not be negative")
+// flagErr is a bad flag value; its message names the flag.
+func flagErr(name, text, format string, a ...any) error {
+	return fmt.Errorf("--%s %s: %s", name, text, fmt.Sprintf(format, a...))
+}
+
+// badSyntax is a flag value that does not parse.
+func badSyntax(name, text, want string) error {
+	return fmt.Errorf("--%s: invalid value %q (want %s)", name, text, want)
+}
+
+// parseDurationFlag checks a duration flag against (0, hi].
+func parseDurationFlag(f textFlag, name string, hi time.Duration) (time.Duration, error) {
+	if !f.set {
+		return 0, nil
 	}
-	if (o.rampFrom > 0 || o.ramp > 0) && o.rate == 0 {
+	d, err := time.ParseDuration(f.s)
+	switch {
+	case err != nil:
+		return 0, badSyntax(name, f.s, "a duration such as 500ms, 30s or 2m")
+	case d <= 0:
+		return 0, flagErr(name, f.s, "must be positive")
+	case d > hi:
+		return 0, flagErr(name, f.s, "must be at most %v", hi)
+	}
+	return d, nil
+}
+
+// parseFloatFlag checks a number flag against [lo, hi] (above lo when
+// open), refusing NaN and infinities.
+func parseFloatFlag(f textFlag, name string, lo, hi float64, open bool) (float64, error) {
+	if !f.set {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(f.s, 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return 0, badSyntax(name, f.s, "a number")
+	case math.IsNaN(v) || math.IsInf(v, 0) || errors.Is(err, strconv.ErrRange):
+		return 0, flagErr(name, f.s, "must be a finite number between %g and %g", lo, hi)
+	case open && v <= lo:
+		return 0, flagErr(name, f.s, "must be above %g (at most %g)", lo, hi)
+	case v < lo || v > hi:
+		return 0, flagErr(name, f.s, "must be between %g and %g", lo, hi)
+	}
+	return v, nil
+}
+
+// parseIntFlag checks a whole-number flag against [lo, hi].
+func parseIntFlag(f textFlag, name string, lo, hi int64) (int64, error) {
+	if !f.set {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(f.s, 10, 64)
+	if err != nil {
+		if x, ferr := strconv.ParseFloat(f.s, 64); ferr == nil && !math.IsNaN(x) && (x < float64(lo) || x > float64(hi)) {
+			return 0, flagErr(name, f.s, "must be between %d and %d", lo, hi)
+		}
+		return 0, badSyntax(name, f.s, fmt.Sprintf("a whole number between %d and %d", lo, hi))
+	}
+	if v < lo || v > hi {
+		return 0, flagErr(name, f.s, "must be between %d and %d", lo, hi)
+	}
+	return v, nil
+}
+
+func (o *apiOptions) validate() error {
+	var err error
+	if o.rate, err = parseFloatFlag(o.rateF, "rate", 0, load.MaxRate, true); err != nil {
+		return err
+	}
+	if o.rampFrom, err = parseFloatFlag(o.rampFromF, "ramp-from", 0, load.MaxRate, false); err != nil {
+		return err
+	}
+	var n int64
+	if n, err = parseIntFlag(o.concurrencyF, "concurrency", 1, load.MaxConcurrency); err != nil {
+		return err
+	}
+	o.concurrency = int(n)
+	if o.requests, err = parseIntFlag(o.requestsF, "requests", 1, apiMaxRequests); err != nil {
+		return err
+	}
+	if n, err = parseIntFlag(o.roundsF, "rounds", 1, load.MaxRounds); err != nil {
+		return err
+	}
+	o.rounds = int(n)
+	if o.duration, err = parseDurationFlag(o.durationF, "duration", apiMaxDuration); err != nil {
+		return err
+	}
+	if o.timeout, err = parseDurationFlag(o.timeoutF, "timeout", apiMaxTimeout); err != nil {
+		return err
+	}
+	if o.ramp, err = parseDurationFlag(o.rampF, "ramp", apiMaxDuration); err != nil {
+		return err
+	}
+	if (o.rampFromF.set || o.rampF.set) && !o.rateF.set {
 		return errors.New("--ramp-from and --ramp need --rate (the open model)")
+	}
+	if o.duration > 0 && o.ramp > o.duration {
+		return flagErr("ramp", o.rampF.s, "longer than --duration %v", o.duration)
+	}
+	if o.duration > 0 && o.rounds > 0 && o.duration/time.Duration(o.rounds) < load.MinRoundLength {
+		return flagErr("rounds", o.roundsF.s, "rounds of a %v run would last %v; a round needs at least %v", o.duration, o.duration/time.Duration(o.rounds), load.MinRoundLength)
+	}
+	if o.requests > 0 && o.rounds > 0 && int64(o.rounds) > o.requests {
+		return flagErr("rounds", o.roundsF.s, "more rounds than --requests %d", o.requests)
 	}
 	if o.scenario != "" {
 		sc, err := load.LoadScenarioFile(o.scenario)
@@ -113,17 +244,32 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 	if o.quick && lo.Duration == 0 && lo.Requests == 0 {
 		lo.Duration = 2 * time.Second
 	}
+	rounds := ao.rounds
+	if rounds == 0 {
+		rounds = apiRounds
+		if o.quick {
+			rounds = apiQuickRounds
+		}
+		// A short run (or few requests) gets as many rounds as fit.
+		if eff := effectiveLoad(sc, lo); eff.Duration > 0 {
+			rounds = max(1, min(rounds, int(eff.Duration/load.MinRoundLength)))
+		} else if eff.Requests > 0 {
+			rounds = int(min(int64(rounds), eff.Requests))
+		}
+	}
 	sp := newSpinner(e, "api")
 	defer sp.done()
-	opts := load.Options{Load: lo, Timeout: ao.timeout, Progress: func(p load.Progress) {
+	opts := load.Options{Load: lo, Timeout: ao.timeout, Rounds: rounds, Progress: func(p load.Progress) {
 		sp.describe(fmt.Sprintf("api: %d requests, %d errors, %.0f%%", p.Requests, p.Errors, p.Fraction*100))
 	}}
 	if ao.netHTTP {
 		opts.Engine = load.EngineNetHTTP
 	}
+	r.SetQuick(o.quick)
 	rep, err := load.Run(ctx, sc, opts)
 	sp.done()
 	if rep != nil {
+		r.SetParameters(apiParameters(rep, rounds))
 		if rep.Partial {
 			r.MarkPartial("the API run was stopped early")
 		}
@@ -135,10 +281,54 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 				err = errors.Join(err, aerr)
 			}
 		}
-		_ = rep.WriteSummary(e.stdout)
-		fmt.Fprintln(e.stdout)
+		human := e.stdout
+		if ao.jsonOut {
+			human = e.stderr
+		}
+		_ = rep.WriteSummary(human)
+		fmt.Fprintln(human)
 		v := rep.Verdict()
 		ao.verdict = &v
 	}
 	return err
+}
+
+// effectiveLoad is the load a run of sc with the overrides lo will have,
+// defaults applied.
+func effectiveLoad(sc *load.Scenario, lo load.Load) load.Load {
+	l := lo
+	if l.Duration == 0 && l.Requests == 0 {
+		l.Duration, l.Requests = sc.Load.Duration, sc.Load.Requests
+	}
+	if l.Duration == 0 && l.Requests == 0 {
+		l.Duration = load.DefaultDuration
+	}
+	return l
+}
+
+// apiParameters are the settings that shaped an API run, for
+// results.Run.Parameters.
+func apiParameters(rep *load.Report, rounds int) map[string]string {
+	l := rep.Load
+	p := map[string]string{
+		"api.scenario":    rep.Scenario,
+		"api.model":       string(l.Model),
+		"api.concurrency": strconv.Itoa(l.Concurrency),
+		"api.rounds":      strconv.Itoa(rounds),
+		"api.timeout":     rep.Timeout.String(),
+	}
+	if l.Duration > 0 {
+		p["api.duration"] = l.Duration.String()
+	}
+	if l.Requests > 0 {
+		p["api.requests"] = strconv.FormatInt(l.Requests, 10)
+	}
+	if l.Model == load.ModelOpen {
+		p["api.rate"] = strconv.FormatFloat(l.Rate, 'g', -1, 64)
+		if l.RampDuration > 0 {
+			p["api.ramp_from"] = strconv.FormatFloat(l.RampFrom, 'g', -1, 64)
+			p["api.ramp"] = l.RampDuration.String()
+		}
+	}
+	return p
 }

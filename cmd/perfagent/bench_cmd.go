@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"math"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +16,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/bench/system"
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/load"
 	"github.com/perfagent/perfagent/report"
 	"github.com/perfagent/perfagent/results"
 )
@@ -66,8 +71,8 @@ func benchCommand() command {
 		quickDefault, _ := strconv.ParseBool(e.getenv("PERFAGENT_QUICK"))
 		fs.BoolVar(&o.quick, "quick", quickDefault, "shorter benchmarks, seconds in all (env PERFAGENT_QUICK=1): a smoke test")
 		runRe := fs.String("run", "", "run only benchmarks whose name matches this regular expression")
-		alpha := fs.Float64("alpha", bench.DefaultAlpha, "significance level for the baseline comparison")
-		threshold := fs.Float64("threshold", 0.05, "relative worsening (0.05 = 5%) that fails the baseline comparison")
+		alpha := fs.Float64("alpha", bench.DefaultAlpha, "family-wise error rate of the baseline comparison (Holm-adjusted over the gated rows)")
+		threshold := fs.Float64("threshold", bench.DefaultThreshold, "relative worsening (0.05 = 5%) that fails the baseline comparison")
 		noBase := fs.Bool("no-baseline", false, "do not compare with benchmarks/baseline.json")
 		budgetsFile := fs.String("budgets", "", "also apply this budgets file to the results (exit 1 on a violation)")
 		asJSON := fs.Bool("json", false, "print the results (and comparison) as JSON")
@@ -78,6 +83,7 @@ func benchCommand() command {
 		if !ok {
 			return code
 		}
+		o.api.jsonOut = *asJSON
 		if *runRe != "" {
 			re, err := regexp.Compile(*runRe)
 			if err != nil {
@@ -117,6 +123,25 @@ func benchCommand() command {
 		if err := o.api.validate(); err != nil {
 			return usageErr(e, c.name, "%v", err)
 		}
+		// Note: every default budget the default run can measure is
+		// measured: cold start, idle memory and idle CPU come from starting
+		// the demo target, so the all-suites run does that unless told not
+		// to (--cold-start=false) or given a command after --.
+		if suiteName == "all" && len(tail) == 0 && !flagSet(fs, "cold-start") {
+			o.cold.enabled = true
+		}
+		if err := checkGateFlags(*alpha, *threshold); err != nil {
+			return usageErr(e, c.name, "%v", err)
+		}
+		if o.cold.enabled && (o.cold.runs < 1 || o.cold.runs > 1000) {
+			return usageErr(e, c.name, "--cold-start-runs %d: must be between 1 and 1000", o.cold.runs)
+		}
+		// Note: with --json, stdout carries exactly one JSON document;
+		// everything the suites print for people goes to stderr.
+		se := *e
+		if *asJSON {
+			se.stdout = e.stderr
+		}
 		var budgets *budget.Budgets
 		if *budgetsFile != "" {
 			var err error
@@ -125,110 +150,150 @@ func benchCommand() command {
 			}
 		}
 
-		sp := newSpinner(e, "benchmarking")
 		r := bench.NewRunner(
 			bench.WithOutputDir(benchDir(*root)),
 			bench.WithSuite(suiteName),
 			bench.WithRenderer(report.HTML),
-			bench.WithProgress(sp.benchProgress),
 			bench.WithCompareOptions(bench.CompareOptions{Alpha: *alpha, Threshold: *threshold}),
 		)
-		var runErrs []error
-		for _, s := range suites {
-			if e.ctx.Err() != nil {
-				break
-			}
-			sp.describe("suite " + s.name)
-			if err := s.run(e.ctx, e, r, &o); err != nil {
-				runErrs = append(runErrs, fmt.Errorf("%s: %w", s.name, err))
-			}
-		}
-		sp.done()
-		if e.ctx.Err() != nil {
-			r.MarkPartial("interrupted")
-		}
-		saved, err := r.SaveResults()
+		runErrs := runSuites(&se, r, suites, &o)
+		out, err := r.Conclude(*noBase)
 		if err != nil {
-			return runErr(e, c.name, fmt.Errorf("saving results: %w", err))
-		}
-		res := r.Results()
-		cmp, cmpErr := baselineComparison(*root, res, *noBase, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
-		htmlPath, herr := writeHTMLReport(benchDir(*root), res, cmp)
-		if herr != nil {
-			runErrs = append(runErrs, fmt.Errorf("report: %w", herr))
+			if out.Saved.JSON == "" {
+				return runErr(e, c.name, fmt.Errorf("saving results: %w", err))
+			}
+			runErrs = append(runErrs, err)
 		}
 		if *otlp != "" {
-			if err := pushResults(e.ctx, *otlp, res); err != nil {
+			if err := pushResults(e.ctx, *otlp, out.Results); err != nil {
 				runErrs = append(runErrs, fmt.Errorf("--otlp: %w", err))
 			}
 		}
-
 		var verdict *budget.Verdict
 		if budgets != nil {
-			verdict = budget.Evaluate(budgets, res)
+			verdict = budget.Evaluate(budgets, out.Results)
 		}
-		if *asJSON {
-			_ = printJSON(e.stdout, struct {
-				Results    *results.Run      `json:"results"`
-				Comparison *bench.Comparison `json:"comparison,omitempty"`
-				Budgets    *budget.Verdict   `json:"budgets,omitempty"`
-				Files      []string          `json:"files"`
-			}{res, cmp, verdict, []string{saved.JSON, saved.Benchfmt, htmlPath}})
-		} else {
-			printSummary(e, res)
-			if cmp != nil {
-				fmt.Fprintln(e.stdout, "\ncompared with the baseline:")
-				_ = cmp.WriteText(e.stdout)
-			}
-			if verdict != nil {
-				fmt.Fprintln(e.stdout)
-				_ = verdict.WriteText(e.stdout)
-			}
-			fmt.Fprintf(e.stdout, "\nresults: %s\n         %s\nreport:  %s\n", saved.JSON, saved.Benchfmt, htmlPath)
-		}
-		if cmpErr != nil {
-			fmt.Fprintf(e.stderr, "perfagent bench: baseline not compared: %v\n", cmpErr)
-		}
-		if res.Partial {
-			fmt.Fprintln(e.stderr, "perfagent bench: interrupted; the results measured so far were saved (marked partial)")
-			return exitRunError
-		}
-		failedBench := 0
-		for _, b := range res.Benchmarks {
-			if b.Error != "" {
-				failedBench++
-				fmt.Fprintf(e.stderr, "perfagent bench: %s failed: %s\n", b.Name, b.Error)
-			}
-		}
-		if len(runErrs) > 0 {
-			fmt.Fprintf(e.stderr, "perfagent bench: %v\n", errors.Join(runErrs...))
-			return exitRunError
-		}
-		if o.api.verdict != nil && !o.api.verdict.Pass {
-			for _, ch := range o.api.verdict.Failed() {
-				fmt.Fprintf(e.stderr, "perfagent bench: api check failed: %s\n", ch.Message)
-			}
-		}
-		if (cmp != nil && cmp.Failed()) || (verdict != nil && verdict.Failed()) || (o.api.verdict != nil && !o.api.verdict.Pass) {
-			return exitFailed
-		}
-		if failedBench > 0 {
-			return exitRunError
-		}
-		return exitOK
+		presentBench(e, out, verdict, *asJSON)
+		return benchExit(e, out, verdict, o.api.verdict, runErrs, filepath.Join(benchDir(*root), results.BaselineFile))
 	}
 	return c
 }
 
-// printSummary prints one line per benchmark: the median, p95, p99 and the
-// most useful extra figures.
-func printSummary(e *env, res *results.Run) {
-	fmt.Fprintf(e.stdout, "%-40s %12s %12s %12s %s\n", "benchmark", "median", "p95", "p99", "")
-	for _, b := range res.Benchmarks {
-		unit := b.Unit
-		if unit == "" {
-			unit = results.UnitNsPerOp
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runSuites runs each suite with r (stopping when the context is done) and
+// returns the suites' failures; an interrupted run is marked partial.
+func runSuites(e *env, r *bench.Runner, suites []benchSuite, o *benchOptions) []error {
+	sp := newSpinner(e, "benchmarking")
+	defer sp.done()
+	r.SetProgress(sp.benchProgress)
+	r.SetQuick(o.quick)
+	var errs []error
+	for _, s := range suites {
+		if e.ctx.Err() != nil {
+			break
 		}
+		sp.describe("suite " + s.name)
+		if err := s.run(e.ctx, e, r, o); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if e.ctx.Err() != nil {
+		r.MarkPartial("interrupted")
+	}
+	return errs
+}
+
+// presentBench prints the outcome: one JSON document on stdout with --json,
+// else the summary, the comparison, the budgets and the files.
+func presentBench(e *env, out *bench.Outcome, verdict *budget.Verdict, asJSON bool) {
+	files := []string{out.Saved.JSON, out.Saved.Benchfmt}
+	if out.Report != "" {
+		files = append(files, out.Report)
+	}
+	if asJSON {
+		_ = printJSON(e.stdout, struct {
+			Results    *results.Run      `json:"results"`
+			Comparison *bench.Comparison `json:"comparison,omitempty"`
+			Budgets    *budget.Verdict   `json:"budgets,omitempty"`
+			Files      []string          `json:"files"`
+		}{out.Results, out.Comparison, verdict, files})
+		return
+	}
+	printSummary(e.stdout, out.Results)
+	if out.Comparison != nil {
+		fmt.Fprintln(e.stdout, "\ncompared with the baseline:")
+		_ = out.Comparison.WriteText(e.stdout)
+	}
+	if verdict != nil {
+		fmt.Fprintln(e.stdout)
+		_ = verdict.WriteText(e.stdout)
+	}
+	fmt.Fprintf(e.stdout, "\nresults: %s\n         %s\nreport:  %s\n", out.Saved.JSON, out.Saved.Benchfmt, out.Report)
+}
+
+// benchExit explains on stderr why the run did not pass and returns the
+// exit code: 2 when the baseline cannot gate it, 3 when it was interrupted
+// or failed, 1 on a regression or a failed budget or API check, else 0.
+func benchExit(e *env, out *bench.Outcome, verdict *budget.Verdict, api *load.Verdict, runErrs []error, baseline string) int {
+	res := out.Results
+	if out.BaselineErr != nil {
+		fmt.Fprintf(e.stderr, "perfagent bench: baseline not compared: %v\n", out.BaselineErr)
+		return exitUsage
+	}
+	if why := out.Refused(); len(why) > 0 {
+		for _, w := range why {
+			fmt.Fprintf(e.stderr, "perfagent bench: not gated against %s: %s (run 'perfagent baseline' in this mode, or --no-baseline)\n", baseline, w)
+		}
+		return exitUsage
+	}
+	if res.Partial {
+		fmt.Fprintln(e.stderr, "perfagent bench: interrupted; the results measured so far were saved (marked partial)")
+		return exitRunError
+	}
+	failedBench := 0
+	for _, b := range res.Benchmarks {
+		if b.Error != "" {
+			failedBench++
+			fmt.Fprintf(e.stderr, "perfagent bench: %s failed: %s\n", b.Name, b.Error)
+		}
+	}
+	if len(runErrs) > 0 {
+		fmt.Fprintf(e.stderr, "perfagent bench: %v\n", errors.Join(runErrs...))
+		return exitRunError
+	}
+	apiFailed := api != nil && !api.Pass
+	if apiFailed {
+		for _, ch := range api.Failed() {
+			fmt.Fprintf(e.stderr, "perfagent bench: api check failed: %s\n", ch.Message)
+		}
+	}
+	if out.Regressed() || (verdict != nil && verdict.Failed()) || apiFailed {
+		return exitFailed
+	}
+	if failedBench > 0 {
+		return exitRunError
+	}
+	return exitOK
+}
+
+// printSummary prints one line per benchmark: the median of its rounds with
+// the 95% confidence interval and the number of rounds, then per-operation
+// p95 and p99 where single operations were measured (requests, wake-ups,
+// loads; "-" for batched benchmarks, whose rounds say nothing about single
+// operations' tails), then the most useful extra figures.
+func printSummary(w io.Writer, res *results.Run) {
+	if res.Quick {
+		fmt.Fprintln(w, "quick run: shortened workloads, compared only with quick baselines")
+	}
+	fmt.Fprintf(w, "%-34s %11s %9s %6s %11s %11s  %s\n", "benchmark", "median", "±95% CI", "rounds", "op p95", "op p99", "")
+	for _, b := range res.Benchmarks {
+		unit := b.PrimaryUnit()
 		extra := ""
 		if b.Error != "" {
 			extra = "FAILED: " + firstLine(b.Error)
@@ -247,8 +312,15 @@ func printSummary(e *env, res *results.Run) {
 				extra += " cold start " + report.FormatValue(m.Value, m.Unit)
 			}
 		}
-		fmt.Fprintf(e.stdout, "%-40s %12s %12s %12s %s\n", b.Name,
-			report.FormatValue(b.Stats.Median, unit), report.FormatValue(b.Stats.P95, unit), report.FormatValue(b.Stats.P99, unit), strings.TrimSpace(extra))
+		ci := "-"
+		if b.Stats.CIConfidence > 0 && b.Stats.Median != 0 {
+			ci = fmt.Sprintf("±%.1f%%", 100*max(b.Stats.CIHigh-b.Stats.Median, b.Stats.Median-b.Stats.CILow)/math.Abs(b.Stats.Median))
+		}
+		p95, p99 := "-", "-"
+		if b.PerOp != nil {
+			p95, p99 = report.FormatValue(b.PerOp.P95, unit), report.FormatValue(b.PerOp.P99, unit)
+		}
+		fmt.Fprintf(w, "%-34s %11s %9s %6d %11s %11s  %s\n", b.Name, report.FormatValue(b.Stats.Median, unit), ci, len(b.Samples), p95, p99, strings.TrimSpace(extra))
 	}
 }
 

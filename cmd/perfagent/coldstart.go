@@ -31,7 +31,7 @@ type coldStartOptions struct {
 func (o *coldStartOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.enabled, "cold-start", false, "system: measure the cold start (process start to first healthy response), "+
 		"idle RSS, peak RSS and idle CPU of the command after -- (default: perfagent's own demo target)")
-	fs.IntVar(&o.runs, "cold-start-runs", 5, "system: cold starts to measure")
+	fs.IntVar(&o.runs, "cold-start-runs", 10, "system: cold starts to measure (each is one sample: with fewer than 8, no change can be significant once the gate adjusts for the suite's rows)")
 	fs.StringVar(&o.health, "health-url", "", "system: the URL that answers 2xx once the command is ready (default http://127.0.0.1:8080/health for a command)")
 	fs.DurationVar(&o.idle, "idle", 2*time.Second, "system: how long to watch the started process idle for its CPU and memory baseline")
 	fs.DurationVar(&o.limit, "start-timeout", 30*time.Second, "system: give up on a start after this long")
@@ -42,8 +42,8 @@ func (o *coldStartOptions) flags(fs *flag.FlagSet) {
 // for the memory baseline, memory peak and idle CPU the system budgets
 // check.
 func measureColdStart(ctx context.Context, e *env, r *bench.Runner, o *coldStartOptions) error {
-	if o.runs < 1 {
-		return errors.New("--cold-start-runs must be at least 1")
+	if o.runs < 1 || o.runs > 1000 {
+		return errors.New("--cold-start-runs must be between 1 and 1000")
 	}
 	var samples []float64
 	var idle *procIdle
@@ -71,6 +71,7 @@ func measureColdStart(ctx context.Context, e *env, r *bench.Runner, o *coldStart
 	if len(samples) > 0 {
 		st, warns := results.Summarize(samples)
 		res.Stats, res.Warnings = st, warns
+		res.PerOp = results.NewDistribution(samples)
 		res.Metrics = append(res.Metrics, results.Metric{Unit: results.UnitColdStart, Value: st.Median})
 	}
 	if idle != nil {

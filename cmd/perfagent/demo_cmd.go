@@ -31,6 +31,9 @@ func demoCommand() command {
 		if len(args) > 0 {
 			return usageErr(e, c.name, "unexpected argument %q", args[0])
 		}
+		if *duration < 0 {
+			return usageErr(e, c.name, "--duration %v: must not be negative (0 runs until interrupted)", *duration)
+		}
 		logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		srv, _, stop, err := startDemo(e.ctx, *addr, logger, agent.WithPprof(*pprof))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -185,6 +186,31 @@ func runErr(e *env, cmd string, err error) int {
 func inputErr(e *env, cmd string, err error) int {
 	fmt.Fprintf(e.stderr, "perfagent %s: %v\n", cmd, err)
 	return exitUsage
+}
+
+// checkGateFlags validates --alpha and --threshold: finite, alpha strictly
+// between 0 and 1, threshold between 0 and 10 (1000%).
+func checkGateFlags(alpha, threshold float64) error {
+	switch {
+	case math.IsNaN(alpha) || alpha <= 0 || alpha >= 1:
+		return fmt.Errorf("--alpha %v: must be a number strictly between 0 and 1", alpha)
+	case math.IsNaN(threshold) || threshold < 0 || threshold > 10:
+		return fmt.Errorf("--threshold %v: must be a number between 0 and 10 (0.05 = 5%%)", threshold)
+	}
+	return nil
+}
+
+// files returns the positional arguments of a command that takes no
+// pass-through command: a "--" separator is dropped (so "compare -- a b"
+// compares a and b).
+func files(args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		if a != "--" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func indent(s string) string {

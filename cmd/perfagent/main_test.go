@@ -76,7 +76,16 @@ func TestUsageAndErrors(t *testing.T) {
 		{[]string{"bench", "api", "--duration", "soon"}, `invalid value "soon"`},
 		{[]string{"bench", "api", "--ramp", "5s"}, "--ramp"},
 		{[]string{"bench", "api", "--scenario", "/nonexistent.yaml"}, "nonexistent.yaml"},
-		{[]string{"compare", "one.json"}, "want two results files"},
+		{[]string{"compare", "a", "b", "c"}, "want at most two results files"},
+		{[]string{"compare", "--alpha", "NaN", "a", "b"}, "--alpha NaN"},
+		{[]string{"compare", "--alpha", "1", "a", "b"}, "--alpha 1"},
+		{[]string{"compare", "--threshold", "Inf", "a", "b"}, "--threshold +Inf"},
+		{[]string{"compare", "--threshold", "-0.1", "a", "b"}, "--threshold -0.1"},
+		{[]string{"bench", "system", "--alpha", "NaN"}, "--alpha NaN"},
+		{[]string{"bench", "system", "--threshold", "Inf"}, "--threshold +Inf"},
+		{[]string{"bench", "system", "--cold-start", "--cold-start-runs", "0"}, "--cold-start-runs 0"},
+		{[]string{"demo", "--duration", "-1s"}, "--duration -1s"},
+		{[]string{"compare", "--out", t.TempDir()}, "no results in"},
 		{[]string{"compare", "/nonexistent-a.json", "/nonexistent-b.json"}, "nonexistent-a.json"},
 		{[]string{"check", "--budgets", "/nonexistent.yaml", "x.json"}, "nonexistent.yaml"},
 		{[]string{"report", "--out", t.TempDir()}, "no results in"},
@@ -219,11 +228,90 @@ func TestCompareExitCodes(t *testing.T) {
 	gotest := filepath.Join(dir, "new.txt")
 	var buf strings.Builder
 	for _, v := range c {
-		fmt.Fprintf(&buf, "BenchmarkOp \t 1000\t %g ns/op\n", v)
+		fmt.Fprintf(&buf, "Benchmarkop \t 1000\t %g ns/op\n", v)
 	}
 	os.WriteFile(gotest, []byte("goos: linux\n"+buf.String()), 0o644)
-	if code, out, errb := cli(t, nil, "compare", base, gotest); code == exitUsage {
-		t.Errorf("go test output not read: %s %s", out, errb)
+	if code, out, errb := cli(t, nil, "compare", base, gotest); code != exitFailed {
+		t.Errorf("go test output: %d %s %s", code, out, errb)
+	}
+}
+
+// TestCompareOutcomes covers the outcomes that used to lie: no benchmark in
+// common, a quick run against a full one, "--" before the files, and the
+// default files (the baseline against the latest run).
+func TestCompareOutcomes(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	writeResults(t, a, []float64{1, 2, 3, 4, 5, 6})
+	other := &results.Run{Schema: results.Schema, Benchmarks: []results.Benchmark{{Name: "other", Samples: []float64{1, 2}, Stats: results.Stats{N: 2}}}}
+	writeRun(t, b, other)
+	if code, _, errb := cli(t, nil, "compare", a, b); code != exitUsage || !strings.Contains(errb, "no benchmark in common") || !strings.Contains(errb, "other") {
+		t.Errorf("nothing in common: %d %q", code, errb)
+	}
+	quick := readJSON(t, a)
+	quick.Quick = true
+	q := filepath.Join(dir, "quick.json")
+	writeRun(t, q, quick)
+	if code, _, errb := cli(t, nil, "compare", a, q); code != exitUsage || !strings.Contains(errb, "quick run") {
+		t.Errorf("quick vs full: %d %q", code, errb)
+	}
+	if code, out, errb := cli(t, nil, "compare", "--", a, a); code != exitOK || !strings.Contains(out, "gate: 1 row(s) tested") {
+		t.Errorf("compare -- a a: %d %s %s", code, out, errb)
+	}
+	root := t.TempDir()
+	bdir := filepath.Join(root, "benchmarks")
+	os.MkdirAll(bdir, 0o755)
+	writeResults(t, filepath.Join(bdir, results.BaselineFile), []float64{1, 2, 3, 4, 5, 6})
+	writeResults(t, filepath.Join(bdir, "benchmark-20260101T000000Z.json"), []float64{1, 2, 3, 4, 5, 6})
+	if code, out, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": root}, "compare"); code != exitOK || !strings.Contains(out, "op") {
+		t.Errorf("compare (defaults): %d %s %s", code, out, errb)
+	}
+	if code, _, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": t.TempDir()}, "compare", a); code != exitUsage || !strings.Contains(errb, "no baseline at") {
+		t.Errorf("compare FILE without a baseline: %d %q", code, errb)
+	}
+}
+
+// TestBaselineRefusesPartialText covers the .txt twin of an interrupted run:
+// it says it is partial, and baseline refuses it.
+func TestBaselineRefusesPartialText(t *testing.T) {
+	dir := t.TempDir()
+	res := readJSONFromRun(t, &results.Run{Schema: results.Schema, Partial: true, Benchmarks: []results.Benchmark{{Name: "op", Samples: []float64{1, 2}, Stats: results.Stats{N: 2}}}})
+	var buf bytes.Buffer
+	if err := results.WriteBenchfmt(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "partial: true") {
+		t.Fatalf("the text twin does not say partial:\n%s", buf.String())
+	}
+	p := filepath.Join(dir, "partial.txt")
+	os.WriteFile(p, buf.Bytes(), 0o644)
+	if code, _, errb := cli(t, map[string]string{"PERFAGENT_OUTPUT_DIR": dir}, "baseline", p); code != exitUsage || !strings.Contains(errb, "partial") {
+		t.Errorf("partial text baseline: %d %s", code, errb)
+	}
+}
+
+func readJSONFromRun(t *testing.T, r *results.Run) *results.Run {
+	t.Helper()
+	for i := range r.Benchmarks {
+		r.Benchmarks[i].Stats, _ = results.Summarize(r.Benchmarks[i].Samples)
+	}
+	return r
+}
+
+func writeRun(t *testing.T, path string, res *results.Run) {
+	t.Helper()
+	for i := range res.Benchmarks {
+		if len(res.Benchmarks[i].Samples) > 0 {
+			res.Benchmarks[i].Stats, _ = results.Summarize(res.Benchmarks[i].Samples)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := results.WriteJSON(f, res); err != nil {
+		t.Fatal(err)
 	}
 }
 

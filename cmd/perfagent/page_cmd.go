@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,6 +91,9 @@ func pageCommand() command {
 			if r != nil {
 				if result, rerr := r.Result(); rerr == nil {
 					res.Benchmarks = append(res.Benchmarks, result)
+					if result.Error != "" && err == nil {
+						err = errors.New(result.Error)
+					}
 				}
 				if !*asJSON {
 					_ = r.WriteMarkdown(e.stdout)
@@ -111,21 +115,33 @@ func pageCommand() command {
 		if err != nil {
 			return runErr(e, c.name, err)
 		}
+		var verdict *budget.Verdict
+		if budgets != nil {
+			verdict = budget.Evaluate(budgets, res)
+		}
 		if *asJSON {
-			_ = printJSON(e.stdout, res)
+			_ = printJSON(e.stdout, struct {
+				Results *results.Run    `json:"results"`
+				Budgets *budget.Verdict `json:"budgets,omitempty"`
+				Files   []string        `json:"files"`
+			}{res, verdict, []string{path}})
 		} else {
 			fmt.Fprintf(e.stdout, "results: %s\n", path)
-		}
-		if res.Partial || failures == len(args) {
-			fmt.Fprintln(e.stderr, "perfagent page: the run did not complete; partial results were saved")
-			return exitRunError
-		}
-		if budgets != nil {
-			v := budget.Evaluate(budgets, res)
-			_ = v.WriteText(e.stdout)
-			if v.Failed() {
-				return exitFailed
+			if verdict != nil {
+				_ = verdict.WriteText(e.stdout)
 			}
+		}
+		switch {
+		case res.Partial:
+			fmt.Fprintln(e.stderr, "perfagent page: interrupted; the results measured so far were saved (marked partial)")
+			return exitRunError
+		case failures == len(args):
+			// Note: no page loaded, so nothing was measured: budgets are
+			// "not measured" and the run failed, whatever they say.
+			fmt.Fprintf(e.stderr, "perfagent page: no page loaded (%d of %d URLs failed); results saved in %s\n", failures, len(args), path)
+			return exitRunError
+		case verdict != nil && verdict.Failed():
+			return exitFailed
 		}
 		return exitOK
 	}

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
@@ -35,6 +36,7 @@ func baselineCommand() command {
 		if !ok {
 			return code
 		}
+		args = files(args)
 		var res *results.Run
 		switch {
 		case *suite != "" && len(args) > 0:
@@ -79,43 +81,68 @@ func baselineCommand() command {
 
 func compareCommand() command {
 	c := command{
-		name:    "compare",
-		args:    "OLD NEW",
-		summary: "Compare two results files (perfagent JSON or go test -bench output) with the Mann-Whitney U test; exit 1 on a significant regression beyond --threshold.",
+		name: "compare",
+		args: "[[OLD] NEW]",
+		summary: "Compare two results files (perfagent JSON or go test -bench output; default: the baseline and the latest run) " +
+			"with the Mann-Whitney U test, Holm-adjusted over the gated rows; exit 1 on a significant regression beyond --threshold.",
 		examples: []string{
-			"perfagent compare perf/benchmarks/baseline.json perf/benchmarks/benchmark-20261125T190000Z.json",
+			"perfagent compare                        # perf/benchmarks/baseline.json vs the latest run",
+			"perfagent compare new.json               # the baseline vs new.json",
 			"go test -bench . -count 10 > new.txt && perfagent compare old.txt new.txt",
 			"perfagent compare --threshold 0.10 --markdown old.json new.json > comment.md",
 		},
 	}
 	c.run = func(e *env, args []string) int {
 		fs := newFlags(e, c)
-		alpha := fs.Float64("alpha", bench.DefaultAlpha, "significance level of the Mann-Whitney U test")
-		threshold := fs.Float64("threshold", 0.05, "relative change (0.05 = 5%) beyond which a significant worsening fails")
+		root := outputRoot(e, fs)
+		alpha := fs.Float64("alpha", bench.DefaultAlpha, "family-wise error rate: Mann-Whitney U p-values are Holm-adjusted over the gated rows")
+		threshold := fs.Float64("threshold", bench.DefaultThreshold, "relative change (0.05 = 5%) beyond which a significant worsening fails")
 		asJSON := fs.Bool("json", false, "print the comparison as JSON")
 		asMD := fs.Bool("markdown", false, "print a Markdown summary (for a pull-request comment)")
 		args, code, ok := parse(e, fs, args)
 		if !ok {
 			return code
 		}
-		if len(args) != 2 {
-			return usageErr(e, c.name, "want two results files (OLD NEW), got %d", len(args))
+		args = files(args)
+		if err := checkGateFlags(*alpha, *threshold); err != nil {
+			return usageErr(e, c.name, "%v", err)
 		}
-		if *alpha <= 0 || *alpha >= 1 {
-			return usageErr(e, c.name, "--alpha %v must be between 0 and 1", *alpha)
+		var oldPath, newPath string
+		switch len(args) {
+		case 0, 1:
+			oldPath = filepath.Join(benchDir(*root), results.BaselineFile)
+			if len(args) == 1 {
+				newPath = args[0]
+			} else {
+				p, err := latestResults(*root)
+				if err != nil {
+					return inputErr(e, c.name, err)
+				}
+				newPath = p
+			}
+		case 2:
+			oldPath, newPath = args[0], args[1]
+		default:
+			return usageErr(e, c.name, "want at most two results files (OLD NEW), got %d", len(args))
 		}
-		if *threshold < 0 {
-			return usageErr(e, c.name, "--threshold %v must not be negative", *threshold)
-		}
-		base, err := readResults(args[0])
+		base, err := readResults(oldPath)
 		if err != nil {
+			if len(args) < 2 && errors.Is(err, iofs.ErrNotExist) {
+				return inputErr(e, c.name, fmt.Errorf("no baseline at %s (run 'perfagent baseline', or name two files)", oldPath))
+			}
 			return inputErr(e, c.name, err)
 		}
-		cur, err := readResults(args[1])
+		cur, err := readResults(newPath)
 		if err != nil {
 			return inputErr(e, c.name, err)
 		}
 		cmp := bench.Compare(base, cur, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
+		if cmp.Common == 0 {
+			return inputErr(e, c.name, fmt.Errorf("no benchmark in common: %s has %s; %s has %s", oldPath, names(base), newPath, names(cur)))
+		}
+		if len(cmp.Incompatible) > 0 {
+			return inputErr(e, c.name, fmt.Errorf("refusing to compare %s with %s: %s", oldPath, newPath, strings.Join(cmp.Incompatible, "; ")))
+		}
 		switch {
 		case *asJSON:
 			err = printJSON(e.stdout, cmp)
@@ -127,13 +154,37 @@ func compareCommand() command {
 		if err != nil {
 			return runErr(e, c.name, err)
 		}
+		for _, p := range []struct {
+			path string
+			res  *results.Run
+		}{{oldPath, base}, {newPath, cur}} {
+			if p.res.Partial {
+				fmt.Fprintf(e.stderr, "perfagent compare: warning: %s is partial (the run was interrupted)\n", p.path)
+			}
+		}
 		if cmp.Failed() {
-			fmt.Fprintf(e.stderr, "perfagent compare: %d significant regression(s) beyond %.0f%%\n", len(cmp.Regressions()), *threshold*100)
+			fmt.Fprintf(e.stderr, "perfagent compare: %d significant regression(s) beyond %.0f%% (%d gated row(s), family-wise α=%g)\n", len(cmp.Regressions()), *threshold*100, cmp.Gated, *alpha)
 			return exitFailed
 		}
 		return exitOK
 	}
 	return c
+}
+
+// names lists a run's benchmark names for messages (at most five).
+func names(res *results.Run) string {
+	if len(res.Benchmarks) == 0 {
+		return "no benchmarks"
+	}
+	var out []string
+	for i, b := range res.Benchmarks {
+		if i == 5 {
+			out = append(out, fmt.Sprintf("and %d more", len(res.Benchmarks)-5))
+			break
+		}
+		out = append(out, b.Name)
+	}
+	return strings.Join(out, ", ")
 }
 
 func reportCommand() command {
@@ -155,6 +206,7 @@ func reportCommand() command {
 		if !ok {
 			return code
 		}
+		args = files(args)
 		path := ""
 		if len(args) > 0 {
 			path = args[0]
@@ -208,7 +260,7 @@ func baselineComparison(root string, res *results.Run, skip bool, o bench.Compar
 		return nil, nil
 	}
 	base, err := results.LoadBaseline(benchDir(root))
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, iofs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -237,6 +289,7 @@ func checkCommand() command {
 		if !ok {
 			return code
 		}
+		args = files(args)
 		b := budget.Default()
 		if *file != "" {
 			var err error
