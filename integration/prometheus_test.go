@@ -27,8 +27,12 @@ func startAgent(t *testing.T, opts ...agent.Option) *agent.Agent {
 // and checks, through Prometheus' query API, that the runtime series exist
 // with sane values and that histograms stay within a bounded series count.
 func TestPrometheusScrapesAgent(t *testing.T) {
+	forEachPrometheus(t, testPrometheusScrapesAgent)
+}
+
+func testPrometheusScrapesAgent(t *testing.T, bin promBinary) {
 	a := startAgent(t, agent.WithServiceName("prom-it"))
-	prom := startPrometheus(t, nil, scrapeJob{"perfagent", a.Addr()})
+	prom := startPrometheus(t, bin, promConfig{}, scrapeJob{Name: "perfagent", Target: a.Addr()})
 
 	prom.eventually(t, `up{job="perfagent"} == 1`, 30*time.Second)
 	prom.eventually(t, `go_goroutine_count{job="perfagent"}`, 30*time.Second)
@@ -64,18 +68,23 @@ func TestPrometheusScrapesAgent(t *testing.T) {
 		}
 	}
 	total := prom.query(t, `count({job="perfagent"})`)[0].float(t)
-	t.Logf("series scraped from the agent (default set, explicit histograms): %v", total)
+	t.Logf("Prometheus %s: series scraped from the agent (default set, explicit histograms): %v", bin.Name, total)
 	if total > 150 {
 		t.Errorf("the agent exposes %v series; the default set should stay well under 150", total)
 	}
 }
 
 // TestPrometheusNativeHistograms scrapes an agent exporting exponential
-// histograms with native histograms enabled: the distribution arrives as
-// one native histogram series instead of bucket series.
+// histograms with native histograms enabled (negotiated through the
+// protobuf exposition): the distribution arrives as one native histogram
+// series instead of bucket series.
 func TestPrometheusNativeHistograms(t *testing.T) {
+	forEachPrometheus(t, testPrometheusNativeHistograms)
+}
+
+func testPrometheusNativeHistograms(t *testing.T, bin promBinary) {
 	a := startAgent(t, agent.WithExponentialHistograms())
-	prom := startPrometheus(t, []string{"native-histograms"}, scrapeJob{"native", a.Addr()})
+	prom := startPrometheus(t, bin, promConfig{}, scrapeJob{Name: "native", Target: a.Addr(), Native: true})
 	prom.eventually(t, `up{job="native"} == 1`, 30*time.Second)
 	res := prom.eventually(t, `histogram_count(go_schedule_duration_seconds{job="native"})`, 30*time.Second)
 	if v := res[0].float(t); v <= 0 {
@@ -85,5 +94,5 @@ func TestPrometheusNativeHistograms(t *testing.T) {
 		t.Errorf("%d classic bucket series alongside the native histogram", n)
 	}
 	total := prom.query(t, `count({job="native"})`)[0].float(t)
-	t.Logf("series scraped from the agent (exponential histograms, native): %v", total)
+	t.Logf("Prometheus %s: series scraped from the agent (exponential histograms, native): %v", bin.Name, total)
 }

@@ -45,26 +45,98 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// promBinary is one Prometheus version the tests run against.
+type promBinary struct {
+	// Name names the subtest: "2.42" (Debian's package) or "3" (built by
+	// make test).
+	Name string
+	// Path is the prometheus executable.
+	Path string
+	// Major is the major version: 2 or 3.
+	Major int
+}
+
+// prometheus3Dir is where scripts/install-test-deps.sh builds Prometheus 3
+// (PERFAGENT_PROMETHEUS3_DIR overrides it, as in the Makefile).
+func prometheus3Dir() string {
+	if d := os.Getenv("PERFAGENT_PROMETHEUS3_DIR"); d != "" {
+		return d
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(cache, "perfagent", "prometheus-v0.316.0", "bin")
+}
+
+// forEachPrometheus runs f as a subtest against each Prometheus version:
+// Debian's 2.42 on PATH and Prometheus 3 from prometheus3Dir. A missing
+// binary fails the subtest under CI and skips it elsewhere.
+func forEachPrometheus(t *testing.T, f func(t *testing.T, p promBinary)) {
+	t.Helper()
+	t.Run("2.42", func(t *testing.T) {
+		f(t, promBinary{Name: "2.42", Path: requireBinary(t, "prometheus", "prometheus"), Major: 2})
+	})
+	t.Run("3", func(t *testing.T) {
+		path := filepath.Join(prometheus3Dir(), "prometheus")
+		if _, err := os.Stat(path); err != nil {
+			msg := fmt.Sprintf("Prometheus 3 not found at %s; build it with ./scripts/install-test-deps.sh (make test does this)", path)
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		f(t, promBinary{Name: "3", Path: path, Major: 3})
+	})
+}
+
 // prometheusServer is a real Prometheus process started for one test.
 type prometheusServer struct {
 	URL string
+	Bin promBinary
 }
 
 type scrapeJob struct {
 	Name, Target string
+	// Native asks for native histograms: scrape_native_histograms with
+	// protobuf first on Prometheus 3, the native-histograms feature (which
+	// negotiates protobuf for every job) on 2.x.
+	Native bool
 }
 
-// startPrometheus starts the Debian package's prometheus on a free loopback
-// port, scraping each job every 500ms, and stops it when the test ends.
-func startPrometheus(t *testing.T, features []string, jobs ...scrapeJob) *prometheusServer {
+// promConfig configures a Prometheus server beyond its scrape jobs.
+type promConfig struct {
+	// RuleFiles are loaded and evaluated every 500ms.
+	RuleFiles []string
+	// OTLP enables Prometheus 3's OTLP receiver at /api/v1/otlp/v1/metrics.
+	OTLP bool
+	// Extra is appended to the configuration file (top-level YAML).
+	Extra string
+}
+
+// startPrometheus starts bin on a free loopback port, scraping each job
+// every 500ms, and stops it when the test ends.
+func startPrometheus(t *testing.T, bin promBinary, pc promConfig, jobs ...scrapeJob) *prometheusServer {
 	t.Helper()
-	bin := requireBinary(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	var cfg strings.Builder
-	cfg.WriteString("global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\nscrape_configs:\n")
+	cfg.WriteString("global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\n")
+	if len(pc.RuleFiles) > 0 {
+		cfg.WriteString("rule_files:\n")
+		for _, f := range pc.RuleFiles {
+			fmt.Fprintf(&cfg, "  - %q\n", f)
+		}
+	}
+	cfg.WriteString("scrape_configs:\n")
+	native := false
 	for _, j := range jobs {
 		fmt.Fprintf(&cfg, "  - job_name: %q\n    static_configs:\n      - targets: [%q]\n", j.Name, j.Target)
+		if j.Native && bin.Major >= 3 {
+			cfg.WriteString("    scrape_native_histograms: true\n    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]\n")
+		}
+		native = native || j.Native
 	}
+	cfg.WriteString(pc.Extra)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -80,11 +152,17 @@ func startPrometheus(t *testing.T, features []string, jobs ...scrapeJob) *promet
 			"--web.listen-address=" + addr,
 			"--log.level=warn",
 		}
-		if len(features) > 0 {
-			args = append(args, "--enable-feature="+strings.Join(features, ","))
+		if native && bin.Major < 3 {
+			args = append(args, "--enable-feature=native-histograms")
+		}
+		if pc.OTLP {
+			if bin.Major < 3 {
+				t.Fatalf("the OTLP receiver needs Prometheus 3, not %s", bin.Name)
+			}
+			args = append(args, "--web.enable-otlp-receiver")
 		}
 		logs.Reset()
-		cmd = exec.Command(bin, args...)
+		cmd = exec.Command(bin.Path, args...)
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -97,7 +175,7 @@ func startPrometheus(t *testing.T, features []string, jobs ...scrapeJob) *promet
 		cmd = nil
 	}
 	if cmd == nil {
-		t.Fatalf("prometheus did not become ready:\n%s", logs.String())
+		t.Fatalf("prometheus %s did not become ready:\n%s\nconfig:\n%s", bin.Name, logs.String(), cfg.String())
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -110,10 +188,10 @@ func startPrometheus(t *testing.T, features []string, jobs ...scrapeJob) *promet
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
+			t.Logf("prometheus %s log:\n%s", bin.Name, logs.String())
 		}
 	})
-	return &prometheusServer{URL: "http://" + addr}
+	return &prometheusServer{URL: "http://" + addr, Bin: bin}
 }
 
 func waitReady(u string, timeout time.Duration) bool {
