@@ -97,10 +97,9 @@ func TestRoundsCutByCount(t *testing.T) {
 	}
 	checkRounds(t, rep, 4)
 	for k, r := range rep.Endpoints[0].Rounds {
-		// The collector polls the count, so a boundary may overshoot by
-		// the requests completed in one poll.
-		if r.Requests < 25 || r.Requests > 175 {
-			t.Errorf("round %d has %d requests, want about 100", k, r.Requests)
+		// A request belongs to the round of its completion index.
+		if r.Requests != 100 {
+			t.Errorf("round %d has %d requests, want 100", k, r.Requests)
 		}
 	}
 }

@@ -201,6 +201,7 @@ type engine struct {
 	rounds    *rounds
 	completed atomic.Int64 // measured requests completed, counted when rounds are cut by count
 	countCut  bool         // rounds are cut by completed requests, not by time
+	cutMu     sync.Mutex   // orders recording, counting and closing when countCut
 }
 
 type pacerStats struct {
@@ -823,13 +824,20 @@ func (w *worker) one(tok token, open bool) {
 	} else {
 		o.latency = w.a.end.Sub(first)
 	}
+	if !e.countCut || w.a.kind == errCanceled {
+		w.sh.add(ep, o, &e.eps[ep].expect)
+		return
+	}
+	// Rounds cut by count: a request belongs to the round of its
+	// completion index, so recording it, counting it and closing the round
+	// it completes happen under one lock; otherwise a worker preempted
+	// between counting and closing lets a later round close first and
+	// take the earlier round's requests.
+	e.cutMu.Lock()
+	defer e.cutMu.Unlock()
 	w.sh.add(ep, o, &e.eps[ep].expect)
-	if e.countCut && w.a.kind != errCanceled {
-		// The worker whose request completes a round closes it; requests
-		// completing on other workers meanwhile may join either side.
-		n, want, total := e.completed.Add(1), int64(e.rounds.want), e.load.Requests
-		if n*want/total > (n-1)*want/total && n < total {
-			e.closeRound(time.Now())
-		}
+	n, want, total := e.completed.Add(1), int64(e.rounds.want), e.load.Requests
+	if n*want/total > (n-1)*want/total && n < total {
+		e.closeRound(time.Now())
 	}
 }
