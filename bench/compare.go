@@ -200,7 +200,10 @@ func (c *Comparison) Failed() bool {
 // adjusted together with Holm's step-down method, so that the chance that any
 // gated row of an unchanged run comes out significant is at most Alpha. A
 // gated row is a regression when its adjusted p-value is at most Alpha and it
-// is worse than Threshold.
+// is worse than Threshold, and, for a benchmark that keeps a CPU busy and
+// recorded its CPU time per operation in both runs, when that CPU time moved
+// the same way by at least half as much (a wall-time change alone is the
+// machine's: the row stays unchanged with a warning saying so).
 //
 // Everything else is shown and never fails the gate: allocs/op, B/op and
 // metrics (tested without adjustment when they have samples on both sides,
@@ -261,28 +264,46 @@ func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 	for i := range c.Rows {
 		classify(&c.Rows[i], o)
 	}
-	noteBusyMachine(c.Rows, o)
+	confirmByCPU(c.Rows)
 	return c
 }
 
-// noteBusyMachine warns on regressions in wall time per operation that the
-// process's CPU time per operation does not show: another process taking
-// the CPU during one run slows its wall time and not its CPU time, while
-// slower code slows both.
-func noteBusyMachine(rows []Row, o CompareOptions) {
+// confirmByCPU checks every gated regression and improvement in wall time
+// per operation against the process's CPU time per operation, when both
+// runs recorded it (the runner's per-round [UnitCPUPerOp]) and the
+// benchmark keeps a CPU busy (its baseline CPU time is at least half its
+// wall time; a benchmark that mostly waits, such as a timer's wake-up, is
+// left as it is). Another process taking the CPU during one run slows that
+// run's wall time far more than its CPU time, while slower code slows both:
+// so a wall-time change counts only when CPU time per operation moved the
+// same way by at least half as much. Otherwise the row stays unchanged
+// and says why: the machine, not the code, was likely the difference, and
+// the same-session A/B mode settles it.
+func confirmByCPU(rows []Row) {
+	cpu := make(map[string]Row)
+	for _, r := range rows {
+		if r.Unit == UnitCPUPerOp && r.Tested && r.Base > 0 {
+			cpu[r.Name] = r
+		}
+	}
 	for i := range rows {
 		r := &rows[i]
-		if r.Status != StatusRegression && r.Status != StatusImprovement {
+		if !r.Primary || (r.Status != StatusRegression && r.Status != StatusImprovement) {
 			continue
 		}
-		for _, cr := range rows {
-			if cr.Name != r.Name || cr.Unit != UnitCPUPerOp || !cr.Tested || cr.Base == 0 {
-				continue
-			}
-			if !cr.Significant || math.Abs(cr.Delta) < math.Abs(r.Delta)/2 {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("wall time %+.1f%% but CPU time per operation %s (%+.1f%%): the machine may have been busier in one run (compare in one session: perfagent bench --against)", 100*r.Delta, cr.DeltaString(), 100*cr.Delta))
-			}
+		cr, ok := cpu[r.Name]
+		if !ok || !strings.HasPrefix(r.Unit, "ns/") || cr.Base < r.Base/2 {
+			continue
 		}
+		if cr.Delta*r.Delta > 0 && math.Abs(cr.Delta) >= math.Abs(r.Delta)/2 {
+			continue
+		}
+		was := "a regression"
+		if r.Status == StatusImprovement {
+			was = "an improvement"
+		}
+		r.Status = StatusUnchanged
+		r.Warnings = append(r.Warnings, fmt.Sprintf("wall time %+.1f%% but CPU time per operation %+.1f%%: not counted as %s, the machine was likely busier in one run (compare in one session: perfagent bench --against)", 100*r.Delta, 100*cr.Delta, was))
 	}
 }
 

@@ -289,7 +289,7 @@ func TestCompareNil(t *testing.T) {
 	}
 }
 
-func TestCompareNotesABusyMachine(t *testing.T) {
+func TestCompareConfirmsWallTimeByCPUTime(t *testing.T) {
 	withCPU := func(b results.Benchmark, cpu float64, seed uint64) results.Benchmark {
 		c := sampled("c", len(b.Samples), cpu, 0.01, seed)
 		b.Metrics = []results.Metric{{Unit: bench.UnitCPUPerOp, Value: c.Stats.Median, Samples: c.Samples}}
@@ -298,12 +298,26 @@ func TestCompareNotesABusyMachine(t *testing.T) {
 	base := run(withCPU(sampled("hash", 10, 1000, 0.01, 1), 900, 2))
 	busy := run(withCPU(sampled("hash", 10, 1300, 0.01, 3), 900, 4))
 	slower := run(withCPU(sampled("hash", 10, 1300, 0.01, 5), 1170, 6))
-	r := row(t, bench.Compare(base, busy, bench.CompareOptions{}), "hash", "ns/op")
-	if r.Status != bench.StatusRegression || !strings.Contains(strings.Join(r.Warnings, ";"), "the machine may have been busier") {
+	quicker := run(withCPU(sampled("hash", 10, 700, 0.01, 7), 900, 8))
+	c := bench.Compare(base, busy, bench.CompareOptions{})
+	r := row(t, c, "hash", "ns/op")
+	if r.Status != bench.StatusUnchanged || c.Failed() || !strings.Contains(strings.Join(r.Warnings, ";"), "not counted as a regression, the machine was likely busier") {
 		t.Errorf("busy machine: %+v", r)
 	}
-	r = row(t, bench.Compare(base, slower, bench.CompareOptions{}), "hash", "ns/op")
-	if r.Status != bench.StatusRegression || strings.Contains(strings.Join(r.Warnings, ";"), "busier") {
+	r = row(t, bench.Compare(base, quicker, bench.CompareOptions{}), "hash", "ns/op")
+	if r.Status != bench.StatusUnchanged || !strings.Contains(strings.Join(r.Warnings, ";"), "not counted as an improvement") {
+		t.Errorf("quieter machine: %+v", r)
+	}
+	c = bench.Compare(base, slower, bench.CompareOptions{})
+	r = row(t, c, "hash", "ns/op")
+	if r.Status != bench.StatusRegression || !c.Failed() || strings.Contains(strings.Join(r.Warnings, ";"), "busier") {
 		t.Errorf("slower code: %+v", r)
+	}
+	// A benchmark that mostly waits (CPU far below wall time) is judged
+	// on wall time alone.
+	waitBase := run(withCPU(sampled("sleep", 10, 1000, 0.01, 9), 100, 10))
+	waitCur := run(withCPU(sampled("sleep", 10, 1300, 0.01, 11), 100, 12))
+	if r := row(t, bench.Compare(waitBase, waitCur, bench.CompareOptions{}), "sleep", "ns/op"); r.Status != bench.StatusRegression {
+		t.Errorf("waiting benchmark: %+v", r)
 	}
 }
