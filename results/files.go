@@ -172,3 +172,21 @@ func linkNew(tmp, path string) error {
 	}
 	return WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
+
+// SaveRun writes res under dir as benchmark-<ts>.json and its Go benchmark
+// format twin benchmark-<ts>.txt, stamped with res.FinishedAt (now when
+// unset) under a fresh stem ([WriteNewSet]). It returns the JSON file's path.
+func SaveRun(dir string, res *Run) (string, error) {
+	ts := res.FinishedAt
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	_, paths, err := WriteNewSet(dir, ts, []FileSpec{
+		{Prefix: "benchmark-", Ext: ".json", Write: func(w io.Writer) error { return WriteJSON(w, res) }},
+		{Prefix: "benchmark-", Ext: ".txt", Write: func(w io.Writer) error { return WriteBenchfmt(w, res) }},
+	})
+	if err != nil {
+		return "", err
+	}
+	return paths[0], nil
+}

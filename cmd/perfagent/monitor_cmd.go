@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,30 +70,8 @@ func monitorCommand() command {
 	}
 	c.run = func(e *env, args []string) int {
 		fs := newFlags(e, c)
+		f := addMonitorFlags(fs)
 		root := outputRoot(e, fs)
-		agentURL := fs.String("url", "", "target: base URL of a service running the perfagent agent (its /metrics and /debug/perfagent/)")
-		pid := fs.Int("pid", 0, "target: a local process ID, read from /proc")
-		metricsURL := fs.String("metrics-url", "", "target: any Prometheus exposition URL")
-		interval := fs.Duration("interval", monitor.DefaultInterval, "time between readings (env "+envMonitorInterval+", in seconds)")
-		duration := fs.Duration("duration", 0, "run length; 0 runs until interrupted (env "+envMonitorDuration+", in seconds)")
-		quick := fs.Bool("quick", false, "run for 60s")
-		extended := fs.Bool("extended", false, "run for 5m")
-		token := fs.String("token", "", "bearer token for the agent's /debug/ endpoints (env "+envDebugToken+")")
-		timeout := fs.Duration("timeout", monitor.DefaultHTTPTimeout, "timeout of each HTTP request to the target")
-		limits := map[string]*string{}
-		for _, t := range thresholdFlags() {
-			limits[t.name] = fs.String(t.name, "", t.usage)
-		}
-		noCapture := fs.Bool("no-capture", false, "do not ask the agent for heap profiles when a threshold is breached")
-		cooldown := fs.Duration("capture-cooldown", monitor.DefaultCaptureCooldown, "least time between two heap captures")
-		window := fs.Duration("baseline-window", monitor.DefaultBaselineWindow,
-			"start of the run giving the memory baseline (median RSS) and idle CPU (mean)")
-		maxSamples := fs.Int("max-samples", monitor.DefaultMaxSamples, "history points kept; longer runs are downsampled")
-		budgetsFile := fs.String("budgets", "", "check the run against the system budgets of this file ('default': the seed's targets), "+
-			"writing benchmarks/benchmark-<ts>.json; exit 1 on a violation")
-		saveRes := fs.Bool("results", false, "write the system figures as benchmarks/benchmark-<ts>.json (for 'perfagent check')")
-		asJSON := fs.Bool("json", false, "print the history, files and budget verdict as JSON")
-		otlp := fs.String("otlp", "", "push the run's summary (system figures) as OpenTelemetry metrics to this OTLP endpoint URL ('env': the OTEL_EXPORTER_OTLP_* variables)")
 		args, code, ok := parse(e, fs, args)
 		if !ok {
 			return code
@@ -102,233 +81,220 @@ func monitorCommand() command {
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-		targets := 0
-		for _, n := range []string{"url", "pid", "metrics-url"} {
-			if set[n] {
-				targets++
-			}
+		so, err := f.session(e, set)
+		if err != nil {
+			return usageErr(e, c.name, "%v", err)
 		}
-		if targets != 1 {
-			return usageErr(e, c.name, "give exactly one target: --url (an agent), --pid (a process) or --metrics-url (a Prometheus endpoint)")
-		}
-		if !set["interval"] {
-			if v := e.getenv(envMonitorInterval); v != "" {
-				d, err := envSeconds(envMonitorInterval, v)
-				if err != nil {
-					return usageErr(e, c.name, "%v", err)
-				}
-				*interval = d
-			}
-		}
-		switch {
-		case *quick && *extended:
-			return usageErr(e, c.name, "--quick and --extended exclude each other")
-		case (*quick || *extended) && set["duration"]:
-			return usageErr(e, c.name, "--duration and --quick/--extended exclude each other")
-		case *quick:
-			*duration = monitorQuick
-		case *extended:
-			*duration = monitorExtended
-		case !set["duration"]:
-			if v := e.getenv(envMonitorDuration); v != "" {
-				d, err := envSeconds(envMonitorDuration, v)
-				if err != nil {
-					return usageErr(e, c.name, "%v", err)
-				}
-				*duration = d
-			}
-		}
-		switch {
-		case *interval <= 0:
-			return usageErr(e, c.name, "--interval %s must be positive", *interval)
-		case *duration < 0:
-			return usageErr(e, c.name, "--duration %s must not be negative", *duration)
-		case *duration > 0 && *duration < *interval:
-			return usageErr(e, c.name, "--duration %s is shorter than --interval %s", *duration, *interval)
-		case *timeout <= 0:
-			return usageErr(e, c.name, "--timeout %s must be positive", *timeout)
-		case *cooldown < 0 || *window <= 0:
-			return usageErr(e, c.name, "--capture-cooldown must not be negative and --baseline-window must be positive")
-		case *maxSamples < 16:
-			return usageErr(e, c.name, "--max-samples %d must be at least 16", *maxSamples)
-		}
-		var thresholds []monitor.Threshold
-		for _, t := range thresholdFlags() {
-			if v := *limits[t.name]; v != "" {
-				lim, err := t.series.ParseLimit(v)
-				if err != nil {
-					return usageErr(e, c.name, "--%s: %v", t.name, err)
-				}
-				thresholds = append(thresholds, monitor.Threshold{Series: t.series, Max: lim})
-			}
-		}
-		var budgets *budget.Budgets
-		switch *budgetsFile {
-		case "":
-		case "default":
-			budgets = budget.Default()
-		default:
-			b, err := budget.Load(*budgetsFile)
-			if err != nil {
+		if *f.budgets != "" {
+			if so.Budgets, err = loadBudgets(*f.budgets); err != nil {
 				return inputErr(e, c.name, err)
 			}
-			budgets = b
 		}
-		if !set["token"] {
-			*token = e.getenv(envDebugToken)
-		}
-
-		var src monitor.Source
-		var err error
-		hopts := monitor.HTTPOptions{Timeout: *timeout, Token: *token}
-		switch {
-		case set["url"]:
-			src, err = monitor.NewAgentSource(*agentURL, hopts)
-			if err == nil && *token != "" && cleartextRemote(*agentURL) {
-				fmt.Fprintf(e.stderr, "perfagent monitor: warning: the token goes in clear text to %s (use https)\n", *agentURL)
-			}
-		case set["metrics-url"]:
-			src, err = monitor.NewPrometheusSource(*metricsURL, hopts)
-		default:
-			src, err = monitor.NewProcessSource(*pid, monitor.ProcessOptions{})
-		}
+		src, err := f.source(e, set)
 		if err != nil {
 			return usageErr(e, c.name, "%v", strings.TrimPrefix(err.Error(), "monitor: "))
 		}
 		defer src.Close()
-
-		dir := monitoringDir(*root)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		so.Dir, so.ResultsDir = monitoringDir(*root), benchDir(*root)
+		if err := os.MkdirAll(so.Dir, 0o755); err != nil {
 			return inputErr(e, c.name, fmt.Errorf("--out: %w", err))
 		}
-
-		sp := newSpinner(e, "monitoring")
-		var files *monitor.Files
-		var writeErrs []error
-		writeHistory := func(h *monitor.History) error {
-			if files == nil {
-				f, err := monitor.CreateFiles(dir, h.StartedAt, h)
-				if err != nil {
-					return err
+		if *f.otlp != "" {
+			so.Push = func(ctx context.Context, res *results.Run) error {
+				if err := pushResults(ctx, *f.otlp, res); err != nil {
+					return fmt.Errorf("--otlp: %w", err)
 				}
-				files = &f
 				return nil
 			}
-			return files.WriteHistory(h)
 		}
-		opts := monitor.Options{
-			Interval: *interval, Duration: *duration, Thresholds: thresholds, MaxSamples: *maxSamples,
-			BaselineWindow: *window, NoCapture: *noCapture, CaptureCooldown: *cooldown,
-			Checkpoint: writeHistory,
-			Warn: func(msg string) {
-				fmt.Fprintf(e.stderr, "perfagent monitor: warning: %s\n", msg)
-			},
-			Progress: func(p monitor.Progress) { sp.describe(monitorProgress(src.Target(), p)) },
-		}
-		if *cooldown == 0 {
-			opts.CaptureCooldown = time.Nanosecond // 0 means the default in Options
-		}
-		h, runErr := monitor.Run(e.ctx, src, opts)
+		sp := newSpinner(e, "monitoring")
+		so.Warn = func(msg string) { fmt.Fprintf(e.stderr, "perfagent monitor: warning: %s\n", msg) }
+		so.Progress = func(p monitor.Progress) { sp.describe(monitorProgress(src.Target(), p)) }
+		s, runErr := monitor.RunSession(e.ctx, src, so)
 		sp.done()
-		if h == nil {
+		if s == nil {
 			return runErrLine(e, c.name, runErr)
 		}
-		if err := writeHistory(h); err != nil {
-			writeErrs = append(writeErrs, err)
-		}
-		var reportPath string
-		var chartPaths []string
-		if files != nil {
-			paths, err := files.WriteReport(h, monitor.ReportOptions{Budgets: budgets})
-			if err != nil {
-				writeErrs = append(writeErrs, err)
-			}
-			if len(paths) > 0 && paths[0] == files.Report() {
-				reportPath, chartPaths = paths[0], paths[1:]
-			}
-		}
-
-		var resultsPath string
-		var verdict *budget.Verdict
-		if *otlp != "" {
-			if err := pushResults(e.ctx, *otlp, h.BenchResults(results.CurrentEnvironment())); err != nil {
-				writeErrs = append(writeErrs, fmt.Errorf("--otlp: %w", err))
-			}
-		}
-		if budgets != nil || *saveRes {
-			res := h.BenchResults(results.CurrentEnvironment())
-			p, err := saveResults(benchDir(*root), res)
-			if err != nil {
-				writeErrs = append(writeErrs, fmt.Errorf("saving results: %w", err))
-			}
-			resultsPath = p
-			if budgets != nil {
-				verdict = budget.Evaluate(&budget.Budgets{File: budgets.File, System: budgets.System}, res)
-			}
-		}
-
-		historyPath := ""
-		if files != nil {
-			historyPath = files.History()
-		}
-		if *asJSON {
-			_ = printJSON(e.stdout, struct {
-				History *monitor.History `json:"history"`
-				Files   monitorFiles     `json:"files"`
-				Budgets *budget.Verdict  `json:"budgets,omitempty"`
-			}{h, monitorFiles{historyPath, reportPath, chartPaths, resultsPath}, verdict})
-		} else {
-			_ = h.WriteText(e.stdout)
-			if verdict != nil {
-				fmt.Fprintln(e.stdout)
-				_ = verdict.WriteText(e.stdout)
-			}
-			fmt.Fprintf(e.stdout, "\nhistory: %s\nreport:  %s\n", orNone(historyPath), orNone(reportPath))
-			if resultsPath != "" {
-				fmt.Fprintf(e.stdout, "results: %s\n", resultsPath)
-			}
-		}
-		for _, err := range writeErrs {
+		printSession(e, s, *f.asJSON)
+		for _, err := range s.Errors {
 			fmt.Fprintf(e.stderr, "perfagent monitor: %v\n", err)
 		}
-		switch {
-		case h.Status == monitor.StatusTargetGone:
-			fmt.Fprintf(e.stderr, "perfagent monitor: the target is gone (%s); the %d readings so far were written (marked partial)\n",
-				strings.TrimSuffix(h.End, ": "+monitor.ErrTargetGone.Error()), h.Readings)
-			return exitRunError
-		case h.Partial:
-			fmt.Fprintf(e.stderr, "perfagent monitor: interrupted; the %d readings so far were written (marked partial)\n", h.Readings)
-			return exitRunError
-		case len(writeErrs) > 0:
-			return exitRunError
-		case h.Readings <= 1 && h.Failures.Count > 0:
-			fmt.Fprintf(e.stderr, "perfagent monitor: every reading after the first failed: %s\n", h.Failures.LastError)
-			return exitRunError
-		}
-		failed := false
-		if n := len(h.Breaches) + h.BreachesDropped; n > 0 {
-			fmt.Fprintf(e.stderr, "perfagent monitor: %d threshold breach(es)\n", n)
-			failed = true
-		}
-		if verdict != nil && verdict.Failed() {
-			fmt.Fprintf(e.stderr, "perfagent monitor: %d system budget(s) failed\n", verdict.Failures)
-			failed = true
-		}
-		if failed {
+		outcome, why := s.Outcome()
+		switch outcome {
+		case monitor.OutcomeOK:
+			return exitOK
+		case monitor.OutcomeBreached:
+			fmt.Fprintf(e.stderr, "perfagent monitor: %s\n", why)
 			return exitFailed
+		case monitor.OutcomeWriteFailed: // already printed, one line each
+			return exitRunError
 		}
-		return exitOK
+		fmt.Fprintf(e.stderr, "perfagent monitor: %s\n", why)
+		return exitRunError
 	}
 	return c
 }
 
-// monitorFiles names what a monitor run wrote.
-type monitorFiles struct {
-	History string   `json:"history,omitempty"`
-	Report  string   `json:"report,omitempty"`
-	Charts  []string `json:"charts,omitempty"`
-	Results string   `json:"results,omitempty"`
+// monitorFlags are the flags of `perfagent monitor`.
+type monitorFlags struct {
+	agentURL, metricsURL, token, budgets, otlp *string
+	pid, maxSamples                            *int
+	interval, duration, timeout                *time.Duration
+	cooldown, window                           *time.Duration
+	quick, extended, noCapture, saveRes        *bool
+	asJSON                                     *bool
+	limits                                     map[string]*string
+}
+
+func addMonitorFlags(fs *flag.FlagSet) *monitorFlags {
+	f := &monitorFlags{limits: map[string]*string{}}
+	f.agentURL = fs.String("url", "", "target: base URL of a service running the perfagent agent (its /metrics and /debug/perfagent/)")
+	f.pid = fs.Int("pid", 0, "target: a local process ID, read from /proc")
+	f.metricsURL = fs.String("metrics-url", "", "target: any Prometheus exposition URL")
+	f.interval = fs.Duration("interval", monitor.DefaultInterval, "time between readings (env "+envMonitorInterval+", in seconds)")
+	f.duration = fs.Duration("duration", 0, "run length; 0 runs until interrupted (env "+envMonitorDuration+", in seconds)")
+	f.quick = fs.Bool("quick", false, "run for 60s")
+	f.extended = fs.Bool("extended", false, "run for 5m")
+	f.token = fs.String("token", "", "bearer token for the agent's /debug/ endpoints (env "+envDebugToken+")")
+	f.timeout = fs.Duration("timeout", monitor.DefaultHTTPTimeout, "timeout of each HTTP request to the target")
+	for _, t := range thresholdFlags() {
+		f.limits[t.name] = fs.String(t.name, "", t.usage)
+	}
+	f.noCapture = fs.Bool("no-capture", false, "do not ask the agent for heap profiles when a threshold is breached")
+	f.cooldown = fs.Duration("capture-cooldown", monitor.DefaultCaptureCooldown, "least time between two heap captures")
+	f.window = fs.Duration("baseline-window", monitor.DefaultBaselineWindow,
+		"start of the run giving the memory baseline (median RSS) and idle CPU (mean)")
+	f.maxSamples = fs.Int("max-samples", monitor.DefaultMaxSamples, "history points kept; longer runs are downsampled")
+	f.budgets = fs.String("budgets", "", "check the run against the system budgets of this file ('default': the seed's targets), "+
+		"writing benchmarks/benchmark-<ts>.json; exit 1 on a violation")
+	f.saveRes = fs.Bool("results", false, "write the system figures as benchmarks/benchmark-<ts>.json (for 'perfagent check')")
+	f.asJSON = fs.Bool("json", false, "print the history, files and budget verdict as JSON")
+	f.otlp = fs.String("otlp", "", "push the run's summary (system figures) as OpenTelemetry metrics to this OTLP endpoint URL ('env': the OTEL_EXPORTER_OTLP_* variables)")
+	return f
+}
+
+// session validates the flags (set names those given) and the MONITOR_*
+// variables into the session's options, without its files and budgets.
+func (f *monitorFlags) session(e *env, set map[string]bool) (monitor.SessionOptions, error) {
+	var so monitor.SessionOptions
+	targets := 0
+	for _, n := range []string{"url", "pid", "metrics-url"} {
+		if set[n] {
+			targets++
+		}
+	}
+	if targets != 1 {
+		return so, errors.New("give exactly one target: --url (an agent), --pid (a process) or --metrics-url (a Prometheus endpoint)")
+	}
+	interval, duration, err := f.runLength(e, set)
+	if err != nil {
+		return so, err
+	}
+	switch {
+	case *f.timeout <= 0:
+		return so, fmt.Errorf("--timeout %s must be positive", *f.timeout)
+	case *f.cooldown < 0 || *f.window <= 0:
+		return so, errors.New("--capture-cooldown must not be negative and --baseline-window must be positive")
+	case *f.maxSamples < 16:
+		return so, fmt.Errorf("--max-samples %d must be at least 16", *f.maxSamples)
+	}
+	for _, t := range thresholdFlags() {
+		if v := *f.limits[t.name]; v != "" {
+			lim, err := t.series.ParseLimit(v)
+			if err != nil {
+				return so, fmt.Errorf("--%s: %v", t.name, err)
+			}
+			so.Thresholds = append(so.Thresholds, monitor.Threshold{Series: t.series, Max: lim})
+		}
+	}
+	so.Interval, so.Duration, so.MaxSamples = interval, duration, *f.maxSamples
+	so.BaselineWindow, so.NoCapture, so.CaptureCooldown = *f.window, *f.noCapture, *f.cooldown
+	if *f.cooldown == 0 {
+		so.CaptureCooldown = time.Nanosecond // 0 means the default in Options
+	}
+	so.SaveResults = *f.saveRes
+	if !set["token"] {
+		*f.token = e.getenv(envDebugToken)
+	}
+	return so, nil
+}
+
+// runLength resolves --interval, --duration, --quick and --extended with
+// the MONITOR_* variables (flags win).
+func (f *monitorFlags) runLength(e *env, set map[string]bool) (interval, duration time.Duration, err error) {
+	interval, duration = *f.interval, *f.duration
+	if v := e.getenv(envMonitorInterval); v != "" && !set["interval"] {
+		if interval, err = envSeconds(envMonitorInterval, v); err != nil {
+			return 0, 0, err
+		}
+	}
+	switch {
+	case *f.quick && *f.extended:
+		return 0, 0, errors.New("--quick and --extended exclude each other")
+	case (*f.quick || *f.extended) && set["duration"]:
+		return 0, 0, errors.New("--duration and --quick/--extended exclude each other")
+	case *f.quick:
+		duration = monitorQuick
+	case *f.extended:
+		duration = monitorExtended
+	case !set["duration"]:
+		if v := e.getenv(envMonitorDuration); v != "" {
+			if duration, err = envSeconds(envMonitorDuration, v); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	switch {
+	case interval <= 0:
+		return 0, 0, fmt.Errorf("--interval %s must be positive", interval)
+	case duration < 0:
+		return 0, 0, fmt.Errorf("--duration %s must not be negative", duration)
+	case duration > 0 && duration < interval:
+		return 0, 0, fmt.Errorf("--duration %s is shorter than --interval %s", duration, interval)
+	}
+	return interval, duration, nil
+}
+
+// source opens the one target the flags name.
+func (f *monitorFlags) source(e *env, set map[string]bool) (monitor.Source, error) {
+	hopts := monitor.HTTPOptions{Timeout: *f.timeout, Token: *f.token}
+	switch {
+	case set["url"]:
+		src, err := monitor.NewAgentSource(*f.agentURL, hopts)
+		if err == nil && *f.token != "" && cleartextRemote(*f.agentURL) {
+			fmt.Fprintf(e.stderr, "perfagent monitor: warning: the token goes in clear text to %s (use https)\n", *f.agentURL)
+		}
+		return src, err
+	case set["metrics-url"]:
+		return monitor.NewPrometheusSource(*f.metricsURL, hopts)
+	}
+	return monitor.NewProcessSource(*f.pid, monitor.ProcessOptions{})
+}
+
+// loadBudgets reads --budgets: a file, or "default" for the seed's targets.
+func loadBudgets(name string) (*budget.Budgets, error) {
+	if name == "default" {
+		return budget.Default(), nil
+	}
+	return budget.Load(name)
+}
+
+// printSession prints the session: its history, budgets and files as text
+// on stdout, or as one JSON document.
+func printSession(e *env, s *monitor.Session, asJSON bool) {
+	if asJSON {
+		_ = printJSON(e.stdout, s)
+		return
+	}
+	_ = s.History.WriteText(e.stdout)
+	if s.Budgets != nil {
+		fmt.Fprintln(e.stdout)
+		_ = s.Budgets.WriteText(e.stdout)
+	}
+	fmt.Fprintf(e.stdout, "\nhistory: %s\nreport:  %s\n", orNone(s.Files.History), orNone(s.Files.Report))
+	if s.Files.Results != "" {
+		fmt.Fprintf(e.stdout, "results: %s\n", s.Files.Results)
+	}
 }
 
 // envSeconds reads a MONITOR_* variable: seconds (the seed's form, "300",

@@ -129,8 +129,8 @@ func TestMonitorTargets(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
 			}
 			var got struct {
-				History monitor.History `json:"history"`
-				Files   monitorFiles    `json:"files"`
+				History monitor.History      `json:"history"`
+				Files   monitor.SessionFiles `json:"files"`
 			}
 			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 				t.Fatalf("--json output: %v\n%s", err, stdout)

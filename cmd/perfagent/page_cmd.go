@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +109,7 @@ func pageCommand() command {
 		}
 		sp.done()
 		res.FinishedAt = time.Now().UTC()
-		path, err := saveResults(benchDir(*root), res)
+		path, err := results.SaveRun(benchDir(*root), res)
 		if err != nil {
 			return runErr(e, c.name, err)
 		}
@@ -146,27 +144,6 @@ func pageCommand() command {
 		return exitOK
 	}
 	return c
-}
-
-// saveResults writes res as benchmark-<ts>.json and .txt in dir.
-func saveResults(dir string, res *results.Run) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	ts := res.FinishedAt
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	prefix := "benchmark-" + results.Timestamp(ts)
-	path := uniquePath(dir, prefix, ".json")
-	base := path[:len(path)-len(".json")]
-	if err := results.WriteFileAtomic(path, func(w io.Writer) error { return results.WriteJSON(w, res) }); err != nil {
-		return "", err
-	}
-	if err := results.WriteFileAtomic(base+".txt", func(w io.Writer) error { return results.WriteBenchfmt(w, res) }); err != nil {
-		return "", err
-	}
-	return path, nil
 }
 
 func parseViewport(s string) (int, int, error) {
