@@ -228,6 +228,16 @@ func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 	if base.Quick != cur.Quick {
 		c.Incompatible = append(c.Incompatible, fmt.Sprintf("the baseline is a %s run and the current one a %s run: their workloads differ", mode(base.Quick), mode(cur.Quick)))
 	}
+	for _, side := range []struct {
+		name string
+		m    *results.MachineLoad
+	}{{"baseline", base.Machine}, {"current run", cur.Machine}} {
+		if side.m.Busy() {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the machine was busy during the %s: other work took %.1f CPUs on average over its %.0fs; "+
+				"wall times measured one run after the other on a busy machine differ by more than code does (rerun on a quiet machine, or compare in one session: perfagent bench --against)",
+				side.name, side.m.OtherCPU, side.m.Seconds))
+		}
+	}
 	if d := paramDiff(base.Parameters, cur.Parameters); len(d) > 0 {
 		c.Warnings = append(c.Warnings, "parameters differ ("+strings.Join(d, "; ")+")")
 	}

@@ -321,3 +321,18 @@ func TestCompareConfirmsWallTimeByCPUTime(t *testing.T) {
 		t.Errorf("waiting benchmark: %+v", r)
 	}
 }
+
+func TestCompareWarnsOfABusyMachine(t *testing.T) {
+	base := run(sampled("hash", 10, 1000, 0.01, 1))
+	cur := run(sampled("hash", 10, 1000, 0.01, 2))
+	base.Machine = &results.MachineLoad{OtherCPU: 0.1, Seconds: 30}
+	cur.Machine = &results.MachineLoad{OtherCPU: 1.3, Seconds: 30}
+	c := bench.Compare(base, cur, bench.CompareOptions{})
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "busy during the current run: other work took 1.3 CPUs") {
+		t.Errorf("warnings %q", c.Warnings)
+	}
+	cur.Machine.OtherCPU = 0.2
+	if c := bench.Compare(base, cur, bench.CompareOptions{}); len(c.Warnings) != 0 {
+		t.Errorf("quiet machine: warnings %q", c.Warnings)
+	}
+}

@@ -189,6 +189,7 @@ type Runner struct {
 	mu        sync.Mutex // guards the fields below
 	res       results.Run
 	started   bool
+	machine   machineMeter    // from the first benchmark's start
 	stem      string          // timestamp of files written by SaveResults
 	reserved  map[string]bool // names of benchmarks begun
 	overhead  time.Duration
@@ -631,6 +632,9 @@ func (r *Runner) hasLocked(name string) bool {
 func (r *Runner) appendLocked(res results.Benchmark, partial bool) {
 	r.res.Benchmarks = append(r.res.Benchmarks, res)
 	r.res.FinishedAt = r.cfg.now().UTC()
+	if l := r.machine.load(); l != nil {
+		r.res.Machine = l
+	}
 	if partial {
 		r.res.Partial = true
 	}
@@ -653,6 +657,7 @@ func (r *Runner) begin(name string) error {
 	if !r.started {
 		r.started = true
 		r.res.StartedAt = r.cfg.now().UTC()
+		r.machine = startMachineMeter()
 	}
 	return nil
 }

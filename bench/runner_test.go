@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -616,5 +617,29 @@ func TestConcludeSavesComparesAndRenders(t *testing.T) {
 	r3 := bench.NewRunner(bench.WithClock(clk.now), bench.WithOutputDir(dir))
 	if out, _ := r3.Conclude(false); out.BaselineErr == nil || !strings.Contains(out.BaselineErr.Error(), "measure again") {
 		t.Errorf("unreadable baseline: %v", out.BaselineErr)
+	}
+}
+
+func TestRunnerRecordsTheMachineLoad(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc/stat")
+	}
+	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()))
+	// The process's own CPU is not "other work": whatever else runs on the
+	// machine, the figure is between 0 and the machine's CPUs.
+	_, err := r.RunN(context.Background(), "spin", "test", func(_ context.Context, n int) error {
+		x := 0
+		for i := range n * 1000 {
+			x += i
+		}
+		_ = x
+		return nil
+	}, bench.Options{Rounds: 2, MinDuration: 1200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.Results().Machine
+	if m == nil || m.Seconds < 1 || m.OtherCPU < 0 || m.OtherCPU > float64(runtime.NumCPU()) {
+		t.Fatalf("machine load %+v", m)
 	}
 }

@@ -58,11 +58,32 @@ type Run struct {
 	Parameters map[string]string `json:"parameters,omitempty"`
 	// Environment describes the machine and build that produced the run.
 	Environment Environment `json:"environment"`
+	// Machine is how busy the rest of the machine was while the run
+	// measured, when known (Linux).
+	Machine *MachineLoad `json:"machine,omitempty"`
 	// Benchmarks holds one entry per benchmark, in run order.
 	Benchmarks []Benchmark `json:"benchmarks"`
 	// Warnings are run-level findings (noisy machine, MaxDuration reached).
 	Warnings []string `json:"warnings,omitempty"`
 }
+
+// MachineLoad is the CPU the rest of the machine used while a run measured.
+type MachineLoad struct {
+	// OtherCPU is the mean number of CPUs busy with work other than the
+	// measuring process (other processes, interrupts, a local target, a
+	// hypervisor's steal) over Seconds of measurement: /proc/stat's busy
+	// time minus the process's own CPU time, divided by the wall time.
+	OtherCPU float64 `json:"other_cpu"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// BusyOtherCPU is the OtherCPU from which a machine counts as busy: half a
+// CPU taken by others on average slows a benchmark's wall time by more than
+// any threshold a gate uses.
+const BusyOtherCPU = 0.5
+
+// Busy reports whether m says the machine was busy.
+func (m *MachineLoad) Busy() bool { return m != nil && m.OtherCPU >= BusyOtherCPU }
 
 // Environment describes where a run happened. Comparisons warn when two runs'
 // environments differ in a field that changes performance.

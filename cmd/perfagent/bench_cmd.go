@@ -291,6 +291,9 @@ func printSummary(w io.Writer, res *results.Run) {
 	if res.Quick {
 		fmt.Fprintln(w, "quick run: shortened workloads, compared only with quick baselines")
 	}
+	if m := res.Machine; m.Busy() {
+		fmt.Fprintf(w, "busy machine: other work took %.1f CPUs on average while this run measured; its wall times are unreliable\n", m.OtherCPU)
+	}
 	fmt.Fprintf(w, "%-34s %11s %9s %6s %11s %11s  %s\n", "benchmark", "median", "±95% CI", "rounds", "op p95", "op p99", "")
 	for _, b := range res.Benchmarks {
 		unit := b.PrimaryUnit()
