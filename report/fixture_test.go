@@ -36,7 +36,7 @@ func schedResult(name string, median float64, seed uint64) results.Benchmark {
 	st, w := results.Summarize(rounds)
 	return results.Benchmark{Name: name, Category: "system", Kind: results.KindFunc, Unit: "ns/wakeup", Iterations: 50000,
 		Samples: rounds, Stats: st, Warnings: w,
-		PerOp: &results.Distribution{N: 50000, Mean: 1.1 * median, P50: median, P90: 2 * median, P95: 3 * median, P99: 9 * median, P999: 20 * median, Max: 60 * median},
+		PerOp:   &results.Distribution{N: 50000, Mean: 1.1 * median, P50: median, P90: 2 * median, P95: 3 * median, P99: 9 * median, P999: 20 * median, Max: 60 * median},
 		Metrics: []results.Metric{{Unit: results.UnitSchedLagP99, Value: 9 * median}}}
 }
 
@@ -61,7 +61,7 @@ func apiReport(scale float64) *load.Report {
 		pts = append(pts, load.Point{T: float64(i), D: 1, Requests: 1000 + int64(10*i), Errors: int64(i % 2), P50: d(1.1e6), P99: d(4e6 + 1e5*float64(i)), Max: d(9e6)})
 	}
 	ep := load.EndpointReport{Name: "health", Category: "health", Method: "GET", URL: "http://127.0.0.1:8080/health", Phase: "measured",
-		Totals: load.Totals{Requests: 10000, Errors: 10, Timeouts: 5, Rate: 1000, ErrorRate: 0.001, TimeoutRate: 0.0005, Availability: 0.9995, Latency: lat},
+		Totals:      load.Totals{Requests: 10000, Errors: 10, Timeouts: 5, Rate: 1000, ErrorRate: 0.001, TimeoutRate: 0.0005, Availability: 0.9995, Latency: lat},
 		StatusCodes: map[string]int64{"200": 9985, "503": 10}, UnexpectedStatus: map[string]int64{"503": 10},
 		ErrorKinds: map[string]int64{"status": 5, "timeout": 5}, ErrorSamples: []string{"timeout: no response within 2s"},
 		BytesIn: 150000, BytesOut: 0, WireBytesIn: 1290000, WireBytesOut: 620000,
@@ -104,7 +104,7 @@ func fixture() (base, cur *results.Run) {
 	failed := fnResult("db/query <slow> | join", "db", sample(12, 2e6, 0.05, 9), 40, 4096)
 	failed.Error = "panic: connection refused\n(at db.go:12)"
 	mem := results.Benchmark{Name: "memory/cache-fill", Category: "memory", Kind: results.KindMemory, Unit: "B", Iterations: 1,
-		Stats: results.Stats{N: 1, Mean: 48 << 20, Median: 48 << 20, P50: 48 << 20, P95: 48 << 20, P99: 48 << 20, Min: 48 << 20, Max: 48 << 20},
+		Stats:   results.Stats{N: 1, Mean: 48 << 20, Median: 48 << 20, P50: 48 << 20, P95: 48 << 20, P99: 48 << 20, Min: 48 << 20, Max: 48 << 20},
 		Metrics: []results.Metric{{Unit: results.UnitRSSPeak, Value: 96 << 20}, {Unit: "heap-growth-bytes/s", Value: 205000}}}
 	once := results.Benchmark{Name: "system/throughput", Category: "system", Kind: results.KindFunc, Unit: "MB/s", Iterations: 1,
 		Stats: results.Stats{N: 1, Mean: 1931, Median: 1931}}

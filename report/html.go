@@ -88,8 +88,8 @@ type cmpView struct {
 
 type cmpRowView struct {
 	Name, Unit, Base, Current, Delta, P, AdjP, N, Gate, GateClass string
-	Primary                                                      bool
-	Warnings                                                     []string
+	Primary                                                       bool
+	Warnings                                                      []string
 }
 
 type benchView struct {

@@ -254,7 +254,7 @@ func (v *httpView) phases(d *httpDetail) {
 	if len(missing) > 0 {
 		v.PhasesNote = "not measured: " + strings.Join(missing, ", ")
 		if slices.Contains(missing, "tls") && strings.HasPrefix(d.URL, "http://") {
-			v.PhasesNote += " (no TLS on http://)"
+			v.PhasesNote += " (plain HTTP: no TLS)"
 		}
 	}
 }
