@@ -38,10 +38,10 @@ func ExampleMarkdown() {
 	// Output:
 	// ## Benchmark results: demo
 	//
-	// | Benchmark | Median | 95% CI | Rounds | p95 per operation | p99 per operation |
-	// |---|---:|---:|---:|---:|---:|
-	// | parse | 1.03µs | ±1.9% | 10 | - | - |
-	// | GET /health | 1.03µs | ±1.9% | 10 | 2.50ms | 4.00ms |
+	// | Benchmark | Median ± 95% CI | Rounds | p95 per operation | p99 per operation |
+	// |---|---:|---:|---:|---:|
+	// | parse | 1.03µs ±1.9% | 10 | - | - |
+	// | GET /health | 1.03µs ±1.9% | 10 | 2.50ms | 4.00ms |
 }
 
 func ExampleSVGLineChart() {

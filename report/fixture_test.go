@@ -61,9 +61,9 @@ func apiReport(scale float64) *load.Report {
 		pts = append(pts, load.Point{T: float64(i), D: 1, Requests: 1000 + int64(10*i), Errors: int64(i % 2), P50: d(1.1e6), P99: d(4e6 + 1e5*float64(i)), Max: d(9e6)})
 	}
 	ep := load.EndpointReport{Name: "health", Category: "health", Method: "GET", URL: "http://127.0.0.1:8080/health", Phase: "measured",
-		Totals:      load.Totals{Requests: 10000, Errors: 10, Timeouts: 5, Rate: 1000, ErrorRate: 0.001, TimeoutRate: 0.0005, Availability: 0.9995, Latency: lat},
+		Totals:      load.Totals{Requests: 10000, Errors: 10, Timeouts: 5, Rate: 1000, ErrorRate: 0.0015, TimeoutRate: 0.0005, Availability: 0.9985, Latency: lat},
 		StatusCodes: map[string]int64{"200": 9985, "503": 10}, UnexpectedStatus: map[string]int64{"503": 10},
-		ErrorKinds: map[string]int64{"status": 5, "timeout": 5}, ErrorSamples: []string{"timeout: no response within 2s"},
+		ErrorKinds: map[string]int64{"status": 10, "timeout": 5}, ErrorSamples: []string{"timeout: no response within 2s"},
 		BytesIn: 150000, BytesOut: 0, WireBytesIn: 1290000, WireBytesOut: 620000,
 		Phases: map[string]load.Summary{
 			"dns":     {N: 4, P50: d(2e4), P90: d(3e4), P99: d(3e4), Max: d(3e4)},

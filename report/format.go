@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,7 +136,7 @@ func sig3(v float64) string {
 	case a >= 1:
 		return fmt.Sprintf("%.2f", v)
 	case a >= 0.001:
-		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", v), "0"), ".")
+		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
 	return fmt.Sprintf("%.3g", v)
 }

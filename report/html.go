@@ -313,9 +313,6 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 	if len(b.Samples) > 0 {
 		h := Histogram{Title: "Distribution of " + strconv.Itoa(len(b.Samples)) + " " + word + " (" + unit + ")", Values: b.Samples, Format: f,
 			Markers: []Marker{{Label: "median", Value: st.Median, Color: ColorImprovement}}}
-		if st.CIConfidence > 0 {
-			h.Markers = append(h.Markers, Marker{Label: "CI", Value: st.CILow, Color: ColorNeutral}, Marker{Label: "CI", Value: st.CIHigh, Color: ColorNeutral})
-		}
 		// A long tail would squeeze the body of the distribution into a
 		// few bins: show it as a count instead.
 		if clip := st.P99 + (st.P99 - st.P50); st.Max > clip && clip > st.Min {

@@ -308,12 +308,12 @@ func (v *httpView) series(d *httpDetail) error {
 	}
 	iv := FormatDuration(float64(d.Series.Interval))
 	tp := LineChart{Title: "Requests per second (per " + iv + " interval)", XLabel: "seconds from the start", YFromZero: true,
-		Series: []Series{{Name: "requests/s", X: x, Y: rps}}, FormatY: formatSI}
+		Series: []Series{{Name: "requests/s", X: x, Y: rps}}, FormatX: seconds, FormatY: formatSI}
 	if errs {
 		tp.Series = append(tp.Series, Series{Name: "errors/s", X: x, Y: eps, Color: ColorRegression})
 	}
 	lat := LineChart{Title: "Latency per " + iv + " interval (p50, p99)", XLabel: "seconds from the start", YFromZero: true,
-		Series: []Series{{Name: "p50", X: x, Y: p50}, {Name: "p99", X: x, Y: p99, Color: ColorOverflow}}, FormatY: FormatDuration}
+		Series: []Series{{Name: "p50", X: x, Y: p50}, {Name: "p99", X: x, Y: p99, Color: ColorOverflow}}, FormatX: seconds, FormatY: FormatDuration}
 	for _, c := range []LineChart{tp, lat} {
 		var buf bytes.Buffer
 		if err := SVGLineChart(&buf, c); err != nil {
@@ -323,3 +323,6 @@ func (v *httpView) series(d *httpDetail) error {
 	}
 	return nil
 }
+
+// seconds renders an axis tick in seconds.
+func seconds(s float64) string { return FormatDuration(s * 1e9) }

@@ -63,7 +63,7 @@ func TestHTMLHTTPCard(t *testing.T) {
 	st := tableOf(t, card, "statuses")
 	for _, c := range []struct{ key, col, want string }{
 		{"200", "responses", "9985"}, {"200", "share", "99.85%"}, {"503 (unexpected)", "responses", "10"},
-		{"error: status", "responses", "5 (0.05%)"}, {"error: timeout", "responses", "5 (0.05%)"},
+		{"error: status", "responses", "10 (0.10%)"}, {"error: timeout", "responses", "5 (0.05%)"},
 	} {
 		if got := st.cell(t, c.key, c.col); got != c.want {
 			t.Errorf("statuses %s / %s = %q, want %q", c.key, c.col, got, c.want)
@@ -86,8 +86,8 @@ func TestHTMLHTTPCard(t *testing.T) {
 	}
 	facts := tableOf(t, card, "facts")
 	for _, c := range []struct{ k, want string }{
-		{"phase", "measured"}, {"throughput", "1000 req/s"}, {"availability", "99.95%"}, {"load", "closed model, 10 connections"}, {"bound", "10.0s"},
-		{"received", "146KiB of bodies, 1.23MiB on the wire"}, {"requests", "10000 (0.10% errors, 0.05% timeouts)"},
+		{"phase", "measured"}, {"throughput", "1000 req/s"}, {"availability", "99.85%"}, {"load", "closed model, 10 connections"}, {"bound", "10.0s"},
+		{"received", "146KiB of bodies, 1.23MiB on the wire"}, {"requests", "10000 (0.15% errors, 0.05% timeouts)"},
 	} {
 		if got := facts.cell(t, c.k, "value"); got != c.want {
 			t.Errorf("fact %s = %q, want %q", c.k, got, c.want)

@@ -64,8 +64,8 @@ func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	}
 
 	sum := newSummary(res, cmp, nil)
-	head := []string{"Benchmark", "Median", "95% CI", "Rounds"}
-	align := []string{"---", "---:", "---:", "---:"}
+	head := []string{"Benchmark", "Median ± 95% CI", "Rounds"}
+	align := []string{"---", "---:", "---:"}
 	if sum.PerOp {
 		head, align = append(head, "p95 per operation", "p99 per operation"), append(align, "---:", "---:")
 	}
@@ -81,7 +81,7 @@ func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 		if r.Error != "" {
 			name += " (failed)"
 		}
-		cells := []string{name, r.Median, r.CIHalf, r.Rounds}
+		cells := []string{strings.TrimSpace(name), strings.TrimSpace(r.Median + " " + r.CIHalf), r.Rounds}
 		if sum.PerOp {
 			cells = append(cells, r.P95, r.P99)
 		}

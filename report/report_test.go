@@ -65,11 +65,11 @@ func TestMarkdownContent(t *testing.T) {
 	md := buf.String()
 	for _, want := range []string{
 		"❌ **1 regression(s)** against the baseline: 5 row(s) gated",
-		"| parse/small | 1.03µs | ±0.4% | 200 | - | - | 3 | 240B | 1.03µs | ~ |", // not significant
+		"| parse/small | 1.03µs ±0.4% | 200 | - | - | 3 | 240B | 1.03µs | ~ |", // not significant
 		"| +19.54% | 0.000 | 0.000 | ❌ regression |",                             // gated regression
 		"| -13.48% | 0.000 | 0.000 | 🟢 improvement |",
 		"| 2.83ms | 4.44ms |", // api/health per operation
-		"| system/throughput | 1.80GiB/s | none (measured once) | once |",
+		"| system/throughput | 1.80GiB/s | once |",
 		"| -25.73% | - | - | not gated (measured once, budgets apply) |",
 		`db/query &lt;slow&gt; \| join (failed)`, // escaped, failed
 		"- **regression** parse/large (ns/op)",   // listed

@@ -14,11 +14,11 @@ import (
 // for people, so both renderers print the same figures.
 type summaryRow struct {
 	ID, Name, Unit string
-	// Median is the centre of the rounds (or the value measured once); CI
-	// the 95% confidence interval of the median ("[lo, hi]") and CIHalf
-	// its larger half-width relative to the median ("±0.4%"), or a reason
-	// there is none ("measured once", "too few rounds").
-	Median, CI, CIHalf string
+	// Median is the centre of the rounds (or the value measured once);
+	// CIHalf the larger half-width of its 95% confidence interval relative
+	// to the median ("±0.4%"), empty when there is none; CI the interval
+	// itself ("[1.02µs, 1.04µs]") or why there is none.
+	Median, CIHalf, CI string
 	// Rounds is the number of rounds (samples), "once" for a value
 	// measured once.
 	Rounds string
@@ -87,7 +87,7 @@ func newSummary(res *results.Run, cmp *bench.Comparison, ids []string) summary {
 				continue
 			}
 			seen[r.Name] = true
-			row := summaryRow{Name: r.Name, Unit: r.Unit, Median: "-", CI: "-", CIHalf: "-", Rounds: "-", P95: "-", P99: "-", Allocs: "-", Bytes: "-"}
+			row := summaryRow{Name: r.Name, Unit: r.Unit, Median: "-", CI: "not in this run", Rounds: "-", P95: "-", P99: "-", Allocs: "-", Bytes: "-"}
 			row.compared(r)
 			s.Rows = append(s.Rows, row)
 		}
@@ -99,22 +99,20 @@ func newSummary(res *results.Run, cmp *bench.Comparison, ids []string) summary {
 func benchSummary(b results.Benchmark) summaryRow {
 	unit := b.PrimaryUnit()
 	f := func(v float64) string { return FormatValue(v, unit) }
-	row := summaryRow{Name: b.Name, Unit: unit, Median: "-", CI: "-", CIHalf: "-", Rounds: "once", P95: "-", P99: "-", Allocs: "-", Bytes: "-",
+	row := summaryRow{Name: b.Name, Unit: unit, Median: "-", CI: "not measured", Rounds: "once", P95: "-", P99: "-", Allocs: "-", Bytes: "-",
 		Error: firstLine(b.Error)}
 	st := b.Stats
 	switch {
 	case len(b.Samples) > 0:
 		row.Rounds = strconv.Itoa(len(b.Samples))
 		row.Median = f(st.Median)
+		row.CI = "no 95% interval: too few rounds"
 		if st.CIConfidence > 0 {
 			row.CI = fmt.Sprintf("[%s, %s]", f(st.CILow), f(st.CIHigh))
-			row.CIHalf = "-"
 			if st.Median != 0 {
 				half := max(st.CIHigh-st.Median, st.Median-st.CILow) / st.Median
 				row.CIHalf = fmt.Sprintf("±%.1f%%", 100*half)
 			}
-		} else {
-			row.CI, row.CIHalf = "none (too few rounds)", "none (too few rounds)"
 		}
 	case st.N > 0:
 		v := st.Median
@@ -122,7 +120,7 @@ func benchSummary(b results.Benchmark) summaryRow {
 			v = st.Mean
 		}
 		row.Median = f(v)
-		row.CI, row.CIHalf = "none (measured once)", "none (measured once)"
+		row.CI = "measured once: no interval"
 	case b.Error == "":
 		row.Rounds = "0"
 	}

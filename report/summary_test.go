@@ -26,7 +26,7 @@ func TestHTMLSummary(t *testing.T) {
 		t.Fatalf("the page does not open with the summary")
 	}
 	g := tableOf(t, cards[0], "summary")
-	wantHead := []string{"benchmark", "unit", "median", "95% CI", "rounds", "p95 per operation", "p99 per operation", "baseline", "change", "p", "adj. p", "gate"}
+	wantHead := []string{"benchmark", "unit", "median ± 95% CI", "rounds", "p95 per operation", "p99 per operation", "baseline", "change", "p", "adj. p", "gate"}
 	if strings.Join(g.head, "|") != strings.Join(wantHead, "|") {
 		t.Errorf("summary header %q", g.head)
 	}
@@ -34,7 +34,7 @@ func TestHTMLSummary(t *testing.T) {
 		t.Errorf("%d summary rows, want one per benchmark and one for the benchmark only in the baseline", len(g.rows))
 	}
 	for _, c := range []struct{ row, col, want string }{
-		{"parse/small", "median", "1.03µs"},
+		{"parse/small", "median ± 95% CI", "1.03µs ±0.4%"},
 		{"parse/small", "rounds", "200"},
 		{"parse/small", "change", "~"},
 		{"parse/small", "p", "0.615"},
@@ -47,15 +47,15 @@ func TestHTMLSummary(t *testing.T) {
 		{"api/health", "p95 per operation", "2.83ms"},
 		{"api/health", "p99 per operation", "4.44ms"},
 		{"api/health", "rounds", "5"},
-		{"api/health", "95% CI", "none (too few rounds)"},
+		{"api/health", "median ± 95% CI", "1.11ms"}, // 5 rounds: no interval
 		{"sched/latency", "unit", "ns/wakeup"},
 		{"sched/latency", "p99 per operation", "109µs"},
-		{"system/throughput", "median", "1.80GiB/s"},
+		{"system/throughput", "median ± 95% CI", "1.80GiB/s"},
 		{"system/throughput", "rounds", "once"},
 		{"system/throughput", "p", "-"},
 		{"system/throughput", "gate", "not gated (measured once, budgets apply)"},
 		{"page/home", "gate", "not gated (new: not in the baseline)"},
-		{"memory/cache-fill", "median", "48.0MiB"},
+		{"memory/cache-fill", "median ± 95% CI", "48.0MiB"},
 		{"db/query <slow> | join", "gate", "failed (fails the gate)"},
 		{"legacy/removed", "baseline", "495ns"},
 		{"legacy/removed", "gate", "not gated (missing from this run)"},
@@ -64,8 +64,16 @@ func TestHTMLSummary(t *testing.T) {
 			t.Errorf("summary %s / %s = %q, want %q", c.row, c.col, got, c.want)
 		}
 	}
-	if ci := g.cell(t, "parse/large", "95% CI"); !strings.HasPrefix(ci, "[") || !strings.HasSuffix(ci, "] ±0.4%") {
-		t.Errorf("parse/large CI %q", ci)
+	// The interval itself is the cell's title.
+	cells := findAll(cards[0], func(n *html.Node) bool { return n.Data == "td" && strings.HasPrefix(attr(n, "title"), "95% CI: ") })
+	titles := map[string]bool{}
+	for _, c := range cells {
+		titles[text(c)+" "+attr(c, "title")] = true
+	}
+	for _, want := range []string{"121µs ±0.4% 95% CI: [121µs, 122µs]", "1.11ms 95% CI: no 95% interval: too few rounds", "800ms 95% CI: measured once: no interval"} {
+		if !titles[want] {
+			t.Errorf("no median cell %q in %v", want, titles)
+		}
 	}
 	// Names link to their cards.
 	links := findAll(cards[0], func(n *html.Node) bool { return n.Data == "a" })
@@ -85,10 +93,10 @@ func TestHTMLSummary(t *testing.T) {
 	}
 	doc = parse(t, buf.Bytes())
 	g = tableOf(t, byID(doc.root, "summary"), "summary")
-	if strings.Join(g.head, "|") != strings.Join(wantHead[:7], "|") || len(g.rows) != len(cur.Benchmarks) {
+	if strings.Join(g.head, "|") != strings.Join(wantHead[:6], "|") || len(g.rows) != len(cur.Benchmarks) {
 		t.Errorf("summary without baseline: %q, %d rows", g.head, len(g.rows))
 	}
-	if got := g.cell(t, "parse/large", "median"); got != "121µs" {
+	if got := g.cell(t, "parse/large", "median ± 95% CI"); got != "121µs ±0.4%" {
 		t.Errorf("parse/large median %q", got)
 	}
 }
