@@ -5,8 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,7 +66,7 @@ func TestMarkdownContent(t *testing.T) {
 	for _, want := range []string{
 		"❌ **1 regression(s)** against the baseline: 5 row(s) gated",
 		"| parse/small | 1.03µs ±0.4% | 200 | - | - | 3 | 240B | 1.03µs | ~ |", // not significant
-		"| +19.54% | 0.000 | 0.000 | ❌ regression |",                             // gated regression
+		"| +19.54% | 0.000 | 0.000 | ❌ regression |",                           // gated regression
 		"| -13.48% | 0.000 | 0.000 | 🟢 improvement |",
 		"| 2.83ms | 4.44ms |", // api/health per operation
 		"| system/throughput | 1.80GiB/s | once |",
