@@ -26,14 +26,19 @@ var pageTemplate string
 // loading anything, so it renders the same offline, in a mail attachment
 // or in a CI artifact viewer.
 //
-// For each benchmark it shows the statistics table in the benchmark's unit,
-// allocations, metrics, labels, warnings and error, and a chart: the
-// distribution of the samples with p50/p95/p99 markers, or, for results
-// without samples (histogram-based KindHTTP results), a bar chart of their
-// percentiles. Results with "bytes-" metrics (page loads) also get a bar
-// chart of those. The comparison section charts every benchmark's change
-// with its significance ("~" when not significant) and lists all compared
-// values. HTML's signature matches [bench.Renderer].
+// The page opens with the summary table of every benchmark (see the package
+// documentation), with the comparison's columns when cmp is not nil. The
+// comparison section then charts every benchmark's change and lists every
+// compared value with its test and gate status. Each benchmark's card shows
+// the statistics of its rounds, the per-operation distribution where one
+// was measured, allocations, metrics (those measured once say so), labels,
+// warnings and error, and charts: the distribution of the rounds with the
+// median marked, the per-operation percentiles, and, for HTTP results, the
+// endpoint's facts, latency targets (pass or fail against the run's
+// percentiles, the rule of load's verdict), status codes and errors by
+// kind, request phases, rounds and its per-second series; for page loads,
+// bytes by type and the waterfall. HTML's signature matches
+// [bench.Renderer].
 func HTML(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	if res == nil {
 		return errors.New("report: html: nil results")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,8 +159,12 @@ func TestCSV(t *testing.T) {
 	if len(recs) != len(cur.Benchmarks)+1 || recs[0][0] != "name" || recs[1][0] != "parse/small" || recs[5][20] == "" {
 		t.Errorf("csv %v", recs)
 	}
-	if recs[4][18] != "" { // GET /health: no allocation figures
-		t.Errorf("allocs of an HTTP result: %q", recs[4][18])
+	if recs[4][0] != "api/health" || recs[4][18] != "" { // no allocation figures
+		t.Errorf("allocs of an HTTP result: %q", recs[4])
+	}
+	// Per-operation percentiles where single operations were measured.
+	if recs[4][21] != "9990" || recs[4][23] != strconv.FormatFloat(float64(cur.Benchmarks[3].PerOp.P95), 'g', -1, 64) || recs[1][21] != "" {
+		t.Errorf("per-operation columns: %q, %q", recs[4][21:], recs[1][21:])
 	}
 }
 
