@@ -178,11 +178,6 @@ func unitClass(unit string) (valueClass, float64) {
 	return classOther, 1
 }
 
-// formatPercent renders a relative change (0.05 → "+5.0%").
-func formatPercent(d float64) string {
-	return fmt.Sprintf("%+.1f%%", 100*d)
-}
-
 // formatTime renders a run's timestamp, or "" for the zero time.
 func formatTime(t time.Time) string {
 	if t.IsZero() {

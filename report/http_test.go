@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -180,5 +181,47 @@ func TestHTMLHTTPCardOfARun(t *testing.T) {
 		if b := res.Benchmarks[i]; b.Kind != results.KindHTTP {
 			t.Errorf("kind %q", b.Kind)
 		}
+	}
+}
+
+// TestHTMLHTTPCardOfADeadTarget: a target that answered nothing shows no
+// responses, every request as an error of its kind, and its targets
+// failed as not measured.
+func TestHTMLHTTPCardOfADeadTarget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	sc := &load.Scenario{Name: "dead", BaseURL: "http://" + addr, Endpoints: []load.Endpoint{
+		{Request: load.Request{Name: "health", Path: "/health"}, Targets: load.Targets{P95: time.Second}},
+	}}
+	rep, err := load.Run(context.Background(), sc, load.Options{Load: load.Load{Concurrency: 1, Requests: 20}, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := report.HTML(&buf, rep.BenchResults(), nil); err != nil {
+		t.Fatal(err)
+	}
+	card := byID(parse(t, buf.Bytes()).root, "b-dead-health")
+	if card == nil {
+		t.Fatal("no card")
+	}
+	st := tableOf(t, card, "statuses")
+	if len(st.rows) != 2 || st.rows[0][0] != "no responses" || st.cell(t, "error: connect-refused", "responses") != "20 (100%)" {
+		t.Errorf("statuses %q", st.rows)
+	}
+	tg := tableOf(t, card, "targets")
+	if got := tg.cell(t, "p95", "result"); got != "fail: no latency measured" {
+		t.Errorf("p95 target of a dead target: %q", got)
+	}
+	facts := tableOf(t, card, "facts")
+	if got := facts.cell(t, "availability", "value"); got != "0%" {
+		t.Errorf("availability %q", got)
+	}
+	if !strings.Contains(text(card), "failed: no response: all 20 requests failed") {
+		t.Errorf("the card does not say the benchmark failed: %s", text(card))
 	}
 }
