@@ -132,11 +132,11 @@ func (v *httpView) facts(d *httpDetail) {
 	}
 	switch {
 	case l.Duration > 0 && l.Requests > 0:
-		add("bound", FormatDuration(float64(l.Duration))+" or "+strconv.FormatInt(l.Requests, 10)+" requests")
+		add("stops after", FormatDuration(float64(l.Duration))+" or "+strconv.FormatInt(l.Requests, 10)+" requests")
 	case l.Duration > 0:
-		add("bound", FormatDuration(float64(l.Duration)))
+		add("stops after", FormatDuration(float64(l.Duration)))
 	case l.Requests > 0:
-		add("bound", strconv.FormatInt(l.Requests, 10)+" requests")
+		add("stops after", strconv.FormatInt(l.Requests, 10)+" requests")
 	}
 	if d.Run.Elapsed > 0 {
 		add("measured for", FormatDuration(float64(d.Run.Elapsed)))
@@ -152,7 +152,7 @@ func (v *httpView) facts(d *httpDetail) {
 		add("availability", formatFraction(d.Availability))
 	}
 	if d.Canceled > 0 {
-		add("canceled", strconv.FormatInt(d.Canceled, 10)+" (cut off by the end of the run, in no rate)")
+		add("canceled", strconv.FormatInt(d.Canceled, 10)+" (aborted when the run stopped; in no rate)")
 	}
 	add("received", bytesPair(d.BytesIn, d.WireBytesIn))
 	add("sent", bytesPair(d.BytesOut, d.WireBytesOut))

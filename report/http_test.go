@@ -87,7 +87,7 @@ func TestHTMLHTTPCard(t *testing.T) {
 	}
 	facts := tableOf(t, card, "facts")
 	for _, c := range []struct{ k, want string }{
-		{"phase", "measured"}, {"throughput", "1000 req/s"}, {"availability", "99.85%"}, {"load", "closed model, 10 connections"}, {"bound", "10.0s"},
+		{"phase", "measured"}, {"throughput", "1000 req/s"}, {"availability", "99.85%"}, {"load", "closed model, 10 connections"}, {"stops after", "10.0s"},
 		{"received", "146KiB of bodies, 1.23MiB on the wire"}, {"requests", "10000 (0.15% errors, 0.05% timeouts)"},
 	} {
 		if got := facts.cell(t, c.k, "value"); got != c.want {
