@@ -60,6 +60,8 @@ func apiReport(scale float64) *load.Report {
 	for i := range 10 {
 		pts = append(pts, load.Point{T: float64(i), D: 1, Requests: 1000 + int64(10*i), Errors: int64(i % 2), P50: d(1.1e6), P99: d(4e6 + 1e5*float64(i)), Max: d(9e6)})
 	}
+	// The run's last responses, after the last full second.
+	pts = append(pts, load.Point{T: 10, D: 0.05, Requests: 12, P50: d(1.1e6), P99: d(3e6), Max: d(3e6)})
 	ep := load.EndpointReport{Name: "health", Category: "health", Method: "GET", URL: "http://127.0.0.1:8080/health", Phase: "measured",
 		Totals:      load.Totals{Requests: 10000, Errors: 10, Timeouts: 5, Rate: 1000, ErrorRate: 0.0015, TimeoutRate: 0.0005, Availability: 0.9985, Latency: lat},
 		StatusCodes: map[string]int64{"200": 9985, "503": 10}, UnexpectedStatus: map[string]int64{"503": 10},

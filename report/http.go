@@ -54,6 +54,8 @@ type httpView struct {
 	PhasesNote string
 	Rounds     []roundView
 	Charts     []template.HTML
+	// SeriesNote names intervals left out of the rate line.
+	SeriesNote string
 	// Absent lists what the results file does not hold for this endpoint.
 	Absent []string
 }
@@ -289,13 +291,20 @@ func (v *httpView) series(d *httpDetail) error {
 	}
 	var x, rps, eps, p50, p99 []float64
 	errs := false
+	full := d.Series.Interval.Seconds()
+	var short []string
 	for _, p := range pts {
 		x = append(x, p.T)
 		per := func(n int64) float64 {
-			if p.D <= 0 {
-				return 0
+			// A rate over a sliver of an interval (the run's last) is
+			// mostly noise: leave it out of the line.
+			if p.D <= 0 || p.D < full/2 {
+				return math.NaN()
 			}
 			return float64(n) / p.D
+		}
+		if p.D < full/2 {
+			short = append(short, fmt.Sprintf("%s at %s", FormatDuration(p.D*1e9), FormatDuration(p.T*1e9)))
 		}
 		rps, eps = append(rps, per(p.Requests)), append(eps, per(p.Errors))
 		errs = errs || p.Errors > 0
@@ -306,13 +315,16 @@ func (v *httpView) series(d *httpDetail) error {
 			p50, p99 = append(p50, math.NaN()), append(p99, math.NaN())
 		}
 	}
+	if len(short) > 0 {
+		v.SeriesNote = "intervals shorter than half of " + FormatDuration(float64(d.Series.Interval)) + " are left out of the rate line: " + strings.Join(short, ", ")
+	}
 	iv := FormatDuration(float64(d.Series.Interval))
-	tp := LineChart{Title: "Requests per second (per " + iv + " interval)", XLabel: "seconds from the start", YFromZero: true,
+	tp := LineChart{Title: "Requests per second (per " + iv + " interval)", XLabel: "time from the start", YFromZero: true,
 		Series: []Series{{Name: "requests/s", X: x, Y: rps}}, FormatX: seconds, FormatY: formatSI}
 	if errs {
 		tp.Series = append(tp.Series, Series{Name: "errors/s", X: x, Y: eps, Color: ColorRegression})
 	}
-	lat := LineChart{Title: "Latency per " + iv + " interval (p50, p99)", XLabel: "seconds from the start", YFromZero: true,
+	lat := LineChart{Title: "Latency per " + iv + " interval (p50, p99)", XLabel: "time from the start", YFromZero: true,
 		Series: []Series{{Name: "p50", X: x, Y: p50}, {Name: "p99", X: x, Y: p99, Color: ColorOverflow}}, FormatX: seconds, FormatY: FormatDuration}
 	for _, c := range []LineChart{tp, lat} {
 		var buf bytes.Buffer

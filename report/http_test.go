@@ -104,15 +104,24 @@ func TestHTMLHTTPCard(t *testing.T) {
 			t.Errorf("no chart %q among %q", want, titles)
 		}
 	}
-	// Requests and errors per second: two lines, ten points each.
+	// Requests and errors per second: two lines, ten points each; the last
+	// 50ms are too short for a rate and said to be left out.
+	if !strings.Contains(text(card), "intervals shorter than half of 1.00s are left out of the rate line: 50.0ms at 10.0s.") {
+		t.Error("the card does not say which interval the rate line leaves out")
+	}
+	drawn := 0
 	for _, s := range findAll(card, tag("svg")) {
 		if text(findAll(s, tag("title"))[0]) != "Requests per second (per 1.00s interval)" {
 			continue
 		}
+		drawn++
 		lines := findAll(s, func(n *html.Node) bool { return n.Data == "polyline" })
 		if len(lines) != 2 || len(strings.Fields(attr(lines[0], "points"))) != 10 {
-			t.Errorf("throughput chart: %d lines", len(lines))
+			t.Errorf("throughput chart: %d lines, the first of %d points", len(lines), len(strings.Fields(attr(lines[0], "points"))))
 		}
+	}
+	if drawn != 1 {
+		t.Errorf("%d throughput charts", drawn)
 	}
 	if strings.Contains(text(card), "not in the results file") {
 		t.Error("the card misses a field load writes")
