@@ -258,6 +258,9 @@ func (v *httpView) phases(d *httpDetail) {
 		if slices.Contains(missing, "tls") && strings.HasPrefix(d.URL, "http://") {
 			v.PhasesNote += " (plain HTTP: no TLS)"
 		}
+		if _, ok := d.Phases["ttfb"]; ok && slices.Contains(missing, "connect") {
+			v.PhasesNote += "; every request of this endpoint reused a connection opened before it"
+		}
 	}
 }
 
