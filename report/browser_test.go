@@ -180,8 +180,8 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(boxes) != len(cur.Benchmarks)+2 {
-		t.Errorf("%d charts laid out, want %d", len(boxes), len(cur.Benchmarks)+2)
+	if want := strings.Count(buf.String(), `<svg `); len(boxes) != want || want < len(cur.Benchmarks) {
+		t.Errorf("%d charts laid out, %d in the page", len(boxes), want)
 	}
 	for _, b := range boxes {
 		if b.W < 300 || b.H < 50 || b.Marks == 0 {

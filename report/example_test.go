@@ -27,17 +27,21 @@ func Example_runner() {
 }
 
 func ExampleMarkdown() {
-	res := &results.Run{Schema: results.Schema, Suite: "demo", Benchmarks: []results.Benchmark{{
-		Name: "parse", Unit: "ns/op", Iterations: 1000,
-		Stats: results.Stats{N: 10, Median: 1030, P95: 1100, P99: 1200, CILow: 1010, CIHigh: 1050, CIConfidence: 0.98},
-	}}}
+	rounds := []float64{1010, 1020, 1025, 1030, 1030, 1031, 1035, 1040, 1050, 1060}
+	st, _ := results.Summarize(rounds)
+	res := &results.Run{Schema: results.Schema, Suite: "demo", Benchmarks: []results.Benchmark{
+		{Name: "parse", Unit: "ns/op", Iterations: 10000, Samples: rounds, Stats: st},
+		{Name: "GET /health", Unit: "ns/op", Kind: results.KindHTTP, Iterations: 5000, Samples: rounds, Stats: st,
+			PerOp: &results.Distribution{N: 5000, P50: 1e6, P95: 2.5e6, P99: 4e6}},
+	}}
 	_ = report.Markdown(os.Stdout, res, nil)
 	// Output:
 	// ## Benchmark results: demo
 	//
-	// | Benchmark | Median | 95% CI | p95 | p99 | allocs/op | B/op |
-	// |---|---:|---:|---:|---:|---:|---:|
-	// | parse | 1.03µs | ±1.9% | 1.10µs | 1.20µs | - | - |
+	// | Benchmark | Median ± 95% CI | Rounds | p95 per operation | p99 per operation |
+	// |---|---:|---:|---:|---:|
+	// | parse | 1.03µs ±1.9% | 10 | - | - |
+	// | GET /health | 1.03µs ±1.9% | 10 | 2.50ms | 4.00ms |
 }
 
 func ExampleSVGLineChart() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,14 +26,19 @@ var pageTemplate string
 // loading anything, so it renders the same offline, in a mail attachment
 // or in a CI artifact viewer.
 //
-// For each benchmark it shows the statistics table in the benchmark's unit,
-// allocations, metrics, labels, warnings and error, and a chart: the
-// distribution of the samples with p50/p95/p99 markers, or, for results
-// without samples (histogram-based KindHTTP results), a bar chart of their
-// percentiles. Results with "bytes-" metrics (page loads) also get a bar
-// chart of those. The comparison section charts every benchmark's change
-// with its significance ("~" when not significant) and lists all compared
-// values. HTML's signature matches [bench.Renderer].
+// The page opens with the summary table of every benchmark (see the package
+// documentation), with the comparison's columns when cmp is not nil. The
+// comparison section then charts every benchmark's change and lists every
+// compared value with its test and gate status. Each benchmark's card shows
+// the statistics of its rounds, the per-operation distribution where one
+// was measured, allocations, metrics (those measured once say so), labels,
+// warnings and error, and charts: the distribution of the rounds with the
+// median marked, the per-operation percentiles, and, for HTTP results, the
+// endpoint's facts, latency targets (pass or fail against the run's
+// percentiles, the rule of load's verdict), status codes and errors by
+// kind, request phases, rounds and its per-second series; for page loads,
+// bytes by type and the waterfall. HTML's signature matches
+// [bench.Renderer].
 func HTML(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	if res == nil {
 		return errors.New("report: html: nil results")
@@ -62,39 +68,48 @@ type pageView struct {
 	Finished   string
 	Duration   string
 	Partial    bool
+	Quick      bool
 	Env        []kv
+	Parameters []kv
 	Warnings   []string
+	Summary    summary
 	Comparison *cmpView
 	Benchmarks []benchView
 	Failed     int
 }
 
 type cmpView struct {
-	Chart       template.HTML
-	Rows        []cmpRowView
-	Regressions int
-	Failed      bool
-	Warnings    []string
-	Alpha       string
-	Threshold   string
+	Chart        template.HTML
+	Rows         []cmpRowView
+	Regressions  int
+	Failed       bool
+	Gated        int
+	Common       int
+	Incompatible []string
+	Warnings     []string
+	Alpha        string
+	Threshold    string
 }
 
 type cmpRowView struct {
-	Name, Unit, Base, Current, Delta, P, Status string
-	Primary                                     bool
-	Warnings                                    []string
+	Name, Unit, Base, Current, Delta, P, AdjP, N, Gate, GateClass string
+	Primary                                                       bool
+	Warnings                                                      []string
 }
 
 type benchView struct {
 	ID, Name, Category, Kind, Unit string
 	Error                          string
 	Stats                          []kv
+	PerOp                          []kv
+	PerOpN                         string
 	Metrics                        []kv
 	Labels                         []kv
 	Charts                         []template.HTML
+	HTTP                           *httpView
 	Warnings                       []string
 	Versus                         string // primary comparison row, rendered
-	VersusStatus                   string
+	VersusClass                    string
 }
 
 func newPageView(res *results.Run, cmp *bench.Comparison) (*pageView, error) {
@@ -103,6 +118,7 @@ func newPageView(res *results.Run, cmp *bench.Comparison) (*pageView, error) {
 		Started:  formatTime(res.StartedAt),
 		Finished: formatTime(res.FinishedAt),
 		Partial:  res.Partial,
+		Quick:    res.Quick,
 		Warnings: res.Warnings,
 	}
 	v.Title = "Benchmark report"
@@ -113,6 +129,9 @@ func newPageView(res *results.Run, cmp *bench.Comparison) (*pageView, error) {
 		v.Duration = res.FinishedAt.Sub(res.StartedAt).Round(1e7).String()
 	}
 	v.Env = envRows(res.Environment)
+	for _, k := range slices.Sorted(maps.Keys(res.Parameters)) {
+		v.Parameters = append(v.Parameters, kv{k, res.Parameters[k]})
+	}
 	primary := map[string]bench.Row{}
 	if cmp != nil {
 		cv, err := newCmpView(cmp)
@@ -121,27 +140,34 @@ func newPageView(res *results.Run, cmp *bench.Comparison) (*pageView, error) {
 		}
 		v.Comparison = cv
 		for _, r := range cmp.Rows {
-			if r.Primary {
+			if _, dup := primary[r.Name]; r.Primary && !dup {
 				primary[r.Name] = r
 			}
 		}
 	}
-	ids := map[string]int{}
+	used := map[string]int{}
+	var ids []string
 	for _, b := range res.Benchmarks {
 		bv, err := newBenchView(b)
 		if err != nil {
 			return nil, err
 		}
-		bv.ID = anchor(b.Name, ids)
+		bv.ID = anchor(b.Name, used)
+		ids = append(ids, bv.ID)
 		if r, ok := primary[b.Name]; ok {
-			bv.Versus = fmt.Sprintf("%s vs baseline %s (%s)", r.DeltaString(), FormatValue(r.Base, r.Unit), r.PString())
-			bv.VersusStatus = string(r.Status)
+			gate, class := gateStatus(r)
+			bv.Versus = gate
+			if r.Status != bench.StatusNew && r.Status != bench.StatusFailed {
+				bv.Versus = fmt.Sprintf("%s: %s vs baseline %s", gate, r.DeltaString(), FormatValue(r.Base, r.Unit))
+			}
+			bv.VersusClass = class
 		}
 		if b.Error != "" {
 			v.Failed++
 		}
 		v.Benchmarks = append(v.Benchmarks, bv)
 	}
+	v.Summary = newSummary(res, cmp, ids)
 	return v, nil
 }
 
@@ -163,20 +189,29 @@ func envRows(e results.Environment) []kv {
 
 func newCmpView(c *bench.Comparison) (*cmpView, error) {
 	v := &cmpView{
-		Regressions: len(c.Regressions()),
-		Failed:      c.Failed(),
-		Warnings:    c.Warnings,
-		Alpha:       strconv.FormatFloat(c.Alpha, 'g', 3, 64),
-		Threshold:   fmt.Sprintf("%.3g%%", 100*c.Threshold),
+		Regressions:  len(c.Regressions()),
+		Failed:       c.Failed(),
+		Gated:        c.Gated,
+		Common:       c.Common,
+		Incompatible: c.Incompatible,
+		Warnings:     c.Warnings,
+		Alpha:        strconv.FormatFloat(c.Alpha, 'g', 3, 64),
+		Threshold:    fmt.Sprintf("%.3g%%", 100*c.Threshold),
 	}
 	var bars []Bar
 	for _, r := range c.Rows {
-		// The test column already says "no test".
+		// The gate column already says why a row was not gated.
 		warns := slices.DeleteFunc(slices.Clone(r.Warnings), func(w string) bool { return strings.HasPrefix(w, "no significance test") })
+		p, adj := formatP(r)
+		gate, class := gateStatus(r)
+		n := "-"
+		if r.BaseN > 0 || r.CurrentN > 0 {
+			n = fmt.Sprintf("%d+%d", r.BaseN, r.CurrentN)
+		}
 		v.Rows = append(v.Rows, cmpRowView{
-			Name: r.Name, Unit: r.Unit, Primary: r.Primary, Status: string(r.Status), Warnings: warns,
+			Name: r.Name, Unit: r.Unit, Primary: r.Primary, Gate: gate, GateClass: class, Warnings: warns,
 			Base: valueOrDash(r.Base, r.Unit, r.Status != bench.StatusNew), Current: valueOrDash(r.Current, r.Unit, r.Status != bench.StatusMissing),
-			Delta: r.DeltaString(), P: r.PString(),
+			Delta: r.DeltaString(), P: p, AdjP: adj, N: n,
 		})
 		if !r.Primary {
 			continue
@@ -193,12 +228,12 @@ func newCmpView(c *bench.Comparison) (*cmpView, error) {
 			b.Color = ColorImprovement
 		}
 		switch {
-		case r.Tested && !r.Significant:
-			b.Note = "~ " + r.PString()
-		case r.Tested:
-			b.Note = "* " + r.PString()
+		case r.Gated && !r.Significant:
+			b.Note = "~ adj. p=" + adj
+		case r.Gated:
+			b.Note = "* adj. p=" + adj
 		default:
-			b.Note = "(no test)"
+			b.Note = "(not gated)"
 		}
 		bars = append(bars, b)
 	}
@@ -222,10 +257,7 @@ func valueOrDash(v float64, unit string, ok bool) string {
 }
 
 func newBenchView(b results.Benchmark) (benchView, error) {
-	unit := b.Unit
-	if unit == "" {
-		unit = results.UnitNsPerOp
-	}
+	unit := b.PrimaryUnit()
 	kind := b.Kind
 	if kind == "" {
 		kind = results.KindFunc
@@ -233,21 +265,29 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 	v := benchView{Name: b.Name, Category: b.Category, Kind: kind, Unit: unit, Error: b.Error, Warnings: b.Warnings}
 	st := b.Stats
 	f := func(x float64) string { return FormatValue(x, unit) }
-	v.Stats = []kv{{"samples", strconv.Itoa(st.N)}, {"operations", strconv.FormatInt(b.Iterations, 10)}}
-	if st.N > 0 {
+	// A memory result's samples are the heap over time; every other
+	// kind's are rounds.
+	word := "rounds"
+	if kind == results.KindMemory {
+		word = "samples"
+	}
+	switch {
+	case len(b.Samples) > 0:
+		v.Stats = []kv{{word, strconv.Itoa(len(b.Samples))}, {"operations", strconv.FormatInt(b.Iterations, 10)}}
 		median := f(st.Median)
 		if st.CIConfidence > 0 {
 			median += fmt.Sprintf(" [%s, %s] at %.0f%%", f(st.CILow), f(st.CIHigh), 100*st.CIConfidence)
 		}
-		v.Stats = append(v.Stats, kv{"median", median}, kv{"mean", f(st.Mean)})
-		// Histogram-based results may lack the spread and outlier count.
-		if len(b.Samples) > 0 || st.Stddev > 0 {
-			v.Stats = append(v.Stats, kv{"stddev", f(st.Stddev)}, kv{"CV", fmt.Sprintf("%.1f%%", 100*st.CV)})
+		v.Stats = append(v.Stats, kv{"median of " + word, median}, kv{"mean", f(st.Mean)}, kv{"stddev", f(st.Stddev)},
+			kv{"CV", fmt.Sprintf("%.1f%%", 100*st.CV)}, kv{"min", f(st.Min)}, kv{"max", f(st.Max)}, kv{"outliers", strconv.Itoa(st.Outliers)})
+	case st.N > 0:
+		val := st.Median
+		if val == 0 {
+			val = st.Mean
 		}
-		v.Stats = append(v.Stats, kv{"min", f(st.Min)}, kv{"p50", f(st.P50)}, kv{"p95", f(st.P95)}, kv{"p99", f(st.P99)}, kv{"max", f(st.Max)})
-		if len(b.Samples) > 0 {
-			v.Stats = append(v.Stats, kv{"outliers", strconv.Itoa(st.Outliers)})
-		}
+		v.Stats = []kv{{"measured", "once (not gated by comparisons)"}, {"operations", strconv.FormatInt(b.Iterations, 10)}, {"value", f(val)}}
+	default:
+		v.Stats = []kv{{"operations", strconv.FormatInt(b.Iterations, 10)}, {"value", "not measured"}}
 	}
 	if b.AllocsPerOp != nil {
 		v.Stats = append(v.Stats, kv{"allocs/op", FormatValue(*b.AllocsPerOp, "allocs/op")})
@@ -255,27 +295,29 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 	if b.BytesPerOp != nil {
 		v.Stats = append(v.Stats, kv{"B/op", FormatValue(*b.BytesPerOp, "B/op")})
 	}
+	if d := b.PerOp; d != nil {
+		v.PerOpN = strconv.FormatInt(d.N, 10)
+		v.PerOp = []kv{{"mean", f(d.Mean)}, {"p50", f(d.P50)}, {"p90", f(d.P90)}, {"p95", f(d.P95)}, {"p99", f(d.P99)}, {"p99.9", f(d.P999)}, {"max", f(d.Max)}}
+	}
 	for _, m := range b.Metrics {
 		label := m.Unit
-		if m.Better == "higher" {
+		if m.Better == results.BetterHigher {
 			label += " (higher is better)"
 		}
-		v.Metrics = append(v.Metrics, kv{label, FormatValue(m.Value, m.Unit)})
+		val := FormatValue(m.Value, m.Unit)
+		if len(m.Samples) == 0 {
+			val += " (measured once)"
+		}
+		v.Metrics = append(v.Metrics, kv{label, val})
 	}
-	keys := make([]string, 0, len(b.Labels))
-	for k := range b.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(b.Labels)) {
 		v.Labels = append(v.Labels, kv{k, b.Labels[k]})
 	}
 
 	var buf bytes.Buffer
-	switch {
-	case len(b.Samples) > 0:
-		h := Histogram{Title: "Distribution of " + strconv.Itoa(len(b.Samples)) + " samples (" + unit + ")", Values: b.Samples, Format: f,
-			Markers: []Marker{{Label: "p50", Value: st.P50, Color: ColorImprovement}, {Label: "p95", Value: st.P95, Color: ColorOverflow}, {Label: "p99", Value: st.P99, Color: ColorRegression}}}
+	if len(b.Samples) > 0 {
+		h := Histogram{Title: "Distribution of " + strconv.Itoa(len(b.Samples)) + " " + word + " (" + unit + ")", Values: b.Samples, Format: f,
+			Markers: []Marker{{Label: "median", Value: st.Median, Color: ColorImprovement}}}
 		// A long tail would squeeze the body of the distribution into a
 		// few bins: show it as a count instead.
 		if clip := st.P99 + (st.P99 - st.P50); st.Max > clip && clip > st.Min {
@@ -285,12 +327,19 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 			return v, err
 		}
 		v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: built by SVGHistogram, which escapes all text
-	case st.N > 0:
-		if err := SVGBarChart(&buf, BarChart{Title: "Percentiles (" + unit + ")", Bars: percentileBars(b), Format: f}); err != nil {
+	}
+	if b.PerOp != nil {
+		buf.Reset()
+		if err := SVGBarChart(&buf, BarChart{Title: "Percentiles per operation (" + unit + ", n=" + v.PerOpN + ")", Bars: percentileBars(b.PerOp), Format: f}); err != nil {
 			return v, err
 		}
 		v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: built by SVGBarChart
 	}
+	hv, err := newHTTPView(b)
+	if err != nil {
+		v.Warnings = append(slices.Clone(v.Warnings), err.Error())
+	}
+	v.HTTP = hv
 	if b.Kind == results.KindPage && len(b.Detail) > 0 {
 		// Page loads: bytes by type and the waterfall of the median run,
 		// drawn by the package that measured them.
@@ -319,31 +368,15 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 	return v, nil
 }
 
-// percentileBars lists the percentiles a sample-less result has: p50, p95
-// and p99 from Stats, p90 and p99.9 from metrics, and the maximum.
-func percentileBars(b results.Benchmark) []Bar {
-	st := b.Stats
-	metric := func(unit string) (float64, bool) {
-		for _, m := range b.Metrics {
-			if m.Unit == unit {
-				return m.Value, true
-			}
-		}
-		return 0, false
+// percentileBars draws a per-operation distribution: p50 to p99.9, the
+// maximum and the mean.
+func percentileBars(d *results.Distribution) []Bar {
+	bars := []Bar{{Label: "p50", Value: d.P50}, {Label: "p90", Value: d.P90}, {Label: "p95", Value: d.P95}, {Label: "p99", Value: d.P99}, {Label: "p99.9", Value: d.P999}}
+	if d.Max > 0 {
+		bars = append(bars, Bar{Label: "max", Value: d.Max, Color: ColorOverflow})
 	}
-	bars := []Bar{{Label: "p50", Value: st.P50}}
-	if v, ok := metric(results.UnitP90); ok {
-		bars = append(bars, Bar{Label: "p90", Value: v})
-	}
-	bars = append(bars, Bar{Label: "p95", Value: st.P95}, Bar{Label: "p99", Value: st.P99})
-	if v, ok := metric(results.UnitP999); ok {
-		bars = append(bars, Bar{Label: "p99.9", Value: v})
-	}
-	if st.Max > 0 {
-		bars = append(bars, Bar{Label: "max", Value: st.Max, Color: ColorOverflow})
-	}
-	if st.Mean > 0 {
-		bars = append(bars, Bar{Label: "mean", Value: st.Mean, Color: ColorNeutral})
+	if d.Mean > 0 {
+		bars = append(bars, Bar{Label: "mean", Value: d.Mean, Color: ColorNeutral})
 	}
 	return bars
 }

@@ -13,10 +13,14 @@ import (
 
 // Markdown writes a summary of res suited to a pull-request comment
 // (GitHub-flavoured Markdown): the verdict of the comparison when cmp is not
-// nil, one table row per benchmark (median with its confidence interval,
-// p95, p99, allocations and the change against the baseline, "~" when not
-// significant), the regressions, and the warnings folded in a <details>
-// block. Its output is deterministic for given inputs.
+// nil, then one table row per benchmark with the median of its rounds and
+// the 95% confidence interval, the number of rounds, p95 and p99 per
+// operation where single operations were measured, allocations, and, with a
+// comparison, the baseline, the change ("~" when not significant), the
+// p-value, Holm's adjusted p-value and the gate status. The rows the gate
+// did not test say "not gated (reason)"; "❌" marks gated regressions only.
+// Changes and warnings follow, the warnings folded in a <details> block.
+// Its output is deterministic for given inputs.
 func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	if res == nil {
 		return errors.New("report: markdown: nil results")
@@ -30,73 +34,73 @@ func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	}
 	p("## %s\n\n", mdEscape(title))
 	if cmp != nil {
+		gate := fmt.Sprintf("%d row(s) gated (Mann-Whitney U, Holm-adjusted, family-wise α = %.3g), threshold %.3g%%", cmp.Gated, cmp.Alpha, 100*cmp.Threshold)
+		failed := 0
+		for _, r := range cmp.Rows {
+			if r.Status == bench.StatusFailed {
+				failed++
+			}
+		}
 		switch regs := cmp.Regressions(); {
 		case len(regs) > 0:
-			p("❌ **%d regression(s)** against the baseline (α = %.3g, threshold %.3g%%).\n\n", len(regs), cmp.Alpha, 100*cmp.Threshold)
-		case cmp.Failed():
-			p("❌ **Benchmarks failed**; no regressions among the others (α = %.3g, threshold %.3g%%).\n\n", cmp.Alpha, 100*cmp.Threshold)
+			p("❌ **%d regression(s)** against the baseline: %s.\n\n", len(regs), gate)
+		case failed > 0:
+			p("⚠️ **%d benchmark(s) failed**, which fails the gate; no regressions among the gated rows: %s.\n\n", failed, gate)
 		default:
-			p("✅ No regressions against the baseline (α = %.3g, threshold %.3g%%).\n\n", cmp.Alpha, 100*cmp.Threshold)
+			p("✅ No regressions against the baseline: %s.\n\n", gate)
+		}
+		for _, inc := range cmp.Incompatible {
+			p("⚠️ **Incompatible runs**: %s.\n\n", mdEscape(inc))
 		}
 	}
 	if res.Partial {
 		p("⚠️ The run was interrupted: partial results.\n\n")
 	}
+	if res.Quick {
+		p("ℹ️ Quick run: fewer rounds and smaller workloads, not comparable with a full run.\n\n")
+	}
 	if env := envLine(res.Environment); env != "" {
 		p("%s\n\n", env)
 	}
 
-	primary := map[string]bench.Row{}
-	if cmp != nil {
-		for _, r := range cmp.Rows {
-			if r.Primary {
-				primary[r.Name] = r
-			}
-		}
+	sum := newSummary(res, cmp, nil)
+	head := []string{"Benchmark", "Median ± 95% CI", "Rounds"}
+	align := []string{"---", "---:", "---:"}
+	if sum.PerOp {
+		head, align = append(head, "p95 per operation", "p99 per operation"), append(align, "---:", "---:")
 	}
-	p("| Benchmark | Median | 95%% CI | p95 | p99 | allocs/op | B/op |")
-	if cmp != nil {
-		p(" vs baseline |")
+	if sum.Allocs {
+		head, align = append(head, "allocs/op", "B/op"), append(align, "---:", "---:")
 	}
-	p("\n|---|---:|---:|---:|---:|---:|---:|")
-	if cmp != nil {
-		p("---|")
+	if sum.Compared {
+		head, align = append(head, "Baseline", "Change", "p", "adj. p", "Gate"), append(align, "---:", "---:", "---:", "---:", "---")
 	}
-	p("\n")
-	for _, b := range res.Benchmarks {
-		unit := b.Unit
-		if unit == "" {
-			unit = results.UnitNsPerOp
+	p("| %s |\n|%s|\n", strings.Join(head, " | "), strings.Join(align, "|"))
+	for _, r := range sum.Rows {
+		name := mdEscape(r.Name)
+		if r.Error != "" {
+			name += " (failed)"
 		}
-		f := func(v float64) string { return FormatValue(v, unit) }
-		name := mdEscape(b.Name)
-		if b.Error != "" {
-			name += " ❌"
+		cells := []string{strings.TrimSpace(name), strings.TrimSpace(r.Median + " " + r.CIHalf), r.Rounds}
+		if sum.PerOp {
+			cells = append(cells, r.P95, r.P99)
 		}
-		median, ci, p95, p99 := "-", "-", "-", "-"
-		if b.Stats.N > 0 {
-			median, p95, p99 = f(b.Stats.Median), f(b.Stats.P95), f(b.Stats.P99)
-			if b.Stats.CIConfidence > 0 && b.Stats.Median != 0 {
-				half := max(b.Stats.CIHigh-b.Stats.Median, b.Stats.Median-b.Stats.CILow) / b.Stats.Median
-				ci = fmt.Sprintf("±%.1f%%", 100*half)
+		if sum.Allocs {
+			cells = append(cells, r.Allocs, r.Bytes)
+		}
+		if sum.Compared {
+			gate := mdEscape(r.Gate)
+			switch r.GateClass {
+			case "regression":
+				gate = "❌ " + gate
+			case "improvement":
+				gate = "🟢 " + gate
+			case "failed":
+				gate = "⚠️ " + gate
 			}
+			cells = append(cells, r.Base, r.Delta, r.P, r.AdjP, gate)
 		}
-		allocs, bytes := "-", "-"
-		if b.AllocsPerOp != nil {
-			allocs = FormatValue(*b.AllocsPerOp, "allocs/op")
-		}
-		if b.BytesPerOp != nil {
-			bytes = FormatValue(*b.BytesPerOp, "B/op")
-		}
-		p("| %s | %s | %s | %s | %s | %s | %s |", name, median, ci, p95, p99, allocs, bytes)
-		if cmp != nil {
-			vs := "new"
-			if r, ok := primary[b.Name]; ok {
-				vs = versus(r)
-			}
-			p(" %s |", vs)
-		}
-		p("\n")
+		p("| %s |\n", strings.Join(cells, " | "))
 	}
 	p("\n")
 
@@ -141,30 +145,6 @@ func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 		p("<details><summary>%d warning(s)</summary>\n\n%s\n\n</details>\n", len(warns), strings.Join(warns, "\n"))
 	}
 	return bw.Flush()
-}
-
-// versus renders a primary comparison row for the table.
-func versus(r bench.Row) string {
-	switch r.Status {
-	case bench.StatusFailed, bench.StatusIncomparable, bench.StatusNew:
-		return string(r.Status)
-	}
-	d := r.DeltaString()
-	switch {
-	case r.Tested && !r.Significant:
-		return fmt.Sprintf("~ (p=%.2f)", r.P)
-	case r.Tested:
-		d += fmt.Sprintf(" (p=%.3f)", r.P)
-	default:
-		d += " (no test)"
-	}
-	switch r.Status {
-	case bench.StatusRegression:
-		return "🔴 " + d
-	case bench.StatusImprovement:
-		return "🟢 " + d
-	}
-	return d
 }
 
 // envLine renders the environment in one line.
