@@ -197,7 +197,6 @@ func ProfileRounds(ctx context.Context, round func(ctx context.Context, index in
 		}
 		start := time.Now()
 		runErr = runRound(ctx, round, i, o.Name)
-		rec.sample()
 		elapsed := time.Since(start)
 		live := liveAfterGC(reader)
 		r := Round{Index: i, WarmUp: i == 0, Start: start, DurationSeconds: elapsed.Seconds(), HeapLive: live,
@@ -253,13 +252,13 @@ func runRound(ctx context.Context, round func(context.Context, int) error, i int
 }
 
 // peaks sets each round's peak heap in use and RSS from p's samples taken
-// during it (the sample at its end included).
+// during it.
 func peaks(p *MemoryProfile, rounds []Round) {
 	for i := range rounds {
 		r := &rounds[i]
 		end := r.Start.Add(time.Duration(r.DurationSeconds * float64(time.Second)))
 		for _, s := range p.Samples {
-			if s.Time.Before(r.Start) || s.Time.After(end.Add(time.Millisecond)) {
+			if s.Time.Before(r.Start) || s.Time.After(end) {
 				continue
 			}
 			r.PeakHeapInUse = max(r.PeakHeapInUse, s.HeapInUse)
