@@ -10,6 +10,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfagent/perfagent/internal/rtsample"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // Defaults of [RoundsOptions].
@@ -187,6 +188,11 @@ func ProfileRounds(ctx context.Context, round func(ctx context.Context, index in
 	reader := rtsample.New(rtsample.Options{})
 	defer reader.Close()
 	rec := startRecorder(ProfileOptions{Name: o.Name, Interval: o.Interval, MaxSamples: defaultRoundsMaxSamples}, true)
+	// The recorder's sampler is its goroutine's; the end of each round is
+	// read through another.
+	endSampler := snapshot.NewSampler(nil)
+	defer endSampler.Close()
+	var end snapshot.Snapshot
 	base, baseErr := CaptureHeapProfile()
 	baseline := liveAfterGC(reader)
 	prev := baseline
@@ -198,9 +204,11 @@ func ProfileRounds(ctx context.Context, round func(ctx context.Context, index in
 		start := time.Now()
 		runErr = runRound(ctx, round, i, o.Name)
 		elapsed := time.Since(start)
+		endSampler.Sample(&end)
 		live := liveAfterGC(reader)
 		r := Round{Index: i, WarmUp: i == 0, Start: start, DurationSeconds: elapsed.Seconds(), HeapLive: live,
-			Retained: int64(live) - int64(baseline), Growth: int64(live) - int64(prev)}
+			Retained: int64(live) - int64(baseline), Growth: int64(live) - int64(prev),
+			PeakHeapInUse: end.HeapInUse, PeakRSS: end.RSS}
 		if runErr != nil {
 			r.Error = runErr.Error()
 		}
@@ -251,8 +259,8 @@ func runRound(ctx context.Context, round func(context.Context, int) error, i int
 	return round(ctx, i)
 }
 
-// peaks sets each round's peak heap in use and RSS from p's samples taken
-// during it.
+// peaks raises each round's peak heap in use and RSS (as read at its end)
+// to the largest of p's samples taken during it.
 func peaks(p *MemoryProfile, rounds []Round) {
 	for i := range rounds {
 		r := &rounds[i]

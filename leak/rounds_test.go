@@ -96,14 +96,16 @@ func warmUpCache(n int) [][]byte {
 	return c
 }
 
+// garbage allocates n × 64 KiB on the heap and keeps none of it.
+//
 //go:noinline
-func garbage(n int) int {
-	s := 0
+func garbage(n int) {
+	var sink []byte
+	keep := func(b []byte) { sink = b }
 	for range n {
-		b := make([]byte, 64<<10)
-		s += len(b)
+		keep(make([]byte, 64<<10))
 	}
-	return s
+	runtime.KeepAlive(sink)
 }
 
 // TestMemoryProfileRounds: a workload that fills a cache in its first
