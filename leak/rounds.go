@@ -221,7 +221,7 @@ func ProfileRounds(ctx context.Context, round func(ctx context.Context, index in
 	p := rec.Stop()
 	cur, curErr := CaptureHeapProfile()
 	peaks(p, rounds)
-	verdict := judgeRounds(baseline, rounds, o)
+	verdict := judgeRounds(rounds, o)
 	p.Rounds = &RoundsSummary{BaselineHeapLive: baseline, Rounds: rounds, Verdict: verdict}
 	p.Leak = Verdict{Suspected: verdict.Suspected, Reason: verdict.Reason}
 	p.HeapLiveBefore, p.RetainedExact = baseline, true
@@ -284,7 +284,7 @@ func roundsRule(o RoundsOptions) string {
 }
 
 // judgeRounds applies the rule to the rounds measured.
-func judgeRounds(baseline uint64, rounds []Round, o RoundsOptions) RoundsVerdict {
+func judgeRounds(rounds []Round, o RoundsOptions) RoundsVerdict {
 	v := RoundsVerdict{Rule: roundsRule(o), NoiseFloor: o.NoiseFloor}
 	if len(rounds) == 0 {
 		v.Reason = "not judged: no round completed"

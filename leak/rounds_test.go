@@ -46,7 +46,7 @@ func TestMemoryRoundsRule(t *testing.T) {
 		{"shrinks", []uint64{base + mib, base + 800*kib, base + 600*kib, base + 400*kib, base + 200*kib}, false, mib},
 	}
 	for _, c := range cases {
-		v := judgeRounds(base, roundsOf(base, c.levels...), o)
+		v := judgeRounds(roundsOf(base, c.levels...), o)
 		if v.Suspected != c.suspect {
 			t.Errorf("%s: suspected %v, want %v (%s)", c.name, v.Suspected, c.suspect, v.Reason)
 		}
@@ -60,7 +60,7 @@ func TestMemoryRoundsRule(t *testing.T) {
 			t.Errorf("%s: reason %q", c.name, v.Reason)
 		}
 	}
-	v := judgeRounds(base, roundsOf(base, base+300*kib, base+600*kib, base+900*kib, base+1200*kib, base+1500*kib), o)
+	v := judgeRounds(roundsOf(base, base+300*kib, base+600*kib, base+900*kib, base+1200*kib, base+1500*kib), o)
 	if v.Growth != 1200*kib || v.Slope != 300*kib || v.MinGrowth != 256*kib || v.RisingRounds != 4 {
 		t.Errorf("steady leak evidence %+v", v)
 	}
@@ -71,12 +71,12 @@ func TestMemoryRoundsRule(t *testing.T) {
 	}
 	// The relative minimum applies on a large heap.
 	big := uint64(100 * mib)
-	v = judgeRounds(big, roundsOf(big, big, big+300*kib, big+600*kib, big+900*kib, big+1200*kib), o)
+	v = judgeRounds(roundsOf(big, big, big+300*kib, big+600*kib, big+900*kib, big+1200*kib), o)
 	if v.Suspected || v.MinGrowth != 5*mib {
 		t.Errorf("1.2 MiB on a 100 MiB heap: %+v", v)
 	}
 	// Too few rounds completed (the workload failed) are not judged.
-	v = judgeRounds(base, roundsOf(base, base+mib, base+2*mib), o)
+	v = judgeRounds(roundsOf(base, base+mib, base+2*mib), o)
 	if v.Suspected || !strings.HasPrefix(v.Reason, "not judged") {
 		t.Errorf("two rounds: %+v", v)
 	}
