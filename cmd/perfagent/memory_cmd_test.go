@@ -164,8 +164,9 @@ func (l *leakyTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.h.ServeHTTP(w, r)
 }
 
-// startLeaky serves a leakyTarget on a loopback port.
-func startLeaky(t *testing.T, every int64) string {
+// startLeaky serves a leakyTarget on a loopback port until stop (or the
+// end of the test), which frees what it kept.
+func startLeaky(t *testing.T, every int64) (url string, stop func()) {
 	t.Helper()
 	h, err := demo.NewHandler(demo.Options{MaxTokens: memoryDemoTokens})
 	if err != nil {
@@ -175,7 +176,8 @@ func startLeaky(t *testing.T, every int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: &leakyTarget{h: h, every: every}, ReadHeaderTimeout: 10 * time.Second}
+	lt := &leakyTarget{h: h, every: every}
+	srv := &http.Server{Handler: lt, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -183,13 +185,22 @@ func startLeaky(t *testing.T, every int64) string {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			<-done
+			// t.Cleanup holds stop, and so lt, until the test ends: free
+			// the leak and the demo's state now.
+			lt.mu.Lock()
+			lt.kept, lt.h = nil, nil
+			lt.mu.Unlock()
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
 }
 
 // runMemoryOnce runs the memory suite's rounds on round and returns its
@@ -220,8 +231,9 @@ func TestMemoryLeakCalibration(t *testing.T) {
 	}
 	detected := 0
 	for i := range runs {
-		base := startLeaky(t, every)
+		base, stop := startLeaky(t, every)
 		b := runMemoryOnce(t, "memory/leaky-"+strconv.Itoa(i), loadRound(base, memoryQuickRoundLen))
+		stop() // the next run starts from a heap without this leak
 		if b.Labels["leak_suspected"] == "true" {
 			detected++
 			if len(b.Warnings) == 0 || !strings.HasPrefix(b.Warnings[len(b.Warnings)-1], "leak suspected:") {
