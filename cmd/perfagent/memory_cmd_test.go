@@ -21,6 +21,7 @@ import (
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/results"
 )
 
@@ -121,6 +122,19 @@ func TestBenchMemoryRounds(t *testing.T) {
 	}
 	if !measured {
 		t.Errorf("memory-peak budget not measured by the memory suite: %+v", v.Checks)
+	}
+
+	// The memory profile file carries the rounds and the verdict.
+	if m, _ := filepath.Glob(filepath.Join(root, "memory", "memory-profile-*.json")); len(m) != 1 {
+		t.Errorf("memory profiles %v", m)
+	} else if f, err := os.Open(m[0]); err != nil {
+		t.Error(err)
+	} else {
+		p, err := leak.ReadMemoryProfile(f, m[0])
+		f.Close()
+		if err != nil || p.Rounds == nil || len(p.Rounds.Rounds) != memoryQuickRounds || p.Rounds.Verdict.Rule == "" || p.Leak.Reason != p.Rounds.Verdict.Reason {
+			t.Errorf("memory profile: %v %+v", err, p)
+		}
 	}
 
 	heap := b.Labels["heap_profile"]
