@@ -106,6 +106,11 @@ func runMemorySuite(ctx context.Context, e *env, r *bench.Runner, o *benchOption
 	if o.quick {
 		d = memoryQuickRoundLen
 	}
+	r.SetParameters(map[string]string{
+		"memory.rounds":         strconv.Itoa(o.memory.rounds),
+		"memory.round_duration": d.String(),
+		"memory.demo_tokens":    strconv.Itoa(memoryDemoTokens),
+	})
 	return runMemoryRounds(ctx, e, r, dir, "memory/demo-workload", o.memory.rounds, loadRound(srv.URL(), d))
 }
 

@@ -29,6 +29,9 @@ import (
 // workload K times (default 1) and logs how often a leak was suspected:
 //
 //	PERFAGENT_MEMORY_CALIBRATION=10 go test -run 'Memory(NoLeak|Leak)Calibration' -v ./cmd/perfagent/
+//
+// PERFAGENT_MEMORY_LEAK_EVERY sets the leaky target's requests per 64 KiB
+// kept (default 100).
 const memoryCalibrationEnv = "PERFAGENT_MEMORY_CALIBRATION"
 
 func calibrationRuns(t *testing.T) int {
@@ -96,6 +99,9 @@ func TestBenchMemoryRounds(t *testing.T) {
 		if !strings.Contains(errb, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb)
 		}
+	}
+	if got := doc.Results.Parameters["memory.rounds"]; got != strconv.Itoa(memoryQuickRounds) || !doc.Results.Quick {
+		t.Errorf("memory.rounds parameter %q, quick %v", got, doc.Results.Quick)
 	}
 	if len(doc.Results.Benchmarks) != 1 {
 		t.Fatalf("benchmarks %+v", doc.Results.Benchmarks)
@@ -217,6 +223,19 @@ func startLeaky(t *testing.T, every int64) (url string, stop func()) {
 	return "http://" + ln.Addr().String(), stop
 }
 
+// memoryCalibrationFullEnv set to 1 makes the calibration tests use the
+// full suite's rounds and round length instead of --quick's.
+const memoryCalibrationFullEnv = "PERFAGENT_MEMORY_CALIBRATION_FULL"
+
+// calibrationShape returns the rounds and the round length of the
+// calibration runs.
+func calibrationShape() (int, time.Duration) {
+	if os.Getenv(memoryCalibrationFullEnv) == "1" {
+		return memoryRounds, memoryRoundLen
+	}
+	return memoryQuickRounds, memoryQuickRoundLen
+}
+
 // runMemoryOnce runs the memory suite's rounds on round and returns its
 // result.
 func runMemoryOnce(t *testing.T, name string, round func(context.Context, int) error) results.Benchmark {
@@ -225,7 +244,8 @@ func runMemoryOnce(t *testing.T, name string, round func(context.Context, int) e
 	var out bytes.Buffer
 	e := &env{ctx: context.Background(), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
 	r := bench.NewRunner(bench.WithOutputDir(dir))
-	if err := runMemoryRounds(e.ctx, e, r, dir, name, memoryQuickRounds, round); err != nil {
+	rounds, _ := calibrationShape()
+	if err := runMemoryRounds(e.ctx, e, r, dir, name, rounds, round); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	return memoryResultOf(t, r, name)
@@ -243,10 +263,11 @@ func TestMemoryLeakCalibration(t *testing.T) {
 		}
 		every = n
 	}
+	_, roundLen := calibrationShape()
 	detected := 0
 	for i := range runs {
 		base, stop := startLeaky(t, every)
-		b := runMemoryOnce(t, "memory/leaky-"+strconv.Itoa(i), loadRound(base, memoryQuickRoundLen))
+		b := runMemoryOnce(t, "memory/leaky-"+strconv.Itoa(i), loadRound(base, roundLen))
 		stop() // the next run starts from a heap without this leak
 		if b.Labels["leak_suspected"] == "true" {
 			detected++
@@ -266,13 +287,14 @@ func TestMemoryLeakCalibration(t *testing.T) {
 // in round 0) is not reported as a leak.
 func TestMemoryNoLeakCalibration(t *testing.T) {
 	runs := calibrationRuns(t)
+	_, roundLen := calibrationShape()
 	suspected := 0
 	for i := range runs {
 		srv, _, stop, err := startDemoWith(context.Background(), demo.Options{MaxTokens: memoryDemoTokens}, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := runMemoryOnce(t, "memory/demo-"+strconv.Itoa(i), loadRound(srv.URL(), memoryQuickRoundLen))
+		b := runMemoryOnce(t, "memory/demo-"+strconv.Itoa(i), loadRound(srv.URL(), roundLen))
 		stop()
 		if b.Labels["leak_suspected"] == "true" {
 			suspected++
