@@ -119,10 +119,11 @@ func runMemorySuite(ctx context.Context, e *env, r *bench.Runner, o *benchOption
 // with four virtual users; a round in which nothing answered fails.
 func loadRound(base string, d time.Duration) func(context.Context, int) error {
 	return func(ctx context.Context, i int) error {
+		rd := d
 		if i == 0 {
-			d *= 2
+			rd = 2 * d
 		}
-		rep, err := load.Run(ctx, load.DefaultScenario(base), load.Options{Load: load.Load{Duration: d, Concurrency: 4}})
+		rep, err := load.Run(ctx, load.DefaultScenario(base), load.Options{Load: load.Load{Duration: rd, Concurrency: 4}})
 		if err != nil {
 			return err
 		}
