@@ -61,8 +61,14 @@
 // [ProfileFunction] runs a function while sampling memory and returns its
 // result with a [MemoryProfile] (samples, peak, retained bytes, growth
 // rate, leak verdict); [Start] and [Recorder.Stop] do the same around any
-// code. [SaveProfile], [WriteChart] and [TakeHeapSnapshot] write the
-// profile, its chart and a heap profile. [VerifyNone] fails a test that
+// code. [ProfileRounds] runs a workload in repeated rounds and tells
+// warm-up from a leak: what round 0 retains is reported as retained after
+// warm-up, and a leak is suspected only when the live heap after GC rises
+// beyond a noise floor in every later round and by a minimum in all (the
+// rule is stated in its verdict); it returns the workload's own heap
+// profile, a [HeapDelta] of profiles taken just before and after it.
+// [SaveProfile], [WriteChart], [SaveHeapProfile] and [TakeHeapSnapshot]
+// write the profile, its chart and heap profiles. [VerifyNone] fails a test that
 // leaks goroutines or heap:
 //
 //	func TestCache(t *testing.T) {

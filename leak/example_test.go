@@ -66,3 +66,39 @@ func ExampleDetector() {
 	}
 	// Output: heap leak after 3m30s: 4.0 MiB/min
 }
+
+// Run a workload in rounds: a cache filled in the warm-up round is
+// retained, not a leak; memory kept in every round is.
+func ExampleProfileRounds() {
+	ctx := context.Background()
+	filled := map[int][]byte{}
+	p, heap, err := leak.ProfileRounds(ctx, func(ctx context.Context, round int) error {
+		for i := 0; i < 64; i++ {
+			filled[i] = make([]byte, 64<<10) // the same 4 MiB every round
+		}
+		return nil
+	}, leak.RoundsOptions{Name: "fill cache"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	v := p.Rounds.Verdict
+	fmt.Println(v.WarmUpRetained >= 4<<20, v.Suspected, heap != nil)
+
+	var kept [][]byte
+	p, _, err = leak.ProfileRounds(ctx, func(ctx context.Context, round int) error {
+		for i := 0; i < 16; i++ {
+			kept = append(kept, make([]byte, 64<<10)) // 1 MiB more every round
+		}
+		return nil
+	}, leak.RoundsOptions{Name: "leak"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Rounds.Verdict.Suspected, len(kept))
+	clear(filled)
+	// Output:
+	// true false true
+	// true 80
+}

@@ -85,6 +85,9 @@ type MemoryProfile struct {
 	Leak Verdict `json:"leak"`
 	// Error is the workload's error or panic, if any.
 	Error string `json:"error,omitempty"`
+	// Rounds, for a profile taken by [ProfileRounds], holds the rounds and
+	// the verdict over them (then Leak is that verdict); nil otherwise.
+	Rounds *RoundsSummary `json:"rounds,omitempty"`
 }
 
 // Verdict says whether a profile looks like a leak, and why.
@@ -119,6 +122,13 @@ func Start(interval time.Duration) *Recorder {
 // StartWith is Start with options. With opts.GC, it runs a garbage
 // collection first.
 func StartWith(opts ProfileOptions) *Recorder {
+	return startRecorder(opts, false)
+}
+
+// startRecorder is StartWith; with prealloc, the sample buffer is
+// allocated in full up front, so the recorder's own memory does not grow
+// while it runs (a measurement of retained memory would count it).
+func startRecorder(opts ProfileOptions, prealloc bool) *Recorder {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultProfileInterval
 	}
@@ -131,6 +141,9 @@ func StartWith(opts ProfileOptions) *Recorder {
 		runtime.GC()
 	}
 	r := &Recorder{opts: opts, sampler: snapshot.NewSampler(nil), stop: make(chan struct{}), done: make(chan struct{}), every: opts.Interval}
+	if prealloc {
+		r.samples = make([]snapshot.Snapshot, 0, opts.MaxSamples)
+	}
 	r.sample()
 	go r.loop()
 	return r

@@ -193,6 +193,12 @@ func (o *apiOptions) validate() error {
 // startDemo starts the built-in demo target with a perfagent agent serving
 // its /metrics and /debug/. The returned stop function shuts both down.
 func startDemo(ctx context.Context, addr string, logger *slog.Logger, opts ...agent.Option) (*demo.Server, *agent.Agent, func(), error) {
+	return startDemoWith(ctx, demo.Options{Addr: addr}, logger, opts...)
+}
+
+// startDemoWith is startDemo with the demo's options (Handler is the
+// agent's).
+func startDemoWith(ctx context.Context, dopts demo.Options, logger *slog.Logger, opts ...agent.Option) (*demo.Server, *agent.Agent, func(), error) {
 	// The demo is a self-contained target: it may run beside an agent the
 	// embedding process already has (tests, or a host calling run()).
 	opts = append([]agent.Option{agent.WithoutHTTPServer(), agent.WithServiceName("perfagent-demo"), agent.WithLogger(logger),
@@ -201,7 +207,8 @@ func startDemo(ctx context.Context, addr string, logger *slog.Logger, opts ...ag
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := demo.Start(ctx, demo.Options{Addr: addr, Handler: a.Handler()})
+	dopts.Handler = a.Handler()
+	srv, err := demo.Start(ctx, dopts)
 	if err != nil {
 		_ = a.Shutdown(context.Background())
 		return nil, nil, nil, err

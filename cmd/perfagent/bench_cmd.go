@@ -79,6 +79,7 @@ func benchCommand() command {
 		otlp := fs.String("otlp", "", "push the results as OpenTelemetry metrics to this OTLP endpoint URL ('env': the OTEL_EXPORTER_OTLP_* variables)")
 		o.api.flags(fs)
 		o.cold.flags(fs)
+		o.memory.flags(fs)
 		args, code, ok := parse(e, fs, args)
 		if !ok {
 			return code
@@ -121,6 +122,9 @@ func benchCommand() command {
 			suites = chosen
 		}
 		if err := o.api.validate(); err != nil {
+			return usageErr(e, c.name, "%v", err)
+		}
+		if err := o.memory.validate(o.quick); err != nil {
 			return usageErr(e, c.name, "%v", err)
 		}
 		// Note: every default budget the default run can measure is
