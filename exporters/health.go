@@ -20,6 +20,13 @@ type Health struct {
 	lastOK      bool
 }
 
+// States of [HealthStatus.State].
+const (
+	StateUnknown = "unknown" // no export has finished yet
+	StateHealthy = "healthy" // the latest export succeeded
+	StateFailing = "failing" // the latest export failed
+)
+
 // HealthStatus is a point-in-time copy of a [Health], shaped for JSON.
 type HealthStatus struct {
 	Exports     int64     `json:"exports"`
@@ -28,6 +35,9 @@ type HealthStatus struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastFailure time.Time `json:"last_failure,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
+	// State is StateUnknown until the first export finished, then
+	// StateHealthy or StateFailing after the latest export.
+	State string `json:"state"`
 	// Healthy is true when the latest export succeeded or none was tried.
 	Healthy bool `json:"healthy"`
 }

