@@ -38,7 +38,9 @@ type HealthStatus struct {
 	// State is StateUnknown until the first export finished, then
 	// StateHealthy or StateFailing after the latest export.
 	State string `json:"state"`
-	// Healthy is true when the latest export succeeded or none was tried.
+	// Healthy is true when the latest export succeeded (false while the
+	// State is StateUnknown: an exporter hanging on its first export is
+	// not known to be healthy).
 	Healthy bool `json:"healthy"`
 }
 
@@ -66,8 +68,19 @@ func (h *Health) Status() HealthStatus {
 		LastSuccess: h.lastSuccess,
 		LastFailure: h.lastFailure,
 		LastError:   h.lastError,
-		Healthy:     h.lastOK || h.exports.Load() == 0,
+		State:       h.state(),
+		Healthy:     h.lastOK,
 	}
+}
+
+func (h *Health) state() string {
+	switch {
+	case h.exports.Load() == 0:
+		return StateUnknown
+	case h.lastOK:
+		return StateHealthy
+	}
+	return StateFailing
 }
 
 // LastFailed reports whether the latest export failed, with its error text.
