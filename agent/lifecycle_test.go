@@ -311,14 +311,15 @@ func TestBearerSchemeCaseInsensitive(t *testing.T) {
 // "unknown" until its first export finishes, not "healthy, 0 failures".
 func TestHealthUnknownUntilFirstExport(t *testing.T) {
 	peer := newHangPeer(t)
-	a := start(t, WithOTLP("http/protobuf", peer.url()), WithExportInterval(time.Hour))
+	a := start(t, WithOTLP("http/protobuf", peer.url()), WithExportInterval(time.Hour), WithExportTimeout(200*time.Millisecond))
 	st := a.Status().Exporters["otlp-http"]
 	if st.State != "unknown" || st.Healthy {
 		t.Errorf("before any export: %+v, want state unknown, not healthy", st)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_ = a.ForceFlush(ctx)
+	_ = a.ForceFlush(context.Background()) // the export times out after 200ms
+	for end := time.Now().Add(10 * time.Second); a.Status().Exporters["otlp-http"].Exports == 0 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := a.Status().Exporters["otlp-http"]; st.State != "failing" || st.Healthy {
 		t.Errorf("after a failed export: %+v", st)
 	}

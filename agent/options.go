@@ -379,8 +379,3 @@ func WithLogger(l *slog.Logger) Option {
 		return nil
 	})
 }
-
-// WithMaxConnections bounds the built-in listener's open connections.
-func WithMaxConnections(n int) Option {
-	return optionFunc(func(c *config) error { return nil })
-}

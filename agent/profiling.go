@@ -440,9 +440,11 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 }
 
 // stopProfiling stops the profiler: it hands over the final profiles and
-// delivers them within ctx. It returns nil when profiling is off, and an
-// error when ctx ended first or a final profile could not be delivered
-// (each failure is also counted in perfagent.profiling.failed).
+// delivers them within ctx; those still waiting or in flight when ctx ends
+// are dropped and counted (perfagent.profiling.dropped, reason shutdown,
+// and perfagent.agent.dropped, kind profile). It returns nil when
+// profiling is off, and an error saying how many profiles were not
+// delivered (failed or dropped).
 func (a *Agent) stopProfiling(ctx context.Context) error {
 	st := a.profiling
 	if st == nil {
@@ -450,12 +452,22 @@ func (a *Agent) stopProfiling(ctx context.Context) error {
 	}
 	a.cpu.SetOwner(nil)
 	before := st.sink.Stats()
-	if err := st.profiler.Stop(ctx); err != nil && !errors.Is(err, exporters.ErrProfilerStopped) {
-		return fmt.Errorf("profiling: %w", err)
+	err := st.profiler.Stop(ctx)
+	if errors.Is(err, exporters.ErrProfilerStopped) {
+		err = nil
 	}
 	after := st.sink.Stats()
+	var errs []error
 	if n := sumCounts(after.Failed) - sumCounts(before.Failed); n > 0 {
-		return fmt.Errorf("profiling: %d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError)
+		errs = append(errs, fmt.Errorf("%d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError))
+	}
+	if n := after.Dropped["shutdown"] - before.Dropped["shutdown"]; n > 0 && !a.aborted {
+		errs = append(errs, fmt.Errorf("%d profiles dropped at the shutdown deadline (%s sink): %w", n, st.sink.Name(), err))
+	} else if err != nil && !a.aborted {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("profiling: %w", err)
 	}
 	return nil
 }
