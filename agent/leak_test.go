@@ -65,7 +65,7 @@ func TestHistoryAndCaptureEndpoints(t *testing.T) {
 		t.Fatalf("capture: %d %s", code, body)
 	}
 	var c snapshot.Capture
-	if err := json.Unmarshal([]byte(body), &c); err != nil || filepath.Dir(c.Path) != filepath.Join(dir, "profiles") {
+	if err := json.Unmarshal([]byte(body), &c); err != nil || filepath.Dir(c.Path) != filepath.Join(dir, "profiles", "on-demand") {
 		t.Fatalf("capture %+v, %v", c, err)
 	}
 	if b, err := os.ReadFile(c.Path); err != nil {
