@@ -140,7 +140,7 @@ func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
 		}
 		sec = n
 	}
-	a.extendDeadlines(w, time.Duration(sec)*time.Second)
+	a.extendDeadlines(w, r, time.Duration(sec)*time.Second)
 	var buf bytes.Buffer
 	err := a.cpu.Profile(r.Context(), time.Duration(sec)*time.Second, &buf)
 	switch {
@@ -161,7 +161,7 @@ func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) streaming(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n, err := strconv.Atoi(r.FormValue("seconds")); err == nil && n > 0 {
-			a.extendDeadlines(w, time.Duration(min(n, 3600))*time.Second)
+			a.extendDeadlines(w, r, time.Duration(min(n, 3600))*time.Second)
 		}
 		h(w, r)
 	}

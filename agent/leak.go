@@ -627,7 +627,7 @@ func (a *Agent) serveCapture(w http.ResponseWriter, r *http.Request) {
 		d = time.Duration(n) * time.Second
 	}
 	if typ == snapshot.CPU {
-		a.extendDeadlines(w, max(d, snapshot.DefaultCPUDuration))
+		a.extendDeadlines(w, r, max(d, snapshot.DefaultCPUDuration))
 	}
 	res, err := a.lk.capturer.Capture(r.Context(), typ, d)
 	if err != nil {

@@ -122,10 +122,13 @@ func (a *Agent) serve() {
 }
 
 // extendDeadlines gives a request that streams for d (a profile or trace
-// of d seconds) the time it needs past the server's read and write
-// timeouts. Handlers mounted on the host's server without deadlines are
-// unaffected.
-func (a *Agent) extendDeadlines(w http.ResponseWriter, d time.Duration) {
+// of d seconds) the time it needs past the built-in server's read and
+// write timeouts. Requests served by the host's own server (Handler
+// mounted there) are left to that server's settings.
+func (a *Agent) extendDeadlines(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	if a.server == nil || r.Context().Value(http.ServerContextKey) != a.server {
+		return
+	}
 	rc := http.NewResponseController(w)
 	now := time.Now()
 	_ = rc.SetReadDeadline(now.Add(d + a.cfg.server.read))
