@@ -324,3 +324,40 @@ func TestHealthUnknownUntilFirstExport(t *testing.T) {
 		t.Errorf("after a failed export: %+v", st)
 	}
 }
+
+// Shutdown that hits its deadline against a hanging Pyroscope server, with a
+// CPU capture streaming on the listener, still leaves no goroutine.
+func TestShutdownAtDeadlineLeavesNoGoroutine(t *testing.T) {
+	pyro := newHangPeer(t)
+	ignore := goleak.IgnoreCurrent()
+	a, err := Start(context.Background(), WithHTTPAddr("127.0.0.1:0"), WithLogger(quietLogger()), WithOutputDir(t.TempDir()),
+		WithSnapshotInterval(10*time.Millisecond), WithProfiling(Profiling{ServerAddress: pyro.url(), Interval: 100 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := (&http.Client{Transport: tr}).Post("http://"+a.Addr()+"/debug/perfagent/capture?type=cpu&seconds=30", "", nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for end := time.Now().Add(10 * time.Second); a.Status().HTTP.Connections == 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the capture is running
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := a.Shutdown(ctx); err == nil {
+		t.Error("Shutdown = nil at its deadline")
+	}
+	if err := goleak.Find(ignore, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreAnyFunction(
+			"github.com/perfagent/perfagent/agent.TestShutdownAtDeadlineLeavesNoGoroutine.func1")); err != nil {
+		t.Errorf("goroutines alive right after Shutdown returned: %v", err)
+	}
+	<-done
+	tr.CloseIdleConnections()
+}
