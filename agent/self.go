@@ -141,7 +141,7 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 	sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", n)
 	n = len(ints)
 	keyed(dropped, "kind")
-	sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", n)
+	sum("perfagent.agent.dropped", "Items dropped at a bound (a full buffer, queue or quota, or Shutdown's deadline), by kind (file, profile, export).", "{item}", n)
 
 	out := make([]metricdata.ScopeMetrics, 1, 2)
 	out[0] = metricdata.ScopeMetrics{
