@@ -385,32 +385,13 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 		}
 	}
 	maps.Copy(st.tags, pc.tags)
-	so := exporters.SinkOptions{
-		Logger:  a.log,
-		OnPanic: func(c string) { a.self.recoverPanic(c) },
-		OnDrop:  func(n int64) { a.self.drop("profile", n) },
-	}
-	var err error
-	if pc.server != "" {
-		st.sink, err = exporters.NewPyroscopeSink(exporters.PyroscopeOptions{
-			ServerAddress: pc.server, ApplicationName: st.app, Tags: st.tags,
-			BasicAuthUser: pc.user, BasicAuthPassword: pc.password, TenantID: pc.tenant, Headers: pc.headers,
-			UserAgent: "perfagent/" + a.version,
-		}, so)
-	} else {
-		st.mode = "local"
-		if store == nil {
-			return fmt.Errorf("perfagent: profiling is on but no Pyroscope server address is set (%s or agent.Profiling.ServerAddress), "+
-				"and local rolling profiles need the agent's profile store (its output directory), which is not configured", EnvPyroscopeServerAddress)
-		}
-		st.sink, err = exporters.NewFileSink(store, so)
-	}
-	if err != nil {
-		return fmt.Errorf("perfagent: profiling: %w", err)
+	if err := a.newProfileSink(st, store); err != nil {
+		return err
 	}
 	var (
 		gcMu     sync.Mutex
 		gcSample rtsample.Sample
+		err      error
 	)
 	st.profiler, err = exporters.StartProfiler(exporters.ProfilerConfig{
 		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
@@ -436,6 +417,36 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 	}
 	a.log.Info("perfagent: continuous profiling", "mode", st.mode, "application", st.app,
 		"server", redactURL(pc.server), "interval", pc.interval.String())
+	return nil
+}
+
+// newProfileSink sets st.sink: a Pyroscope sink when a server is
+// configured, else a file sink writing to store.
+func (a *Agent) newProfileSink(st *profilingState, store exporters.ProfileWriter) error {
+	pc := &a.cfg.profiling
+	so := exporters.SinkOptions{
+		Logger:  a.log,
+		OnPanic: func(c string) { a.self.recoverPanic(c) },
+		OnDrop:  func(n int64) { a.self.drop("profile", n) },
+	}
+	var err error
+	if pc.server != "" {
+		st.sink, err = exporters.NewPyroscopeSink(exporters.PyroscopeOptions{
+			ServerAddress: pc.server, ApplicationName: st.app, Tags: st.tags,
+			BasicAuthUser: pc.user, BasicAuthPassword: pc.password, TenantID: pc.tenant, Headers: pc.headers,
+			UserAgent: "perfagent/" + a.version,
+		}, so)
+	} else {
+		st.mode = "local"
+		if store == nil {
+			return fmt.Errorf("perfagent: profiling is on but no Pyroscope server address is set (%s or agent.Profiling.ServerAddress), "+
+				"and local rolling profiles need the agent's profile store (its output directory), which is not configured", EnvPyroscopeServerAddress)
+		}
+		st.sink, err = exporters.NewFileSink(store, so)
+	}
+	if err != nil {
+		return fmt.Errorf("perfagent: profiling: %w", err)
+	}
 	return nil
 }
 
