@@ -187,6 +187,8 @@ func TestInvalidEnvironment(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"OTEL_METRIC_EXPORT_INTERVAL", "10s", "OTEL_METRIC_EXPORT_INTERVAL"},
 		{"OTEL_RESOURCE_ATTRIBUTES", "novalue", "OTEL_RESOURCE_ATTRIBUTES"},
+		{EnvHTTPMaxConns, "0", "PERFAGENT_HTTP_MAX_CONNS=\"0\""},
+		{EnvHTTPMaxConns, "100000", "from 1 to 10000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -216,7 +218,7 @@ func TestInvalidEnvironment(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Option{WithServiceName(""), WithExportInterval(0), WithOTLP("udp", ""), WithHTTPAddr("nope"),
-		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil)} {
+		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil), WithMaxConnections(0), WithMaxConnections(10_001)} {
 		a, err := Start(context.Background(), WithLogger(quietLogger()), WithHTTPAddr("127.0.0.1:0"), o)
 		if err == nil {
 			a.Shutdown(context.Background())

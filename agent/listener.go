@@ -21,7 +21,7 @@ const EnvHTTPMaxConns = "PERFAGENT_HTTP_MAX_CONNS"
 // deadlines moved to N seconds plus these timeouts.
 const (
 	DefaultMaxConnections    = 64               // open connections; more are answered 503 and closed
-	MaxMaxConnections        = 10_000           // the most WithMaxConnections accepts
+	maxMaxConnections        = 10_000           // the most WithMaxConnections accepts
 	DefaultReadHeaderTimeout = 5 * time.Second  // to read a request's header
 	DefaultReadTimeout       = 15 * time.Second // to read a whole request
 	DefaultWriteTimeout      = 30 * time.Second // to write a response (from the end of the header)
@@ -44,8 +44,8 @@ type serverConfig struct {
 // own server.
 func WithMaxConnections(n int) Option {
 	return optionFunc(func(c *config) error {
-		if n < 1 || n > MaxMaxConnections {
-			return fmt.Errorf("WithMaxConnections(%d): want 1 to %d", n, MaxMaxConnections)
+		if n < 1 || n > maxMaxConnections {
+			return fmt.Errorf("WithMaxConnections(%d): want 1 to %d", n, maxMaxConnections)
 		}
 		c.server.maxConns, c.server.maxConnsSet = n, true
 		return nil
@@ -70,8 +70,8 @@ func (c *config) resolveServer(get func(string) (string, bool)) []error {
 	s.maxConns = DefaultMaxConnections
 	if v, ok := get(EnvHTTPMaxConns); ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxMaxConnections {
-			return []error{envError(EnvHTTPMaxConns, v, fmt.Sprintf("want an integer from 1 to %d", MaxMaxConnections))}
+		if err != nil || n < 1 || n > maxMaxConnections {
+			return []error{envError(EnvHTTPMaxConns, v, fmt.Sprintf("want an integer from 1 to %d", maxMaxConnections))}
 		}
 		s.maxConns = n
 	}
