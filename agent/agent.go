@@ -76,18 +76,48 @@ type Agent struct {
 	serveDone    chan struct{}
 	shutdownOnce sync.Once
 	shut         atomic.Bool
+	aborted      bool // set before release when Start failed
 }
 
 // Start starts an agent: it reads the configuration (options over
-// environment variables over defaults), builds the metric pipeline, and
-// starts the built-in HTTP listener unless disabled. It returns an error,
-// naming the option or variable, for invalid configuration, when the
-// listener's address is in use, or when another agent is running (see
-// [WithAllowMultiple]). It never blocks on the network: an unreachable OTLP
-// collector makes exports fail later, counted and logged, not Start.
+// environment variables over defaults), binds the built-in HTTP listener
+// unless disabled, builds the metric pipeline, and starts serving. It
+// returns an error, naming the option or variable, for invalid
+// configuration, when the listener's address is in use, or when another
+// agent is running (see [WithAllowMultiple]). It never blocks on the
+// network: an unreachable OTLP collector makes exports fail later, counted
+// and logged, not Start.
 //
-// ctx bounds Start itself; the agent runs until Shutdown.
-func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
+// ctx bounds Start itself; the agent runs until Shutdown. A Start that
+// fails undoes what it built within ctx (and at most 1s): it sends
+// nothing, neither a final metric export nor a profile upload, since it
+// exported nothing before.
+func Start(ctx context.Context, opts ...Option) (*Agent, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if n := running.Add(1); n > 1 && !cfg.allowMultiple {
+		running.Add(-1)
+		return nil, fmt.Errorf("%w; call Shutdown on it first, or start with agent.WithAllowMultiple() (%s=true)", ErrAlreadyRunning, EnvAllowMultiple)
+	}
+	a := &Agent{cfg: cfg, started: time.Now(), version: moduleVersion(), log: cfg.logger}
+	a.errlog = ratelog.New(cfg.logger, time.Minute, nil)
+	if err := a.start(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, startAbortTimeout)
+		defer cancel()
+		a.aborted = true
+		_ = a.release(cctx) // undo what was built; also frees the running slot
+		return nil, err
+	}
+	return a, nil
+}
+
+// startAbortTimeout bounds the cleanup after a failed Start.
+const startAbortTimeout = time.Second
+
+// newConfig applies opts over the environment and defaults.
+func newConfig(opts []Option) (config, error) {
 	cfg := config{}
 	var errs []error
 	for _, o := range opts {
@@ -102,35 +132,62 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("perfagent: invalid configuration: %w", err)
+		return cfg, fmt.Errorf("perfagent: invalid configuration: %w", err)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	if n := running.Add(1); n > 1 && !cfg.allowMultiple {
-		running.Add(-1)
-		return nil, fmt.Errorf("%w; call Shutdown on it first, or start with agent.WithAllowMultiple() (%s=true)", ErrAlreadyRunning, EnvAllowMultiple)
-	}
-	a = &Agent{cfg: cfg, started: time.Now(), version: moduleVersion(), log: cfg.logger}
-	a.errlog = ratelog.New(cfg.logger, time.Minute, nil)
-	partial := a
-	defer func() {
-		if err != nil {
-			// Undo what was built; the named result is nil by now.
-			_ = partial.release(context.Background())
-		}
-	}()
+	return cfg, nil
+}
 
+// start builds and starts the parts, in the order they depend on each
+// other. On error, release undoes what was built.
+func (a *Agent) start(ctx context.Context) error {
+	if a.cfg.httpAddr != "" {
+		if err := a.bind(); err != nil { // first: a taken port fails before anything exists
+			return err
+		}
+	}
 	res, err := a.resource(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	a.reader = rtsample.New(rtsample.Options{Process: cfg.groups&rtmetrics.Process != 0, MaxFDs: cfg.maxFDs})
+	a.reader = rtsample.New(rtsample.Options{Process: a.cfg.groups&rtmetrics.Process != 0, MaxFDs: a.cfg.maxFDs})
 	// Validate the producer configuration once, so a bad setting fails here.
 	if _, err := a.newProducer(nil); err != nil {
-		return nil, fmt.Errorf("perfagent: %w", err)
+		return fmt.Errorf("perfagent: %w", err)
 	}
+	promHandler, err := a.startMetrics(ctx, res)
+	if err != nil {
+		return err
+	}
+	if err := a.startLeak(); err != nil { // snapshots, captures, leak detection (leak.go)
+		return err
+	}
+	// Continuous profiling (profiling.go), with its own store for local
+	// rolling profiles so they never push captured profiles out of quota.
+	var rolling exporters.ProfileWriter
+	if a.cfg.profiling.enabled && a.cfg.profiling.server == "" && a.cfg.leak.outputDir != "" {
+		st, err := snapshot.OpenStore(filepath.Join(a.cfg.leak.outputDir, profilesDir, "continuous"), a.cfg.leak.quota)
+		if err != nil {
+			return fmt.Errorf("perfagent: output directory: %w", err)
+		}
+		rolling = st // only a non-nil store: a nil *Store in the interface is not nil
+	}
+	if err := a.startProfiling(res, rolling); err != nil {
+		return err
+	}
+	a.buildHandler(promHandler)
+	if a.listener != nil {
+		a.serve()
+	}
+	return nil
+}
 
+// startMetrics builds the readers and the meter provider; it returns the
+// Prometheus handler (nil when that exporter is off).
+func (a *Agent) startMetrics(ctx context.Context, res *resource.Resource) (http.Handler, error) {
+	cfg := a.cfg
 	ecfg := exporters.Config{
 		Producer: a.newProducer, Logger: cfg.logger,
 		Interval: cfg.interval, Timeout: cfg.timeout,
@@ -138,7 +195,10 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 	}
 	var promHandler http.Handler
 	for _, name := range cfg.exporters {
-		var r *exporters.Reader
+		var (
+			r   *exporters.Reader
+			err error
+		)
 		switch name {
 		case "prometheus":
 			r, err = exporters.Prometheus(ecfg, exporters.PrometheusOptions{ScopeLabels: cfg.promScopeLabels})
@@ -171,30 +231,7 @@ func Start(ctx context.Context, opts ...Option) (a *Agent, err error) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(newReader(p)))
 	}
 	a.mp = sdkmetric.NewMeterProvider(mpOpts...)
-	if err := a.startLeak(); err != nil { // snapshots, captures, leak detection (leak.go)
-		return nil, err
-	}
-	// Continuous profiling (profiling.go), with its own store for local
-	// rolling profiles so they never push captured profiles out of quota.
-	var rolling exporters.ProfileWriter
-	if a.cfg.profiling.enabled && a.cfg.profiling.server == "" && a.cfg.leak.outputDir != "" {
-		st, err := snapshot.OpenStore(filepath.Join(a.cfg.leak.outputDir, profilesDir, "continuous"), a.cfg.leak.quota)
-		if err != nil {
-			return nil, fmt.Errorf("perfagent: output directory: %w", err)
-		}
-		rolling = st // only a non-nil store: a nil *Store in the interface is not nil
-	}
-	if err := a.startProfiling(res, rolling); err != nil {
-		return nil, err
-	}
-
-	a.buildHandler(promHandler)
-	if cfg.httpAddr != "" {
-		if err := a.listen(); err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
+	return promHandler, nil
 }
 
 func (a *Agent) newProducer(sel sdkmetric.TemporalitySelector) (sdkmetric.Producer, error) {
@@ -256,39 +293,6 @@ func validResourceAttrs(s string) bool {
 	return true
 }
 
-func (a *Agent) listen() error {
-	ln, err := net.Listen("tcp", a.cfg.httpAddr)
-	if err != nil {
-		src := "WithHTTPAddr"
-		if !a.cfg.httpAddrSet {
-			src = EnvHTTPAddr + " (default " + DefaultHTTPAddr + ")"
-		}
-		return fmt.Errorf("perfagent: listen on %s (%s): %w", a.cfg.httpAddr, src, err)
-	}
-	a.listener = ln
-	a.server = &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
-	a.serveDone = make(chan struct{})
-	go func() {
-		defer close(a.serveDone)
-		defer func() {
-			if r := recover(); r != nil {
-				a.self.recoverPanic("http")
-				a.errlog.Log("serve", slog.LevelError, "perfagent: recovered panic in HTTP server", slog.Any("panic", r))
-			}
-		}()
-		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.errlog.Log("serve", slog.LevelError, "perfagent: HTTP server stopped", slog.String("error", err.Error()))
-		}
-	}()
-	a.log.Info("perfagent: serving metrics", slog.String("url", "http://"+ln.Addr().String()+"/metrics"))
-	return nil
-}
-
 // Addr returns the built-in listener's address (with the port chosen when
 // port 0 was asked for), or "" when there is no listener.
 func (a *Agent) Addr() string {
@@ -341,62 +345,145 @@ func (a *Agent) ForceFlush(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops the agent: it stops the listener, flushes every exporter
-// (a final OTLP export of the latest values), and waits for every goroutine
-// the agent started. It honours ctx's deadline: when ctx ends first it
-// returns ctx.Err() (exporters are abandoned, not waited for). A second call
-// returns ErrShutdown.
+// DefaultShutdownTimeout bounds [Agent.Shutdown] when its context has no
+// deadline, as with the usual defer a.Shutdown(context.Background()).
+const DefaultShutdownTimeout = 5 * time.Second
+
+// Shares of Shutdown's time: the HTTP listener drains for at most a fifth
+// of it and profile uploads take at most two fifths, so the final metric
+// export always has the rest. With DefaultShutdownTimeout: 1s, 2s, and the
+// final export (the longest part) whatever remains of the 5s.
+const (
+	shutdownHTTPShare      = 0.2
+	shutdownProfilingShare = 0.4
+)
+
+// Shutdown stops the agent: it stops the listener, delivers the final
+// profiles, writes the final files, makes a final export of the latest
+// values through every push exporter, and waits for every goroutine the
+// agent started. It is bounded by ctx's deadline, or by
+// DefaultShutdownTimeout (5s) when ctx has none: the listener drains for
+// at most a fifth of that time and profile uploads for at most two fifths;
+// the final metric export has the rest. What cannot be delivered in time is
+// dropped and counted (perfagent.agent.dropped, kinds "profile" and
+// "export"; also in the status document), and the error says so. When ctx
+// ends first it returns an error wrapping ctx.Err(). Every agent goroutine
+// has exited when it returns, in every case. A second call returns
+// ErrShutdown.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	err := ErrShutdown
 	a.shutdownOnce.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, DefaultShutdownTimeout)
+			defer cancel()
+		}
 		err = a.release(ctx)
 	})
 	return err
 }
 
+// release stops every part that was started, within ctx. After a failed
+// Start (a.aborted) nothing is sent: readers and the profile sink are
+// discarded first, and no history file is written.
 func (a *Agent) release(ctx context.Context) error {
 	if !a.shut.CompareAndSwap(false, true) {
 		return ErrShutdown
 	}
 	defer running.Add(-1)
-	var errs []error
-	if a.server != nil {
-		if err := a.server.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http server: %w", err))
-			_ = a.server.Close()
-		}
-		<-a.serveDone
+	if a.aborted {
+		a.discard()
 	}
+	hctx, cancel := share(ctx, shutdownHTTPShare)
+	errs := []error{a.stopHTTP(hctx)}
+	cancel()
 	// Before the meter provider, so the final metrics include profiling.
-	if err := a.stopProfiling(ctx); err != nil && ctx.Err() == nil {
-		errs = append(errs, err)
-	}
+	pctx, cancel := share(ctx, shutdownProfilingShare)
+	errs = append(errs, a.stopProfiling(pctx))
+	cancel()
 	if err := a.stopLeak(ctx); err != nil { // before the final export, so it includes the leak state
 		errs = append(errs, fmt.Errorf("leak detection: %w", err))
 	}
-	if a.mp != nil {
-		if err := a.mp.Shutdown(ctx); err != nil && ctx.Err() == nil {
-			errs = append(errs, fmt.Errorf("metrics: %w", err))
-		}
-	}
-	for _, r := range a.readers {
-		if r.Health == nil {
-			continue
-		}
-		if failed, msg := r.Health.LastFailed(); failed {
-			errs = append(errs, fmt.Errorf("%w: final export to %s: %s", exporters.ErrExportFailed, r.Name, msg))
-		}
-	}
+	errs = append(errs, a.stopMetrics(ctx))
 	if a.reader != nil {
 		_ = a.reader.Close()
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		errs = append([]error{err}, errs...)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("perfagent: shutdown: %w", errors.Join(errs...))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("perfagent: shutdown: %w", err)
 	}
 	return nil
+}
+
+// discard makes sure nothing leaves the process while a failed Start is
+// undone.
+func (a *Agent) discard() {
+	for _, r := range a.readers {
+		r.Discard()
+	}
+	if a.profiling != nil {
+		a.profiling.sink.Discard()
+	}
+}
+
+// share returns ctx with its deadline brought forward to frac of the time
+// left.
+func share(ctx context.Context, frac float64) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, time.Now().Add(time.Duration(frac*float64(time.Until(dl)))))
+}
+
+// stopHTTP stops the built-in listener: in-flight requests get until ctx
+// ends, then their connections are closed; it returns once the server's
+// connection goroutines are gone (or 1s after ctx ended).
+func (a *Agent) stopHTTP(ctx context.Context) error {
+	if a.listener == nil {
+		return nil
+	}
+	if a.server == nil { // bound, never served (a failed Start)
+		return a.listener.Close()
+	}
+	var err error
+	if serr := a.server.Shutdown(ctx); serr != nil {
+		err = fmt.Errorf("http server: %w", serr)
+		_ = a.server.Close()
+	}
+	<-a.serveDone
+	if l, ok := a.listener.(*limitListener); ok {
+		// Handlers of closed connections see their contexts cancelled and
+		// return promptly; wait for their goroutines, boundedly.
+		for end := time.Now().Add(time.Second); l.active.Load() > 0 && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return err
+}
+
+// stopMetrics shuts the meter provider down (the final export) and reports
+// each push exporter whose final export failed, counting it as dropped.
+func (a *Agent) stopMetrics(ctx context.Context) error {
+	if a.mp == nil {
+		return nil
+	}
+	var errs []error
+	if err := a.mp.Shutdown(ctx); err != nil && ctx.Err() == nil {
+		errs = append(errs, fmt.Errorf("metrics: %w", err))
+	}
+	for _, r := range a.readers {
+		if r.Health == nil || a.aborted {
+			continue
+		}
+		if failed, msg := r.Health.LastFailed(); failed {
+			a.self.drop("export", 1)
+			errs = append(errs, fmt.Errorf("%w: final export to %s: %s", exporters.ErrExportFailed, r.Name, msg))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // moduleVersion returns perfagent's version from the binary's build info.

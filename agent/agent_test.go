@@ -187,6 +187,8 @@ func TestInvalidEnvironment(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317", "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"OTEL_METRIC_EXPORT_INTERVAL", "10s", "OTEL_METRIC_EXPORT_INTERVAL"},
 		{"OTEL_RESOURCE_ATTRIBUTES", "novalue", "OTEL_RESOURCE_ATTRIBUTES"},
+		{EnvHTTPMaxConns, "0", "PERFAGENT_HTTP_MAX_CONNS=\"0\""},
+		{EnvHTTPMaxConns, "100000", "from 1 to 10000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -216,7 +218,7 @@ func TestInvalidEnvironment(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Option{WithServiceName(""), WithExportInterval(0), WithOTLP("udp", ""), WithHTTPAddr("nope"),
-		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil)} {
+		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil), WithMaxConnections(0), WithMaxConnections(10_001)} {
 		a, err := Start(context.Background(), WithLogger(quietLogger()), WithHTTPAddr("127.0.0.1:0"), o)
 		if err == nil {
 			a.Shutdown(context.Background())
@@ -317,22 +319,18 @@ func TestConsoleExporter(t *testing.T) {
 // TestShutdownHonoursDeadline points OTLP/HTTP at a server that accepts
 // and never answers: Shutdown must return at its deadline.
 func TestShutdownHonoursDeadline(t *testing.T) {
-	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hang:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(hang)
-	a := start(t, WithOTLP("http/protobuf", srv.URL), WithExportInterval(time.Hour), WithExportTimeout(time.Minute))
+	peer := newHangPeer(t)
+	ignore := goleak.IgnoreCurrent()
+	a := start(t, WithOTLP("http/protobuf", peer.url()), WithExportInterval(time.Hour), WithExportTimeout(time.Minute))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.Shutdown(ctx) }()
 	select {
 	case err := <-done:
+		if lerr := goleak.Find(ignore); lerr != nil {
+			t.Errorf("goroutines alive right after Shutdown hit its deadline: %v", lerr)
+		}
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Shutdown = %v, want deadline exceeded", err)
 		}

@@ -7,7 +7,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	defer a.Shutdown(context.Background())
+//	defer a.Shutdown(context.Background()) // bounded by DefaultShutdownTimeout (5s)
 //
 // By default the agent serves http://127.0.0.1:9464/metrics (Prometheus
 // exposition from a private registry) and /debug/perfagent/ (JSON status),
@@ -39,7 +39,10 @@
 //
 // A collection (one scrape or one export) reads runtime/metrics and
 // /proc/self once, without stopping the world and without allocating on the
-// read path; it takes about 20µs. The agent never blocks its host on the
+// read path. It takes about 10µs in a tight benchmark loop and 100–220µs in
+// a running service scraped every few seconds (cold caches between
+// scrapes); perfagent.agent.collection.duration reports the latest one, and
+// the status document the mean. The agent never blocks its host on the
 // network: OTLP exports run on their own goroutine with a timeout, and
 // failures are counted (perfagent.agent.export.failures) and logged at most
 // once a minute. Panics in the agent's goroutines and handlers are
@@ -48,13 +51,27 @@
 // # Concurrency
 //
 // An Agent's methods are safe for concurrent use. Shutdown stops every
-// goroutine the agent started before it returns (unless its context ends
-// first, in which case it returns the context's error).
+// goroutine the agent started before it returns, also when its context
+// ends first (it then returns an error wrapping the context's error). It is
+// bounded by its context's deadline, or by [DefaultShutdownTimeout] when
+// there is none: the listener drains for at most a fifth of that time,
+// profile uploads for at most two fifths, and the final metric export (the
+// longest part) has the rest; what is not delivered in time is dropped and
+// counted (perfagent.agent.dropped). A Start that fails returns within its
+// context and sends nothing: no final export, no profile upload.
 //
 // # Security
 //
 // The built-in listener binds a loopback address unless told otherwise.
 // /debug/ endpoints (status, and pprof when enabled) answer requests that
-// arrive on a non-loopback address only with a bearer token
-// (PERFAGENT_DEBUG_TOKEN) or an explicit opt-in (PERFAGENT_DEBUG_REMOTE).
+// arrive on a non-loopback address, or that carry a proxy header
+// (Forwarded, X-Forwarded-For, X-Real-IP), only with a bearer token
+// (PERFAGENT_DEBUG_TOKEN; the scheme is case-insensitive) or an explicit
+// opt-in (PERFAGENT_DEBUG_REMOTE). The built-in listener keeps at most
+// [DefaultMaxConnections] connections open ([WithMaxConnections]) and
+// answers more with 503; it has header, read, write and idle timeouts
+// ([DefaultReadHeaderTimeout] and the others), extended for requests that
+// stream for the seconds they ask for. On-demand captures are rate limited
+// (429 with Retry-After) and kept apart from triggered captures, which they
+// can never evict.
 package agent

@@ -178,6 +178,7 @@ func (c *config) resolve(lookup func(string) (string, bool)) error {
 	}
 	durVar(envExportInterval, &c.interval, c.intervalSet)
 	durVar(envExportTimeout, &c.timeout, c.timeoutSet)
+	errs = append(errs, c.resolveServer(get)...)    // listener.go
 	errs = append(errs, c.resolveProfiling(get)...) // profiling.go
 	errs = append(errs, c.resolveLeak(lookup)...)   // snapshots, captures, leak detection (leak.go)
 	return errors.Join(errs...)

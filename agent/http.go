@@ -30,11 +30,11 @@ func (a *Agent) buildHandler(prom http.Handler) {
 	debugMux := http.NewServeMux()
 	debugMux.HandleFunc("GET /debug/perfagent/{$}", a.serveStatus)
 	if a.cfg.pprof {
-		debugMux.HandleFunc("/debug/pprof/", pprof.Index)
+		debugMux.HandleFunc("/debug/pprof/", a.streaming(pprof.Index)) // ?seconds=N: delta profiles
 		debugMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		debugMux.HandleFunc("/debug/pprof/profile", a.serveCPUProfile)
 		debugMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		debugMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		debugMux.HandleFunc("/debug/pprof/trace", a.streaming(pprof.Trace))
 	}
 	a.profilingRoutes(debugMux)    // profiling.go
 	a.registerLeakRoutes(debugMux) // history, leak state, captures (leak.go)
@@ -65,11 +65,11 @@ func (a *Agent) recoverHTTP(h http.Handler) http.Handler {
 
 // guardDebug enforces the access rule on /debug/: a configured token is
 // always required; without one, requests must arrive on a loopback address
-// unless remote debug access was allowed.
+// without proxy headers unless remote debug access was allowed.
 func (a *Agent) guardDebug(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := a.cfg.debugToken; tok != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got, ok := bearerToken(r.Header.Get("Authorization"))
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="perfagent"`)
 				http.Error(w, "perfagent: debug endpoints need Authorization: Bearer <PERFAGENT_DEBUG_TOKEN>", http.StatusUnauthorized)
@@ -87,10 +87,31 @@ func (a *Agent) guardDebug(h http.Handler) http.Handler {
 	})
 }
 
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// proxyHeaders name the client of a request relayed by a proxy.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"}
+
 // isLoopbackRequest reports whether the request arrived on a loopback
 // address (the server's side of the connection), falling back to the
-// client's address when the server's is unknown.
+// client's address when the server's is unknown. A request carrying a
+// proxy header is never loopback: behind a reverse proxy or sidecar on the
+// same host every request arrives on loopback, wherever it came from.
 func isLoopbackRequest(r *http.Request) bool {
+	for _, h := range proxyHeaders {
+		if _, ok := r.Header[h]; ok {
+			return false
+		}
+	}
 	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		return isLoopback(addr.String())
 	}
@@ -119,6 +140,7 @@ func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
 		}
 		sec = n
 	}
+	a.extendDeadlines(w, r, time.Duration(sec)*time.Second)
 	var buf bytes.Buffer
 	err := a.cpu.Profile(r.Context(), time.Duration(sec)*time.Second, &buf)
 	switch {
@@ -132,6 +154,17 @@ func (a *Agent) serveCPUProfile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="profile"`)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// streaming wraps a handler that honours ?seconds=N so its response may
+// take N seconds past the server's timeouts.
+func (a *Agent) streaming(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n, err := strconv.Atoi(r.FormValue("seconds")); err == nil && n > 0 {
+			a.extendDeadlines(w, r, time.Duration(min(n, 3600))*time.Second)
+		}
+		h(w, r)
+	}
 }
 
 func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
@@ -162,6 +195,7 @@ type Status struct {
 		TotalSeconds float64 `json:"total_seconds"`
 		MeanSeconds  float64 `json:"mean_seconds"`
 	} `json:"collection"`
+	HTTP      HTTPStatus                        `json:"http"`
 	Exporters map[string]exporters.HealthStatus `json:"exporters"`
 	Panics    map[string]int64                  `json:"panics_recovered,omitempty"`
 	Dropped   map[string]int64                  `json:"dropped,omitempty"`
@@ -176,6 +210,7 @@ func (a *Agent) Status() Status {
 		StartedAt: a.started,
 		Uptime:    time.Since(a.started).Seconds(),
 		HTTPAddr:  a.Addr(),
+		HTTP:      a.httpStatus(),
 		Config:    a.cfg.redacted(),
 		Exporters: map[string]exporters.HealthStatus{},
 		Panics:    a.self.counts(&a.self.panics),
@@ -193,7 +228,7 @@ func (a *Agent) Status() Status {
 		if r.Health != nil {
 			s.Exporters[r.Name] = r.Health.Status()
 		} else {
-			s.Exporters[r.Name] = exporters.HealthStatus{Healthy: true}
+			s.Exporters[r.Name] = exporters.HealthStatus{State: exporters.StateHealthy, Healthy: true} // pulled: served by the handler
 		}
 	}
 	return s

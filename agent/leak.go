@@ -58,6 +58,13 @@ const (
 	DefaultOutputDir        = "perf"
 	DefaultSnapshotInterval = 5 * time.Second
 	DefaultHistoryFlush     = 10 * time.Minute
+	// On-demand captures (POST /debug/perfagent/capture) are limited to a
+	// burst of DefaultCaptureBurst, then one every DefaultCaptureEvery;
+	// over the limit the endpoint answers 429 with Retry-After. They are
+	// written to <output>/profiles/on-demand with a quota of their own, so
+	// they never evict triggered captures from <output>/profiles.
+	DefaultCaptureBurst = 3
+	DefaultCaptureEvery = 10 * time.Second
 )
 
 // Output subdirectories of the output root.
@@ -399,7 +406,8 @@ func (a *Agent) startLeak() error {
 	}
 	l.sampler = snapshot.NewSampler(a.reader)
 	l.history = snapshot.NewHistory(lc.historySize)
-	l.capturer = snapshot.NewCapturer(a.store, snapshot.CaptureConfig{Triggers: lc.triggers, CPU: &a.cpu})
+	l.capturer = snapshot.NewCapturer(a.store, snapshot.CaptureConfig{Triggers: lc.triggers, CPU: &a.cpu,
+		OnDemandEvery: DefaultCaptureEvery, OnDemandBurst: DefaultCaptureBurst})
 	l.capturer.OnPanic(func() { a.self.recoverPanic("capture") })
 	if !lc.leakOff {
 		m, err := leak.NewMonitor(leak.MonitorOptions{
@@ -483,9 +491,15 @@ func (l *leakAgent) flush(a *Agent, min int) {
 	}
 }
 
-// stopLeak stops the component within ctx: the sampler and capture
-// goroutines exit, and the snapshots not yet in a file are written (when
-// the run lasted at least one interval).
+// stopGrace is how long goroutines that were told to stop may take past
+// Shutdown's deadline: the sampler and capture loops stop at once when
+// signalled (a running capture is cancelled), so they are always waited
+// for, and no agent goroutine outlives Shutdown.
+const stopGrace = time.Second
+
+// stopLeak stops the component: the sampler and capture goroutines exit,
+// and the snapshots not yet in a file are written (when the run lasted at
+// least one interval, ctx has not ended, and Start did not fail).
 func (a *Agent) stopLeak(ctx context.Context) error {
 	l := a.lk
 	if l == nil {
@@ -493,21 +507,19 @@ func (a *Agent) stopLeak(ctx context.Context) error {
 	}
 	var err error
 	l.once.Do(func() {
-		// Signal both goroutines first, so both exit even when ctx ends
-		// before they do.
+		// Signal both goroutines first, so both exit together.
 		close(l.stop)
-		cerr := l.capturer.Close(ctx) // cuts a running CPU capture short
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+		defer cancel()
+		err = l.capturer.Close(wctx) // cuts a running capture short
 		select {
 		case <-l.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-			return
+		case <-wctx.Done():
+			err = errors.Join(err, errors.New("the sampler did not stop"))
 		}
-		if cerr != nil {
-			err = cerr
-			return
+		if err == nil && ctx.Err() == nil && !a.aborted {
+			l.flush(a, 2)
 		}
-		l.flush(a, 2)
 	})
 	return err
 }
@@ -600,8 +612,9 @@ func (a *Agent) serveHistory(w http.ResponseWriter, r *http.Request) {
 // /debug/perfagent/capture?type=heap|goroutine|cpu|allocs|mutex|block[&seconds=N]
 // (seconds: CPU only, default 10, at most 300). It answers with the
 // capture as JSON: 200 when written, 409 when the same capture is
-// running or the CPU profiler is busy, 503 when files are off, 400 for a
-// bad request.
+// running or the CPU profiler is busy, 429 with Retry-After over the rate
+// limit (DefaultCaptureBurst, then one every DefaultCaptureEvery), 503
+// when files are off, 400 for a bad request.
 func (a *Agent) serveCapture(w http.ResponseWriter, r *http.Request) {
 	typ := r.FormValue("type")
 	var d time.Duration
@@ -613,12 +626,19 @@ func (a *Agent) serveCapture(w http.ResponseWriter, r *http.Request) {
 		}
 		d = time.Duration(n) * time.Second
 	}
+	if typ == snapshot.CPU {
+		a.extendDeadlines(w, r, max(d, snapshot.DefaultCPUDuration))
+	}
 	res, err := a.lk.capturer.Capture(r.Context(), typ, d)
 	if err != nil {
 		code := http.StatusInternalServerError
+		var rl *snapshot.RateLimitError
 		switch {
 		case typ == "" || !validCaptureType(typ):
 			code = http.StatusBadRequest
+		case errors.As(err, &rl):
+			code = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 		case errors.Is(err, snapshot.ErrBusy) || errors.Is(err, cpuprof.ErrBusy):
 			code = http.StatusConflict
 		case errors.Is(err, snapshot.ErrDisabled):

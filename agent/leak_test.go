@@ -65,7 +65,7 @@ func TestHistoryAndCaptureEndpoints(t *testing.T) {
 		t.Fatalf("capture: %d %s", code, body)
 	}
 	var c snapshot.Capture
-	if err := json.Unmarshal([]byte(body), &c); err != nil || filepath.Dir(c.Path) != filepath.Join(dir, "profiles") {
+	if err := json.Unmarshal([]byte(body), &c); err != nil || filepath.Dir(c.Path) != filepath.Join(dir, "profiles", "on-demand") {
 		t.Fatalf("capture %+v, %v", c, err)
 	}
 	if b, err := os.ReadFile(c.Path); err != nil {
@@ -185,7 +185,13 @@ func TestLeakDetectedByTheAgent(t *testing.T) {
 	if r.Kind != leak.KindHeap || len(r.Sites) == 0 || !strings.Contains(r.Sites[0].Function, "agentTestLeak") {
 		t.Errorf("report: kind %s, sites %v, notes %v", r.Kind, r.Sites, r.Notes)
 	}
-	_, metrics := get(t, "http://"+a.Addr()+"/metrics")
+	// The report's files are written before it is counted: wait for the count.
+	var metrics string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, metrics = get(t, "http://"+a.Addr()+"/metrics"); strings.Contains(metrics, "perfagent_leak_reports_total{") {
+			break
+		}
+	}
 	for _, want := range []string{`perfagent_leak_suspected{kind="heap"`, `perfagent_leak_reports_total{kind="heap",`, "perfagent_leak_heap_growth_rate_bytes_per_second"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "perfagent_leak"))

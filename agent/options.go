@@ -84,6 +84,8 @@ type config struct {
 	maxFDs          int
 	now             func() time.Time
 
+	server serverConfig // the built-in listener's bounds (http.go)
+
 	profiling profilingConfig // continuous profiling (profiling.go)
 	leak      leakConfig      // snapshots, captures, leak detection: leak.go
 }

@@ -385,32 +385,13 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 		}
 	}
 	maps.Copy(st.tags, pc.tags)
-	so := exporters.SinkOptions{
-		Logger:  a.log,
-		OnPanic: func(c string) { a.self.recoverPanic(c) },
-		OnDrop:  func(n int64) { a.self.drop("profile", n) },
-	}
-	var err error
-	if pc.server != "" {
-		st.sink, err = exporters.NewPyroscopeSink(exporters.PyroscopeOptions{
-			ServerAddress: pc.server, ApplicationName: st.app, Tags: st.tags,
-			BasicAuthUser: pc.user, BasicAuthPassword: pc.password, TenantID: pc.tenant, Headers: pc.headers,
-			UserAgent: "perfagent/" + a.version,
-		}, so)
-	} else {
-		st.mode = "local"
-		if store == nil {
-			return fmt.Errorf("perfagent: profiling is on but no Pyroscope server address is set (%s or agent.Profiling.ServerAddress), "+
-				"and local rolling profiles need the agent's profile store (its output directory), which is not configured", EnvPyroscopeServerAddress)
-		}
-		st.sink, err = exporters.NewFileSink(store, so)
-	}
-	if err != nil {
-		return fmt.Errorf("perfagent: profiling: %w", err)
+	if err := a.newProfileSink(st, store); err != nil {
+		return err
 	}
 	var (
 		gcMu     sync.Mutex
 		gcSample rtsample.Sample
+		err      error
 	)
 	st.profiler, err = exporters.StartProfiler(exporters.ProfilerConfig{
 		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
@@ -439,10 +420,42 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 	return nil
 }
 
+// newProfileSink sets st.sink: a Pyroscope sink when a server is
+// configured, else a file sink writing to store.
+func (a *Agent) newProfileSink(st *profilingState, store exporters.ProfileWriter) error {
+	pc := &a.cfg.profiling
+	so := exporters.SinkOptions{
+		Logger:  a.log,
+		OnPanic: func(c string) { a.self.recoverPanic(c) },
+		OnDrop:  func(n int64) { a.self.drop("profile", n) },
+	}
+	var err error
+	if pc.server != "" {
+		st.sink, err = exporters.NewPyroscopeSink(exporters.PyroscopeOptions{
+			ServerAddress: pc.server, ApplicationName: st.app, Tags: st.tags,
+			BasicAuthUser: pc.user, BasicAuthPassword: pc.password, TenantID: pc.tenant, Headers: pc.headers,
+			UserAgent: "perfagent/" + a.version,
+		}, so)
+	} else {
+		st.mode = "local"
+		if store == nil {
+			return fmt.Errorf("perfagent: profiling is on but no Pyroscope server address is set (%s or agent.Profiling.ServerAddress), "+
+				"and local rolling profiles need the agent's profile store (its output directory), which is not configured", EnvPyroscopeServerAddress)
+		}
+		st.sink, err = exporters.NewFileSink(store, so)
+	}
+	if err != nil {
+		return fmt.Errorf("perfagent: profiling: %w", err)
+	}
+	return nil
+}
+
 // stopProfiling stops the profiler: it hands over the final profiles and
-// delivers them within ctx. It returns nil when profiling is off, and an
-// error when ctx ended first or a final profile could not be delivered
-// (each failure is also counted in perfagent.profiling.failed).
+// delivers them within ctx; those still waiting or in flight when ctx ends
+// are dropped and counted (perfagent.profiling.dropped, reason shutdown,
+// and perfagent.agent.dropped, kind profile). It returns nil when
+// profiling is off, and an error saying how many profiles were not
+// delivered (failed or dropped).
 func (a *Agent) stopProfiling(ctx context.Context) error {
 	st := a.profiling
 	if st == nil {
@@ -450,12 +463,22 @@ func (a *Agent) stopProfiling(ctx context.Context) error {
 	}
 	a.cpu.SetOwner(nil)
 	before := st.sink.Stats()
-	if err := st.profiler.Stop(ctx); err != nil && !errors.Is(err, exporters.ErrProfilerStopped) {
-		return fmt.Errorf("profiling: %w", err)
+	err := st.profiler.Stop(ctx)
+	if errors.Is(err, exporters.ErrProfilerStopped) {
+		err = nil
 	}
 	after := st.sink.Stats()
+	var errs []error
 	if n := sumCounts(after.Failed) - sumCounts(before.Failed); n > 0 {
-		return fmt.Errorf("profiling: %d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError)
+		errs = append(errs, fmt.Errorf("%d final profiles not delivered (%s sink): %s", n, st.sink.Name(), after.LastError))
+	}
+	if n := after.Dropped["shutdown"] - before.Dropped["shutdown"]; n > 0 && !a.aborted {
+		errs = append(errs, fmt.Errorf("%d profiles dropped at the shutdown deadline (%s sink): %w", n, st.sink.Name(), err))
+	} else if err != nil && !a.aborted {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("profiling: %w", err)
 	}
 	return nil
 }

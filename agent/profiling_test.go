@@ -124,7 +124,9 @@ func TestProfilingStreamsToPyroscope(t *testing.T) {
 		pprofCode = resp.StatusCode
 		pprofBody, _ = io.ReadAll(resp.Body)
 	}()
-	Tag(context.Background(), Labels("endpoint", "/hot"), func(context.Context) { profiledWork(1200 * time.Millisecond) })
+	// Longer than the one-off profile and its hand-back (StopCPUProfile
+	// waits up to ~200ms), so the continuous profiler samples it too.
+	Tag(context.Background(), Labels("endpoint", "/hot"), func(context.Context) { profiledWork(2 * time.Second) })
 	<-done
 	if pprofCode != 200 {
 		t.Fatalf("/debug/pprof/profile while streaming: %d %s", pprofCode, pprofBody)

@@ -72,49 +72,47 @@ func (s *selfStats) counts(m *map[string]int64) map[string]int64 {
 // Note: the collection being produced is counted by the next one, since its
 // duration is known only when it ends.
 func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
-	start := a.started
 	panics, dropped := a.self.counts(&a.self.panics), a.self.counts(&a.self.dropped)
-	ints := make([]metricdata.DataPoint[int64], 0, 2+2*len(a.readers)+len(panics)+len(dropped))
-	floats := make([]metricdata.DataPoint[float64], 2)
-	ms := make([]metricdata.Metrics, 0, 8)
-	sum := func(name, desc, unit string, from int) {
-		if len(ints) == from {
-			return
-		}
-		ms = append(ms, metricdata.Metrics{Name: name, Description: desc, Unit: unit,
-			Data: metricdata.Sum[int64]{DataPoints: ints[from:len(ints):len(ints)], Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}})
-	}
-	pt := func(v int64, attrs attribute.Set) {
-		ints = append(ints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: start, Time: now, Value: v})
-	}
-	keyed := func(m map[string]int64, key string) {
-		var buf [8]string
-		keys := buf[:0]
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			pt(m[k], cachedSet(key, k))
-		}
+	b := selfBuilder{
+		start: a.started, now: now,
+		ints: make([]metricdata.DataPoint[int64], 0, 2+2*len(a.readers)+len(panics)+len(dropped)),
+		ms:   make([]metricdata.Metrics, 0, 8),
 	}
 	empty := *attribute.EmptySet()
-
-	n := len(ints)
-	pt(a.self.collections.Load(), empty)
-	sum("perfagent.agent.collection.count", "Collections of runtime and process metrics (one per scrape or export).", "{collection}", n)
-	n = len(ints)
-	pt(a.self.collectErrors.Load(), empty)
-	sum("perfagent.agent.collection.errors", "Collections that failed (a recovered panic).", "{collection}", n)
-	floats[0] = metricdata.DataPoint[float64]{StartTime: start, Time: now, Value: time.Duration(a.self.collectNanos.Load()).Seconds()}
+	n := b.pt(a.self.collections.Load(), empty)
+	b.sum("perfagent.agent.collection.count", "Collections of runtime and process metrics (one per scrape or export).", "{collection}", n)
+	n = b.pt(a.self.collectErrors.Load(), empty)
+	b.sum("perfagent.agent.collection.errors", "Collections that failed (a recovered panic).", "{collection}", n)
+	floats := make([]metricdata.DataPoint[float64], 2)
+	floats[0] = metricdata.DataPoint[float64]{StartTime: b.start, Time: now, Value: time.Duration(a.self.collectNanos.Load()).Seconds()}
 	floats[1] = metricdata.DataPoint[float64]{Time: now, Value: time.Duration(a.self.lastCollectNanos.Load()).Seconds()}
-	ms = append(ms,
+	b.ms = append(b.ms,
 		metricdata.Metrics{Name: "perfagent.agent.collection.time", Description: "Time spent collecting runtime and process metrics, the agent's main cost.", Unit: "s",
 			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: floats[0:1:1]}},
 		metricdata.Metrics{Name: "perfagent.agent.collection.duration", Description: "Duration of the latest collection.", Unit: "s",
 			Data: metricdata.Gauge[float64]{DataPoints: floats[1:2:2]}})
+	a.exportMetrics(&b)
+	n = b.keyed(panics, "component")
+	b.sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", n)
+	n = b.keyed(dropped, "kind")
+	b.sum("perfagent.agent.dropped", "Items dropped at a bound (a full buffer, queue or quota, or Shutdown's deadline), by kind (file, profile, export).", "{item}", n)
 
-	// One status read per exporter, so its failures never exceed its exports.
+	out := make([]metricdata.ScopeMetrics, 1, 2)
+	out[0] = metricdata.ScopeMetrics{
+		Scope:   instrumentation.Scope{Name: "github.com/perfagent/perfagent/agent", Version: a.version},
+		Metrics: b.ms,
+	}
+	if l := a.leakMetrics.Load(); l != nil {
+		sm := l.metricsData(b.start, now)
+		sm.Scope.Version = a.version
+		out = append(out, sm)
+	}
+	return out
+}
+
+// exportMetrics adds perfagent.agent.export.count and .failures, from one
+// status read per exporter so its failures never exceed its exports.
+func (a *Agent) exportMetrics(b *selfBuilder) {
 	type exporterStatus struct {
 		attrs attribute.Set
 		st    exporters.HealthStatus
@@ -126,34 +124,56 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 			statuses = append(statuses, exporterStatus{cachedSet("exporter", r.Name), r.Health.Status()})
 		}
 	}
-	n = len(ints)
+	n := len(b.ints)
 	for _, e := range statuses {
-		pt(e.st.Exports, e.attrs)
+		b.pt(e.st.Exports, e.attrs)
 	}
-	sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", n)
-	n = len(ints)
+	b.sum("perfagent.agent.export.count", "Push exports attempted, by exporter.", "{export}", n)
+	n = len(b.ints)
 	for _, e := range statuses {
-		pt(e.st.Failures, e.attrs)
+		b.pt(e.st.Failures, e.attrs)
 	}
-	sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", n)
-	n = len(ints)
-	keyed(panics, "component")
-	sum("perfagent.agent.panics", "Panics recovered in the agent's goroutines, by component.", "{panic}", n)
-	n = len(ints)
-	keyed(dropped, "kind")
-	sum("perfagent.agent.dropped", "Items dropped because a bounded buffer, queue or quota was full, by kind.", "{item}", n)
+	b.sum("perfagent.agent.export.failures", "Push exports that failed, by exporter.", "{export}", n)
+}
 
-	out := make([]metricdata.ScopeMetrics, 1, 2)
-	out[0] = metricdata.ScopeMetrics{
-		Scope:   instrumentation.Scope{Name: "github.com/perfagent/perfagent/agent", Version: a.version},
-		Metrics: ms,
+// selfBuilder builds the agent's own metric data for one collection. The
+// int64 points of every sum share one backing array (ints).
+type selfBuilder struct {
+	start, now time.Time
+	ints       []metricdata.DataPoint[int64]
+	ms         []metricdata.Metrics
+}
+
+// pt adds a point and returns the index it was added at.
+func (b *selfBuilder) pt(v int64, attrs attribute.Set) int {
+	b.ints = append(b.ints, metricdata.DataPoint[int64]{Attributes: attrs, StartTime: b.start, Time: b.now, Value: v})
+	return len(b.ints) - 1
+}
+
+// sum adds a cumulative sum of the points added since index from; none
+// means no metric.
+func (b *selfBuilder) sum(name, desc, unit string, from int) {
+	if len(b.ints) == from {
+		return
 	}
-	if l := a.leakMetrics.Load(); l != nil {
-		sm := l.metricsData(start, now)
-		sm.Scope.Version = a.version
-		out = append(out, sm)
+	b.ms = append(b.ms, metricdata.Metrics{Name: name, Description: desc, Unit: unit,
+		Data: metricdata.Sum[int64]{DataPoints: b.ints[from:len(b.ints):len(b.ints)], Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}})
+}
+
+// keyed adds one point per key of m, in key order, and returns the index
+// of the first.
+func (b *selfBuilder) keyed(m map[string]int64, key string) int {
+	from := len(b.ints)
+	var buf [8]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return out
+	slices.Sort(keys)
+	for _, k := range keys {
+		b.pt(m[k], cachedSet(key, k))
+	}
+	return from
 }
 
 // attrSets caches one-attribute sets by key and value: the metric data

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -21,10 +23,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // flaky is an exporter whose Export fails, panics or succeeds on demand.
 type flaky struct {
 	sdkmetric.Exporter
-	mode string
+	mode  string
+	calls atomic.Int64
 }
 
 func (f *flaky) Export(context.Context, *metricdata.ResourceMetrics) error {
+	f.calls.Add(1)
 	switch f.mode {
 	case "fail":
 		return errors.New("connection refused")
@@ -104,5 +108,38 @@ func TestEndpoints(t *testing.T) {
 	}
 	if _, err := OTLP(context.Background(), Config{}, OTLPOptions{Protocol: "udp"}); err == nil {
 		t.Error("protocol udp accepted")
+	}
+}
+
+func TestHealthUnknownUntilFirstExport(t *testing.T) {
+	var h Health
+	if st := h.Status(); st.State != StateUnknown || st.Healthy {
+		t.Errorf("no export yet: %+v", st)
+	}
+	h.Record(errors.New("deadline exceeded"), time.Now())
+	if st := h.Status(); st.State != StateFailing || st.Healthy {
+		t.Errorf("after a failure: %+v", st)
+	}
+	h.Record(nil, time.Now())
+	if st := h.Status(); st.State != StateHealthy || !st.Healthy {
+		t.Errorf("after a success: %+v", st)
+	}
+}
+
+// A discarded reader's exports never reach its exporter: the final export
+// at Shutdown of a reader that was never used sends nothing.
+func TestDiscardedReaderSendsNothing(t *testing.T) {
+	f := newFlaky(t)
+	r, err := Push(Config{Logger: quietLog()}, "flaky", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.Reader))
+	r.Discard()
+	if err := mp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Errorf("a discarded reader exported %d times", n)
 	}
 }

@@ -20,6 +20,13 @@ type Health struct {
 	lastOK      bool
 }
 
+// States of [HealthStatus.State].
+const (
+	StateUnknown = "unknown" // no export has finished yet
+	StateHealthy = "healthy" // the latest export succeeded
+	StateFailing = "failing" // the latest export failed
+)
+
 // HealthStatus is a point-in-time copy of a [Health], shaped for JSON.
 type HealthStatus struct {
 	Exports     int64     `json:"exports"`
@@ -28,7 +35,12 @@ type HealthStatus struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastFailure time.Time `json:"last_failure,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
-	// Healthy is true when the latest export succeeded or none was tried.
+	// State is StateUnknown until the first export finished, then
+	// StateHealthy or StateFailing after the latest export.
+	State string `json:"state"`
+	// Healthy is true when the latest export succeeded (false while the
+	// State is StateUnknown: an exporter hanging on its first export is
+	// not known to be healthy).
 	Healthy bool `json:"healthy"`
 }
 
@@ -56,8 +68,19 @@ func (h *Health) Status() HealthStatus {
 		LastSuccess: h.lastSuccess,
 		LastFailure: h.lastFailure,
 		LastError:   h.lastError,
-		Healthy:     h.lastOK || h.exports.Load() == 0,
+		State:       h.state(),
+		Healthy:     h.lastOK,
 	}
+}
+
+func (h *Health) state() string {
+	switch {
+	case h.exports.Load() == 0:
+		return StateUnknown
+	case h.lastOK:
+		return StateHealthy
+	}
+	return StateFailing
 }
 
 // LastFailed reports whether the latest export failed, with its error text.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,19 @@ type Reader struct {
 	Handler http.Handler
 	// Health records push exports (nil for Prometheus, which is pulled).
 	Health *Health
+
+	guard *guardedExporter // nil for Prometheus
+}
+
+// Discard makes every later export of the reader (periodic, forced or the
+// final one at Shutdown) a no-op that sends nothing and is not recorded in
+// Health. Use it when the pipeline is torn down before it was ever used
+// (a Start that failed), so nothing is exported on the way out. It is
+// safe for concurrent use; a no-op for pull readers.
+func (r *Reader) Discard() {
+	if r.guard != nil {
+		r.guard.discard.Store(true)
+	}
 }
 
 // PrometheusOptions configure [Prometheus].
@@ -217,7 +231,7 @@ func periodic(cfg Config, name string, exp sdkmetric.Exporter) (*Reader, error) 
 		}
 		opts = append(opts, sdkmetric.WithProducer(p))
 	}
-	return &Reader{Name: name, Reader: sdkmetric.NewPeriodicReader(w, opts...), Health: h}, nil
+	return &Reader{Name: name, Reader: sdkmetric.NewPeriodicReader(w, opts...), Health: h, guard: w}, nil
 }
 
 // withSignalPath appends /v1/metrics to a base URL without a path, as the
@@ -251,9 +265,13 @@ type guardedExporter struct {
 	health  *Health
 	log     *ratelog.Limiter
 	onPanic func(string)
+	discard atomic.Bool
 }
 
 func (g *guardedExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) (err error) {
+	if g.discard.Load() {
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			g.health.panics.Add(1)
@@ -273,6 +291,9 @@ func (g *guardedExporter) Export(ctx context.Context, rm *metricdata.ResourceMet
 }
 
 func (g *guardedExporter) ForceFlush(ctx context.Context) error {
+	if g.discard.Load() {
+		return nil
+	}
 	return ignorePanic(func() error { return g.Exporter.ForceFlush(ctx) })
 }
 

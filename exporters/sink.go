@@ -225,6 +225,13 @@ func (s *Sink) deliverOne(p *Profile) {
 	s.stats.ok(p.Kind, int64(len(p.Data)), where, time.Now())
 }
 
+// Discard cancels every delivery: uploads in flight end at once, and
+// profiles waiting or sent later are never delivered (Close drops and
+// counts them). Use it when the sink is torn down before it was ever used
+// (a Start that failed), so nothing leaves the process on the way out. Call
+// Close after it to stop the workers.
+func (s *Sink) Discard() { s.cancel() }
+
 // Close stops accepting profiles and delivers those waiting, within ctx.
 // When ctx ends first, deliveries in flight are cancelled (an upload ends
 // at once, its retries too; a file write in progress completes), the

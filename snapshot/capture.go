@@ -37,6 +37,23 @@ type CPUProfiler interface {
 // same kind of capture is running.
 var ErrBusy = errors.New("snapshot: a capture of this type is already running")
 
+// ErrRateLimited is returned (wrapped in a [*RateLimitError]) by
+// [Capturer.Capture] when the on-demand rate limit is reached.
+var ErrRateLimited = errors.New("snapshot: on-demand capture rate limit reached")
+
+// RateLimitError is an on-demand capture refused by the rate limit.
+type RateLimitError struct {
+	// RetryAfter is when the next on-demand capture is allowed.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v; retry after %v", ErrRateLimited, e.RetryAfter)
+}
+
+// Unwrap returns ErrRateLimited.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
 // Capture defaults.
 const (
 	DefaultCPUDuration   = 10 * time.Second
@@ -68,6 +85,18 @@ type CaptureConfig struct {
 	// CPU takes CPU profiles; nil means CPU captures fail (and the CPU
 	// part of the latency trigger is skipped).
 	CPU CPUProfiler
+	// OnDemandEvery and OnDemandBurst limit on-demand captures
+	// ([Capturer.Capture]) with a token bucket of their own: OnDemandBurst
+	// tokens (default 3) refilled one every OnDemandEvery. Zero
+	// OnDemandEvery means no limit. A capture over the limit fails with a
+	// [*RateLimitError] and is counted as skipped (rate_limit).
+	OnDemandEvery time.Duration
+	OnDemandBurst int
+	// OnDemandStore receives on-demand captures; nil means the
+	// subdirectory "on-demand" of the Capturer's store (see [Store.Sub]).
+	// Triggered captures keep the Capturer's store, so a flood of
+	// on-demand captures can never evict them from its quota.
+	OnDemandStore *Store
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -85,6 +114,9 @@ func (c *CaptureConfig) defaults() {
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = DefaultRateBurst
+	}
+	if c.OnDemandBurst <= 0 {
+		c.OnDemandBurst = DefaultRateBurst
 	}
 	if c.MaxGoroutines <= 0 {
 		c.MaxGoroutines = DefaultMaxGoroutines
@@ -149,9 +181,10 @@ const queueSize = 4
 //
 // Methods are safe for concurrent use.
 type Capturer struct {
-	cfg   CaptureConfig
-	store *Store
-	trig  triggerState // used by Check only (one goroutine)
+	cfg      CaptureConfig
+	store    *Store       // triggered captures
+	onDemand *Store       // on-demand captures
+	trig     triggerState // used by Check only (one goroutine)
 
 	queue   chan request
 	stop    chan struct{}
@@ -163,6 +196,8 @@ type Capturer struct {
 	running map[string]bool
 	tokens  float64
 	refill  time.Time
+	odToks  float64 // on-demand bucket
+	odFill  time.Time
 	last    map[string]time.Time // per trigger
 	stats   CaptureStats
 	onPanic func()
@@ -172,15 +207,21 @@ type request struct {
 	typ, trigger, reason string
 }
 
-// NewCapturer returns a Capturer writing into store (nil: captures fail
-// with ErrDisabled, triggers are counted but take nothing).
+// NewCapturer returns a Capturer writing triggered captures into store and
+// on-demand ones into cfg.OnDemandStore (nil store: captures fail with
+// ErrDisabled, triggers are counted but take nothing).
 func NewCapturer(store *Store, cfg CaptureConfig) *Capturer {
 	cfg.defaults()
+	od := cfg.OnDemandStore
+	if od == nil {
+		od, _ = store.Sub("on-demand") // a constant, valid name: never fails
+	}
+	now := cfg.Now()
 	return &Capturer{
-		cfg: cfg, store: store,
+		cfg: cfg, store: store, onDemand: od,
 		queue: make(chan request, queueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		running: map[string]bool{}, last: map[string]time.Time{},
-		tokens: float64(cfg.RateBurst), refill: cfg.Now(),
+		tokens: float64(cfg.RateBurst), refill: now, odToks: float64(cfg.OnDemandBurst), odFill: now,
 		stats: CaptureStats{Taken: map[string]int64{}, Failed: map[string]int64{}, Skipped: map[string]int64{}, Fired: map[string]int64{}},
 	}
 }
@@ -253,12 +294,39 @@ func (c *Capturer) runSafely(ctx context.Context, r request) {
 	_, _ = c.capture(ctx, r.typ, r.trigger, r.reason, 0)
 }
 
-// Capture takes a profile of typ now and writes it to the store as
-// <typ>-<ts>.pb.gz. For CPU, d is the duration (0 means the configured
+// Capture takes a profile of typ now and writes it to the on-demand store
+// as <typ>-<ts>.pb.gz. For CPU, d is the duration (0 means the configured
 // CPUDuration; at most 5 minutes) and ctx may end it early. It returns
-// ErrBusy (wrapped) when a capture of the same type is running.
+// ErrBusy (wrapped) when a capture of the same type is running, and a
+// [*RateLimitError] when the on-demand rate limit is reached.
 func (c *Capturer) Capture(ctx context.Context, typ string, d time.Duration) (Capture, error) {
+	if validType(typ) {
+		if wait := c.takeOnDemand(); wait > 0 {
+			c.skip(request{typ: typ, trigger: OnDemand}, SkipRateLimit)
+			return Capture{Type: typ, Trigger: OnDemand, Time: c.cfg.Now(), Error: "skipped: " + SkipRateLimit},
+				&RateLimitError{RetryAfter: wait}
+		}
+	}
 	return c.capture(ctx, typ, OnDemand, "", d)
+}
+
+// takeOnDemand takes a token from the on-demand bucket; when it is empty it
+// returns how long until the next token (and takes nothing).
+func (c *Capturer) takeOnDemand() time.Duration {
+	every := c.cfg.OnDemandEvery
+	if every <= 0 {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	c.odToks = min(float64(c.cfg.OnDemandBurst), c.odToks+float64(now.Sub(c.odFill))/float64(every))
+	c.odFill = now
+	if c.odToks < 1 {
+		return time.Duration((1 - c.odToks) * float64(every))
+	}
+	c.odToks--
+	return 0
 }
 
 func (c *Capturer) capture(ctx context.Context, typ, trigger, reason string, d time.Duration) (Capture, error) {
@@ -284,7 +352,11 @@ func (c *Capturer) capture(ctx context.Context, typ, trigger, reason string, d t
 	err := c.profile(ctx, typ, d, &buf)
 	if err == nil {
 		res.Bytes = buf.Len()
-		res.Path, err = c.store.Write(typ, res.Time, buf.Bytes())
+		store := c.store
+		if trigger == OnDemand {
+			store = c.onDemand
+		}
+		res.Path, err = store.Write(typ, res.Time, buf.Bytes())
 	}
 	res.Seconds = time.Since(start).Seconds()
 	if err != nil {

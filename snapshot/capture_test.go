@@ -273,3 +273,47 @@ func TestQueueBound(t *testing.T) {
 	}
 	c.Close(context.Background())
 }
+
+// A flood of on-demand captures never evicts a triggered capture: they
+// have their own store (and quota).
+func TestOnDemandNeverEvictsTriggered(t *testing.T) {
+	store, _ := OpenStore(t.TempDir(), StoreOptions{MaxFiles: 2})
+	c := NewCapturer(store, CaptureConfig{})
+	defer c.Close(context.Background())
+	trig, err := c.capture(context.Background(), Goroutine, "goroutine_spike", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := c.Capture(context.Background(), Goroutine, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(trig.Path); err != nil {
+		t.Errorf("the triggered capture was evicted by on-demand captures: %v", err)
+	}
+}
+
+func TestOnDemandRateLimit(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	store, _ := OpenStore(t.TempDir(), StoreOptions{})
+	c := NewCapturer(store, CaptureConfig{OnDemandEvery: 10 * time.Second, OnDemandBurst: 2, Now: func() time.Time { return now }})
+	defer c.Close(context.Background())
+	for i := 0; i < 2; i++ {
+		if _, err := c.Capture(context.Background(), Goroutine, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := c.Capture(context.Background(), Goroutine, 0)
+	var rl *RateLimitError
+	if !errors.Is(err, ErrRateLimited) || !errors.As(err, &rl) || rl.RetryAfter != 10*time.Second {
+		t.Fatalf("third capture: %v", err)
+	}
+	now = now.Add(10 * time.Second)
+	if _, err := c.Capture(context.Background(), Goroutine, 0); err != nil {
+		t.Errorf("after the refill: %v", err)
+	}
+	if st := c.Stats(); st.Skipped[SkipRateLimit] != 1 {
+		t.Errorf("skipped %+v", st.Skipped)
+	}
+}

@@ -16,9 +16,11 @@
 //     sync, link into place) under a byte and a file-count quota, deleting
 //     its own oldest files and never anything else.
 //   - [Capturer] takes pprof profiles (heap, goroutine, cpu, allocs, mutex,
-//     block) into a Store on demand and when [Triggers] fire (heap growth,
-//     goroutine spike, scheduling latency, GC CPU), with a cooldown per
-//     trigger, a global rate limit and counted skips. CPU profiles go
+//     block) into a Store when [Triggers] fire (heap growth, goroutine
+//     spike, scheduling latency, GC CPU), with a cooldown per trigger, a
+//     global rate limit and counted skips, and on demand into a store of
+//     their own ([Store.Sub]), optionally rate limited, so on-demand
+//     captures never evict triggered ones. CPU profiles go
 //     through a [CPUProfiler], so a capture never fights a continuous
 //     profiler for the process's one CPU profiler.
 //

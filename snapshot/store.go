@@ -87,6 +87,20 @@ func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	return &Store{dir: filepath.Clean(dir), opts: opts, pinned: map[string]bool{}}, nil
 }
 
+// Sub returns a store for the subdirectory name of s's directory, with s's
+// quotas. Its files are counted and evicted apart from s's (a store ignores
+// subdirectories), so writers given separate stores can never push out
+// each other's files. A nil s returns nil.
+func (s *Store) Sub(name string) (*Store, error) {
+	if s == nil {
+		return nil, nil
+	}
+	if name == "" || name == "." || name == ".." || name != filepath.Base(name) {
+		return nil, fmt.Errorf("snapshot: store subdirectory %q is not a plain name", name)
+	}
+	return OpenStore(filepath.Join(s.dir, name), s.opts)
+}
+
 // Dir returns the store's directory ("" for a nil store).
 func (s *Store) Dir() string {
 	if s == nil {
