@@ -68,6 +68,9 @@ type Config struct {
 	Log io.Writer
 	// Now is the clock stamping results and file names. Default time.Now.
 	Now func() time.Time
+	// Go is the go command that lists, builds and reports its version.
+	// Default "go" (found in PATH).
+	Go string
 }
 
 // Outcome is what an A/B session measured and decided.
@@ -140,6 +143,9 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = "."
 	}
+	if cfg.Go == "" {
+		cfg.Go = "go"
+	}
 	plan, err := ParseGoTest(cfg.GoTest)
 	if err != nil {
 		return nil, &inputError{msg: err.Error()}
@@ -154,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 	}
 	started := cfg.Now().UTC()
 	head := &side{name: "head", cwd: filepath.Join(rp.top, filepath.FromSlash(rp.prefix))}
-	if head.pkgs, err = listPackages(ctx, head.cwd, plan, false); err != nil {
+	if head.pkgs, err = listPackages(ctx, cfg.Go, head.cwd, plan, false); err != nil {
 		return nil, err
 	}
 	if len(head.pkgs) == 0 {
@@ -175,7 +181,7 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 func session(ctx context.Context, cfg Config, plan *Plan, rp *repo, wt, commit string, head *side, started time.Time) (*Outcome, error) {
 	base := &side{name: "base", cwd: filepath.Join(wt, filepath.FromSlash(rp.prefix))}
 	var err error
-	if base.pkgs, err = listPackages(ctx, base.cwd, plan, true); err != nil {
+	if base.pkgs, err = listPackages(ctx, cfg.Go, base.cwd, plan, true); err != nil {
 		return nil, err
 	}
 	bins, err := os.MkdirTemp("", "perfagent-ab-bin-")
@@ -188,7 +194,7 @@ func session(ctx context.Context, cfg Config, plan *Plan, rp *repo, wt, commit s
 	for _, s := range []*side{base, head} {
 		for i, p := range s.pkgs {
 			p.bin = filepath.Join(bins, fmt.Sprintf("%s-%d.test", s.name, i))
-			if err := build(ctx, s.cwd, plan, p); err != nil {
+			if err := build(ctx, cfg.Go, s.cwd, plan, p); err != nil {
 				return nil, fmt.Errorf("ab: build %s at %s: %w", p.importPath, sideName(s, cfg.Ref), err)
 			}
 		}
@@ -215,7 +221,7 @@ func session(ctx context.Context, cfg Config, plan *Plan, rp *repo, wt, commit s
 		}
 	}
 	env := results.CurrentEnvironment()
-	if v, err := goEnv(ctx, head.cwd, "GOVERSION"); err == nil && v != "" {
+	if v, err := goEnv(ctx, cfg.Go, head.cwd, "GOVERSION"); err == nil && v != "" {
 		env.GoVersion = v
 	}
 	params := map[string]string{
@@ -300,7 +306,7 @@ var listFlags = []string{"-tags=", "-mod=", "-race", "-msan", "-asan"}
 // listPackages resolves the package patterns in dir to the packages with
 // test files. On the base side (lenient) packages that do not exist there
 // are left out: they are new in the working tree.
-func listPackages(ctx context.Context, dir string, plan *Plan, lenient bool) ([]*pkg, error) {
+func listPackages(ctx context.Context, goCmd, dir string, plan *Plan, lenient bool) ([]*pkg, error) {
 	args := []string{"list"}
 	if lenient {
 		args = append(args, "-e")
@@ -315,7 +321,7 @@ func listPackages(ctx context.Context, dir string, plan *Plan, lenient bool) ([]
 	}
 	args = append(args, "--")
 	args = append(args, plan.Packages...)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -340,10 +346,10 @@ func listPackages(ctx context.Context, dir string, plan *Plan, lenient bool) ([]
 }
 
 // build compiles p's test binary.
-func build(ctx context.Context, dir string, plan *Plan, p *pkg) error {
+func build(ctx context.Context, goCmd, dir string, plan *Plan, p *pkg) error {
 	args := append([]string{"test", "-c", "-o", p.bin}, plan.BuildFlags...)
 	args = append(args, p.importPath)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -387,8 +393,8 @@ func tail(b []byte, n int) string {
 	return s
 }
 
-func goEnv(ctx context.Context, dir, key string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "env", key)
+func goEnv(ctx context.Context, goCmd, dir, key string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "env", key)
 	cmd.Dir = dir
 	out, err := cmd.Output()
 	return strings.TrimSpace(string(out)), err
