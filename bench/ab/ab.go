@@ -181,8 +181,12 @@ func Run(ctx context.Context, cfg Config) (*Outcome, error) {
 func session(ctx context.Context, cfg Config, plan *Plan, rp *repo, wt, commit string, head *side, started time.Time) (*Outcome, error) {
 	base := &side{name: "base", cwd: filepath.Join(wt, filepath.FromSlash(rp.prefix))}
 	var err error
-	if base.pkgs, err = listPackages(ctx, cfg.Go, base.cwd, plan, true); err != nil {
-		return nil, err
+	// Note: a directory that REF does not have holds only new benchmarks;
+	// the check after the first runs says there is nothing in common.
+	if _, serr := os.Stat(base.cwd); serr == nil {
+		if base.pkgs, err = listPackages(ctx, cfg.Go, base.cwd, plan, true); err != nil {
+			return nil, err
+		}
 	}
 	bins, err := os.MkdirTemp("", "perfagent-ab-bin-")
 	if err != nil {
