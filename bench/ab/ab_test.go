@@ -143,7 +143,7 @@ func worktrees(t *testing.T, dir string) int {
 var short = []string{"-run", "^$", "-bench", ".", "-benchtime", "50ms", "./..."}
 
 func TestCatchesSlowerHead(t *testing.T) {
-	dir := newRepo(t, 200, false) // twice the work: caught on a busy machine too
+	dir := newRepo(t, 400, false) // four times the work: caught on a busy machine too
 	out := filepath.Join(t.TempDir(), "out")
 	var log strings.Builder
 	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD~1", Dir: dir, GoTest: short, Rounds: 6, OutputDir: out, Log: &log})
@@ -154,7 +154,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 	o.Comparison.WriteText(&text)
 	t.Log("\n" + text.String())
 	if !o.Regressed() || len(o.Comparison.Regressions()) != 1 {
-		t.Fatalf("twice the work per op not caught: samples %v and %v", o.Base.Benchmarks[0].Samples, o.Head.Benchmarks[0].Samples)
+		t.Fatalf("four times the work per op not caught: samples %v and %v", o.Base.Benchmarks[0].Samples, o.Head.Benchmarks[0].Samples)
 	}
 	if r := o.Comparison.Regressions()[0]; r.Name != "Work" || r.BaseN != 6 || r.CurrentN != 6 || r.Delta < 0.1 {
 		t.Errorf("regression row %+v", r)
@@ -219,7 +219,7 @@ func TestUnchangedPasses(t *testing.T) {
 // the head.
 func TestRunnerBenchmarks(t *testing.T) {
 	dir := newRepo(t, 100, true)
-	writeFile(t, filepath.Join(dir, "work", "units.go"), "package work\n\nconst Units = 200\n")
+	writeFile(t, filepath.Join(dir, "work", "units.go"), "package work\n\nconst Units = 400\n")
 	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD", Dir: dir, Rounds: 6, OutputDir: t.TempDir(),
 		GoTest: []string{"-run", "TestPerf", "-bench", ".", "-benchtime", "50ms", "./..."}})
 	if err != nil {

@@ -66,7 +66,7 @@ func BenchmarkWork(b *testing.B) {
 var abGoTest = []string{"--", "go", "test", "-run", "^$", "-bench", ".", "-benchtime", "50ms", "."}
 
 func TestBenchAgainstRegression(t *testing.T) {
-	abRepo(t, 200) // twice the work
+	abRepo(t, 400) // four times the work: caught on a busy machine too
 	out := t.TempDir()
 	code, stdout, stderr := cli(t, nil, append([]string{"bench", "--against", "HEAD~1", "--rounds", "6", "--json", "--out", out}, abGoTest...)...)
 	if code != exitFailed {
