@@ -87,5 +87,5 @@ func TestABMode(t *testing.T) {
 	}
 	goTest := time.Since(t0)
 	report(t, fmt.Sprintf("A/B mode through the CLI (bench --against HEAD, 10 runs per side, -benchtime %s), K=%d; one A/B session %s, one go test -count 10 %s",
-		abBenchtime, k, (abTime / time.Duration(k*len(cases))).Round(100*time.Millisecond), goTest.Round(100*time.Millisecond)), tallies, elapsed)
+		abBenchtime, k, (abTime/time.Duration(k*len(cases))).Round(100*time.Millisecond), goTest.Round(100*time.Millisecond)), tallies, elapsed)
 }
