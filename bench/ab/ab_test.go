@@ -45,11 +45,13 @@ func BenchmarkWork(b *testing.B) {
 }
 `
 
-// perfTestGo measures the same work with perfagent's runner in a test.
+// perfTestGo measures the same work with perfagent's runner in TestMain,
+// which runs whatever -run selects (here: no test).
 const perfTestGo = `package perf
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -57,15 +59,16 @@ import (
 	"github.com/perfagent/perfagent/bench"
 )
 
-func TestPerf(t *testing.T) {
+func TestMain(m *testing.M) {
 	r := bench.NewRunner()
 	_, err := r.Run(context.Background(), "work/runner", "work", func(context.Context) error {
 		work.Work(work.Units)
 		return nil
 	}, bench.Options{MinDuration: 50 * time.Millisecond})
 	if err != nil {
-		t.Fatal(err)
+		os.Exit(1)
 	}
+	os.Exit(m.Run())
 }
 `
 
@@ -213,15 +216,15 @@ func TestUnchangedPasses(t *testing.T) {
 	}
 }
 
-// TestRunnerBenchmarks: a bench.Runner in a user's test is measured in the
-// A/B mode, one round per run, and its slowdown is caught, as is the
-// testing.B benchmark's beside it. The working tree's uncommitted change is
+// TestRunnerBenchmarks: a bench.Runner in a user's TestMain is measured in
+// the A/B mode with the usual -run '^$', one round per run, and its slowdown
+// is caught, as is the testing.B benchmark's beside it. The working tree's uncommitted change is
 // the head.
 func TestRunnerBenchmarks(t *testing.T) {
 	dir := newRepo(t, 100, true)
 	writeFile(t, filepath.Join(dir, "work", "units.go"), "package work\n\nconst Units = 400\n")
 	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD", Dir: dir, Rounds: 6, OutputDir: t.TempDir(),
-		GoTest: []string{"-run", "TestPerf", "-bench", ".", "-benchtime", "50ms", "./..."}})
+		GoTest: short})
 	if err != nil {
 		t.Fatal(err)
 	}
