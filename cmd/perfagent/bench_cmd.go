@@ -62,6 +62,7 @@ func benchCommand() command {
 			"perfagent bench api --rate 200 --duration 1m   # open model: 200 req/s, latency from intended send times",
 			"perfagent bench memory -- go test -run '^$' -bench BenchmarkParse ./parser",
 			"perfagent bench system --cold-start -- ./bin/server --port 8080",
+			"perfagent bench --against origin/main -- go test -run '^$' -bench . ./pkg/...   # same-session A/B",
 		},
 	}
 	c.run = func(e *env, args []string) int {
@@ -77,12 +78,16 @@ func benchCommand() command {
 		budgetsFile := fs.String("budgets", "", "also apply this budgets file to the results (exit 1 on a violation)")
 		asJSON := fs.Bool("json", false, "print the results (and comparison) as JSON")
 		otlp := fs.String("otlp", "", "push the results as OpenTelemetry metrics to this OTLP endpoint URL ('env': the OTEL_EXPORTER_OTLP_* variables)")
+		against := fs.String("against", "", "A/B in one session: build the benchmarks given after -- go test ... at this git ref and in the working tree, run them alternately (--rounds runs per side, default 10), compare; exit 1 on a regression")
 		o.api.flags(fs)
 		o.cold.flags(fs)
 		o.memory.flags(fs)
 		args, code, ok := parse(e, fs, args)
 		if !ok {
 			return code
+		}
+		if flagSet(fs, "against") {
+			return benchAgainst(e, fs, args, abFlags{*against, o.api.roundsF, *alpha, *threshold, *asJSON, *root})
 		}
 		o.api.jsonOut = *asJSON
 		if *runRe != "" {

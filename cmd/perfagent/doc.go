@@ -9,7 +9,8 @@
 //
 // The commands:
 //
-//	bench      run benchmarks (system, api, memory, or all) and compare with the baseline
+//	bench      run benchmarks (system, api, memory, or all) and compare with the baseline,
+//	           or with a git ref in the same session (--against REF -- go test ...)
 //	baseline   save a results file (default: the latest) as the baseline
 //	compare    compare two results files (JSON or go test -bench output)
 //	report     render a results file as HTML or Markdown

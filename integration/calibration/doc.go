@@ -2,9 +2,10 @@
 // when nothing changed (A/A) and how often it catches a slowdown known by
 // construction (A/B: 5% and 10% more work per operation), through every
 // gated path a user takes: the system suite through the CLI (bench,
-// baseline, bench), the API suite against a loopback server, and `perfagent
-// compare` on `go test -bench -count 10` output. (The same-session A/B mode,
-// `perfagent bench --against`, has its own calibration beside its tests.)
+// baseline, bench), the API suite against a loopback server, `perfagent
+// compare` on `go test -bench -count 10` output, and the same-session A/B
+// mode (`perfagent bench --against HEAD -- go test ...` on a generated git
+// repository whose working tree does more work, TestABMode).
 //
 // It is not part of `make test`: it takes minutes and its figures, not a
 // pass/fail, are the point. Run it on a quiet machine:
