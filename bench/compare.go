@@ -17,6 +17,11 @@ import (
 const (
 	DefaultAlpha     = 0.05
 	DefaultThreshold = 0.05
+	// DefaultPairedThreshold is the default threshold between the two
+	// sides of one A/B session: measured pair by pair in one session, the
+	// machine's drift cancels, so a smaller change is both measurable and
+	// worth failing on (the family-wise α is the same).
+	DefaultPairedThreshold = 0.02
 )
 
 // CompareOptions control [Compare]. The zero value means the defaults.
@@ -28,9 +33,13 @@ type CompareOptions struct {
 	// p-value is at most Alpha. Default 0.05; values outside (0, 1) mean the
 	// default (the command line rejects them).
 	Alpha float64
+	// paired is set by Compare for runs of one A/B session (see
+	// results.Run.Session).
+	paired bool
 	// Threshold is the relative change (0.05 = 5%) in the worse direction
 	// beyond which a significant change is a regression (and a change in the
-	// better direction an improvement). Default 0.05; negative: 0, so every
+	// better direction an improvement). Default 0.05 ([DefaultPairedThreshold]
+	// between the sides of one A/B session); negative: 0, so every
 	// significant worsening is a regression.
 	Threshold float64
 }
@@ -40,6 +49,8 @@ func (o CompareOptions) withDefaults() CompareOptions {
 		o.Alpha = DefaultAlpha
 	}
 	switch {
+	case o.Threshold == 0 && o.paired:
+		o.Threshold = DefaultPairedThreshold
 	case o.Threshold == 0:
 		o.Threshold = DefaultThreshold
 	case o.Threshold < 0 || math.IsNaN(o.Threshold):
@@ -71,6 +82,10 @@ type Comparison struct {
 	Threshold float64 `json:"threshold"`
 	// Correction names the multiple-comparison control: "holm".
 	Correction string `json:"correction"`
+	// Paired is true when the runs are the two sides of one A/B session
+	// (the same results.Run.Session): samples are then compared pair by
+	// pair with the Wilcoxon signed-rank test instead of Mann-Whitney U.
+	Paired bool `json:"paired,omitempty"`
 	// Gated is the number of gated rows (the m of Holm's method); Common
 	// is the number of benchmarks present in both runs.
 	Gated  int `json:"gated"`
@@ -113,6 +128,12 @@ type Row struct {
 	// test ran; P is then its p-value.
 	Tested bool    `json:"tested"`
 	P      float64 `json:"p,omitempty"`
+	// Paired is true when the two runs are one A/B session's sides and
+	// the test was the Wilcoxon signed-rank test of the sample pairs (each
+	// pair measured next to each other); Delta is then the median of the
+	// pairs' ratios minus 1.
+	Paired      bool `json:"paired,omitempty"`
+	pairedDelta float64
 	// Gated is true for the rows that can fail the comparison: the primary
 	// rows of benchmarks with samples on both sides. AdjustedP is then P
 	// adjusted by Holm's method over every gated row, and Significant is
@@ -167,6 +188,16 @@ func (r Row) PString() string {
 	return fmt.Sprintf("p=%.3f %s", r.P, n)
 }
 
+// TestName names the significance test of the comparison's rows:
+// "Mann-Whitney U", or "Wilcoxon signed-rank, paired" for the two sides of
+// an A/B session.
+func (c *Comparison) TestName() string {
+	if c != nil && c.Paired {
+		return "Wilcoxon signed-rank, paired"
+	}
+	return "Mann-Whitney U"
+}
+
 // Regressions returns the rows whose status is [StatusRegression].
 func (c *Comparison) Regressions() []Row {
 	if c == nil {
@@ -214,14 +245,15 @@ func (c *Comparison) Failed() bool {
 // Runs of different modes (a quick run against a full one) are compared but
 // listed in [Comparison.Incompatible]; a gate should refuse them.
 func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
-	o = o.withDefaults()
 	if base == nil {
 		base = &results.Run{}
 	}
 	if cur == nil {
 		cur = &results.Run{}
 	}
-	c := &Comparison{Alpha: o.Alpha, Threshold: o.Threshold, Correction: "holm", BaseEnvironment: base.Environment, Environment: cur.Environment}
+	o.paired = base.Session != "" && base.Session == cur.Session
+	o = o.withDefaults()
+	c := &Comparison{Alpha: o.Alpha, Threshold: o.Threshold, Correction: "holm", Paired: o.paired, BaseEnvironment: base.Environment, Environment: cur.Environment}
 	if d := base.Environment.Diff(cur.Environment); len(d) > 0 {
 		c.Warnings = append(c.Warnings, "environments differ ("+strings.Join(d, "; ")+"): differences may come from the machine, not the code")
 	}
@@ -451,11 +483,20 @@ func compareResult(base, cur *results.Benchmark, o CompareOptions) []Row {
 	return rows
 }
 
-// test runs the Mann-Whitney U test when both sides have samples and
+// test runs the Mann-Whitney U test when both sides have samples (the
+// Wilcoxon signed-rank test of the pairs when the runs are paired) and
 // reports whether it ran.
 func test(r *Row, base, cur []float64, o CompareOptions) bool {
 	if len(base) == 0 || len(cur) == 0 {
 		return false
+	}
+	if o.paired {
+		if len(base) != len(cur) {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("paired runs with %d and %d samples: tested unpaired", len(base), len(cur)))
+		} else if p, delta, ok := signedRankTest(base, cur); ok {
+			r.Tested, r.P, r.Paired, r.pairedDelta = true, p, true, delta
+			return true
+		}
 	}
 	// benchmath.NewSample sorts its argument: give it copies.
 	s1 := benchmath.NewSample(slices.Clone(base), &benchmath.Thresholds{CompareAlpha: o.Alpha})
@@ -484,6 +525,9 @@ func classify(r *Row, o CompareOptions) {
 		return
 	default:
 		r.Delta = r.Current/r.Base - 1
+	}
+	if r.Paired {
+		r.Delta = r.pairedDelta
 	}
 	if !r.Gated {
 		r.Status = StatusNotGated
@@ -548,8 +592,8 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintf(w, "gate: %d row(s) tested (Mann-Whitney U, Holm-adjusted, family-wise α=%.3g), threshold %.3g%%: %d regression(s)\n",
-		c.Gated, c.Alpha, 100*c.Threshold, len(c.Regressions()))
+	_, err := fmt.Fprintf(w, "gate: %d row(s) tested (%s, Holm-adjusted, family-wise α=%.3g), threshold %.3g%%: %d regression(s)\n",
+		c.Gated, c.TestName(), c.Alpha, 100*c.Threshold, len(c.Regressions()))
 	return err
 }
 

@@ -34,7 +34,7 @@ func Markdown(w io.Writer, res *results.Run, cmp *bench.Comparison) error {
 	}
 	p("## %s\n\n", mdEscape(title))
 	if cmp != nil {
-		gate := fmt.Sprintf("%d row(s) gated (Mann-Whitney U, Holm-adjusted, family-wise α = %.3g), threshold %.3g%%", cmp.Gated, cmp.Alpha, 100*cmp.Threshold)
+		gate := fmt.Sprintf("%d row(s) gated (%s, Holm-adjusted, family-wise α = %.3g), threshold %.3g%%", cmp.Gated, cmp.TestName(), cmp.Alpha, 100*cmp.Threshold)
 		failed := 0
 		for _, r := range cmp.Rows {
 			if r.Status == bench.StatusFailed {

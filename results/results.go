@@ -58,6 +58,12 @@ type Run struct {
 	Parameters map[string]string `json:"parameters,omitempty"`
 	// Environment describes the machine and build that produced the run.
 	Environment Environment `json:"environment"`
+	// Session, when set, names a same-session A/B comparison that produced
+	// this run and its counterpart: both carry the same Session, and
+	// sample i of each benchmark in one was measured next to sample i in
+	// the other (one round of the ABBA order), so comparisons test the
+	// pairs.
+	Session string `json:"session,omitempty"`
 	// Machine is how busy the rest of the machine was while the run
 	// measured, when known (Linux).
 	Machine *MachineLoad `json:"machine,omitempty"`

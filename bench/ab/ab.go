@@ -243,7 +243,7 @@ func session(ctx context.Context, cfg Config, plan *Plan, rp *repo, wt, commit s
 		if s.procs > 0 {
 			e.GOMAXPROCS = s.procs
 		}
-		r := &results.Run{Schema: results.Schema, Suite: "ab-" + s.name, StartedAt: started, FinishedAt: finished,
+		r := &results.Run{Schema: results.Schema, Suite: "ab-" + s.name, Session: "ab-" + results.Timestamp(started) + "-" + short, StartedAt: started, FinishedAt: finished,
 			Parameters: params, Environment: e, Benchmarks: []results.Benchmark{}, Warnings: warnings}
 		for _, sr := range s.order {
 			r.Benchmarks = append(r.Benchmarks, sr.result(names[sr.key()]))

@@ -20,6 +20,7 @@ type abFlags struct {
 	alpha, threshold float64
 	json             bool
 	root             string
+	gate             bench.CompareOptions // from --alpha and --threshold
 }
 
 // abFlagNames are the flags that mean something with --against; any other
@@ -68,7 +69,7 @@ func benchAgainst(e *env, fs *flag.FlagSet, args []string, o abFlags) int {
 	}
 	out, err := ab.Run(e.ctx, ab.Config{
 		Ref: o.ref, GoTest: tail[2:], Go: tail[0], Rounds: rounds,
-		Compare:   bench.CompareOptions{Alpha: o.alpha, Threshold: o.threshold},
+		Compare:   o.gate,
 		OutputDir: benchDir(o.root), Log: e.stderr,
 	})
 	switch {

@@ -87,7 +87,7 @@ func benchCommand() command {
 			return code
 		}
 		if flagSet(fs, "against") {
-			return benchAgainst(e, fs, args, abFlags{*against, o.api.roundsF, *alpha, *threshold, *asJSON, *root})
+			return benchAgainst(e, fs, args, abFlags{*against, o.api.roundsF, *alpha, *threshold, *asJSON, *root, gateOptions(fs, *alpha, *threshold)})
 		}
 		o.api.jsonOut = *asJSON
 		if *runRe != "" {
@@ -163,7 +163,7 @@ func benchCommand() command {
 			bench.WithOutputDir(benchDir(*root)),
 			bench.WithSuite(suiteName),
 			bench.WithRenderer(report.HTML),
-			bench.WithCompareOptions(bench.CompareOptions{Alpha: *alpha, Threshold: *threshold}),
+			bench.WithCompareOptions(gateOptions(fs, *alpha, *threshold)),
 		)
 		runErrs := runSuites(&se, r, suites, &o)
 		out, err := r.Conclude(*noBase)

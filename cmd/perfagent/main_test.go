@@ -458,3 +458,23 @@ func TestBenchMemory(t *testing.T) {
 		t.Errorf("non-go-test command: %d %s", code, errb)
 	}
 }
+
+// --threshold 0 means no threshold (every significant worsening fails), not
+// the default.
+func TestCompareThresholdZero(t *testing.T) {
+	dir := t.TempDir()
+	old, cur := filepath.Join(dir, "old.json"), filepath.Join(dir, "new.json")
+	var a, b []float64
+	for i := range 10 {
+		a = append(a, 1000+float64(i))
+		b = append(b, 1030+float64(i)) // 3% slower, clearly significant
+	}
+	writeResults(t, old, a)
+	writeResults(t, cur, b)
+	if code, out, errb := cli(t, nil, "compare", old, cur); code != exitOK {
+		t.Errorf("default threshold 5%%: exit %d\n%s%s", code, out, errb)
+	}
+	if code, out, errb := cli(t, nil, "compare", "--threshold", "0", old, cur); code != exitFailed {
+		t.Errorf("--threshold 0: exit %d, want 1\n%s%s", code, out, errb)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -136,7 +137,7 @@ func compareCommand() command {
 		if err != nil {
 			return inputErr(e, c.name, err)
 		}
-		cmp := bench.Compare(base, cur, bench.CompareOptions{Alpha: *alpha, Threshold: *threshold})
+		cmp := bench.Compare(base, cur, gateOptions(fs, *alpha, *threshold))
 		if cmp.Common == 0 {
 			return inputErr(e, c.name, fmt.Errorf("no benchmark in common: %s has %s; %s has %s", oldPath, names(base), newPath, names(cur)))
 		}
@@ -354,4 +355,19 @@ func printVersion(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "perfagent %s (%s)\n", v, goV)
+}
+
+// gateOptions are the comparison options of --alpha and --threshold: a
+// --threshold not given leaves the default to the comparison (5%, or 2%
+// between the sides of one A/B session), and an explicit 0 means 0.
+func gateOptions(fs *flag.FlagSet, alpha, threshold float64) bench.CompareOptions {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "threshold" })
+	switch {
+	case !set:
+		threshold = 0
+	case threshold == 0:
+		threshold = -1
+	}
+	return bench.CompareOptions{Alpha: alpha, Threshold: threshold}
 }
