@@ -303,6 +303,9 @@ func Compare(base, cur *results.Run, o CompareOptions) *Comparison {
 			Warnings: []string{"missing from the current run"}})
 	}
 	c.Gated = holm(c.Rows, o.Alpha)
+	if w := pairedPower(c.Rows, c.Gated, o.Alpha); w != "" {
+		c.Warnings = append(c.Warnings, w)
+	}
 	for i := range c.Rows {
 		classify(&c.Rows[i], o)
 	}
@@ -602,4 +605,23 @@ func fmtNum(v float64, ok bool) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.4g", v)
+}
+
+// pairedPower warns when the pairs of an A/B session are too few for any
+// gated row to reach significance: an exact test of n pairs cannot give a
+// p-value below 2^(1-n), and Holm multiplies the smallest by m, the number
+// of gated rows.
+func pairedPower(rows []Row, m int, alpha float64) string {
+	fewest := 0
+	for _, r := range rows {
+		if r.Gated && r.Paired && (fewest == 0 || r.BaseN < fewest) {
+			fewest = r.BaseN
+		}
+	}
+	if fewest == 0 || float64(m)*math.Pow(2, float64(1-fewest)) <= alpha {
+		return ""
+	}
+	need := int(math.Ceil(1 + math.Log2(float64(m)/alpha)))
+	return fmt.Sprintf("%d pairs cannot show a significant change across %d gated rows (the smallest possible adjusted p is %.3g > α %.3g): run at least %d rounds per side",
+		fewest, m, float64(m)*math.Pow(2, float64(1-fewest)), alpha, need)
 }

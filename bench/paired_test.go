@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/perfagent/perfagent/results"
@@ -83,4 +84,25 @@ func oneBench(samples []float64, session string) *results.Run {
 	b := results.Benchmark{Name: "x", Unit: "ns/op", Samples: samples, Iterations: int64(len(samples))}
 	b.Stats, _ = results.Summarize(samples)
 	return &results.Run{Session: session, Benchmarks: []results.Benchmark{b}}
+}
+
+func TestPairedPowerWarning(t *testing.T) {
+	few := []float64{1, 2, 3, 4, 5, 6}
+	slower := []float64{2, 3, 4, 5, 6, 7}
+	c := Compare(oneBench(few, "s"), oneBench(slower, "s"), CompareOptions{})
+	// One row, 6 pairs: smallest p 2^-5 = 0.031 <= 0.05, no warning.
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings %q", c.Warnings)
+	}
+	two := func(s []float64) *results.Run {
+		r := oneBench(s, "s")
+		b := r.Benchmarks[0]
+		b.Name = "y"
+		r.Benchmarks = append(r.Benchmarks, b)
+		return r
+	}
+	c = Compare(two(few), two(slower), CompareOptions{})
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "6 pairs cannot show a significant change across 2 gated rows") || !strings.Contains(c.Warnings[0], "at least 7 rounds") {
+		t.Errorf("warnings %q", c.Warnings)
+	}
 }

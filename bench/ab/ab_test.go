@@ -149,7 +149,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 	dir := newRepo(t, 400, false) // four times the work: caught on a busy machine too
 	out := filepath.Join(t.TempDir(), "out")
 	var log strings.Builder
-	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD~1", Dir: dir, GoTest: short, Rounds: 6, OutputDir: out, Log: &log})
+	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD~1", Dir: dir, GoTest: short, Rounds: 8, OutputDir: out, Log: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -159,7 +159,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 	if !o.Regressed() || len(o.Comparison.Regressions()) != 1 {
 		t.Fatalf("four times the work per op not caught: samples %v and %v", o.Base.Benchmarks[0].Samples, o.Head.Benchmarks[0].Samples)
 	}
-	if r := o.Comparison.Regressions()[0]; r.Name != "Work" || r.BaseN != 6 || r.CurrentN != 6 || r.Delta < 0.1 {
+	if r := o.Comparison.Regressions()[0]; r.Name != "Work" || r.BaseN != 8 || r.CurrentN != 8 || r.Delta < 0.1 {
 		t.Errorf("regression row %+v", r)
 	}
 	if worktrees(t, dir) != 1 {
@@ -172,7 +172,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 			order = append(order, l[i+1:i+5])
 		}
 	}
-	if got := strings.Join(order, " "); got != "base head head base base head head base base head head base" {
+	if got := strings.Join(order, " "); got != "base head head base base head head base base head head base base head head base" {
 		t.Errorf("run order %s", got)
 	}
 	// Both sides are results files that compare reads again, with the same
@@ -193,7 +193,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(base.Benchmarks[0].Samples) != 6 || head.Environment.Revision == base.Environment.Revision {
+	if len(base.Benchmarks[0].Samples) != 8 || head.Environment.Revision == base.Environment.Revision {
 		t.Errorf("files: %d samples, revisions %s and %s", len(base.Benchmarks[0].Samples), base.Environment.Revision, head.Environment.Revision)
 	}
 	if c := bench.Compare(base, head, bench.CompareOptions{}); !c.Failed() {
@@ -204,7 +204,7 @@ func TestCatchesSlowerHead(t *testing.T) {
 func TestUnchangedPasses(t *testing.T) {
 	dir := newRepo(t, 100, false) // HEAD~1 and HEAD do the same work
 	// Note: at α = 0.01 an unchanged tree fails at most 1% of the time.
-	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD~1", Dir: dir, GoTest: short, Rounds: 6, OutputDir: t.TempDir(),
+	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD~1", Dir: dir, GoTest: short, Rounds: 8, OutputDir: t.TempDir(),
 		Compare: bench.CompareOptions{Alpha: 0.01}})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestUnchangedPasses(t *testing.T) {
 func TestRunnerBenchmarks(t *testing.T) {
 	dir := newRepo(t, 100, true)
 	writeFile(t, filepath.Join(dir, "work", "units.go"), "package work\n\nconst Units = 400\n")
-	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD", Dir: dir, Rounds: 6, OutputDir: t.TempDir(),
+	o, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD", Dir: dir, Rounds: 8, OutputDir: t.TempDir(),
 		GoTest: short})
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +233,10 @@ func TestRunnerBenchmarks(t *testing.T) {
 	t.Log("\n" + text.String())
 	got := map[string]bool{}
 	for _, r := range o.Comparison.Regressions() {
-		got[r.Name] = r.BaseN == 6 && r.CurrentN == 6
+		got[r.Name] = r.BaseN == 8 && r.CurrentN == 8
 	}
 	if !got["work/runner"] || !got["Work"] {
-		t.Errorf("regressions %v, want work/runner and Work with 6 runs each", got)
+		t.Errorf("regressions %v, want work/runner and Work with 8 runs each", got)
 	}
 	if !o.Head.Environment.Modified {
 		t.Errorf("the working tree's change is not recorded as modified")
