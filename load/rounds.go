@@ -57,6 +57,7 @@ type rounds struct {
 	eps   [][]EndpointRound // per endpoint, per closed round
 	keep  bool              // keep each round's histograms, encoded (shard results)
 	hists [][]string        // per endpoint, per closed round, when keep
+	rcs   [][]roundCounts   // per endpoint, per closed round, when keep
 	begin time.Time         // start of the current round (real time)
 }
 
@@ -68,6 +69,7 @@ func newRounds(want, endpoints int, keep bool) *rounds {
 	}
 	if keep {
 		r.hists = make([][]string, endpoints)
+		r.rcs = make([][]roundCounts, endpoints)
 	}
 	return r
 }
@@ -109,6 +111,7 @@ func (e *engine) closeRound(end time.Time) {
 		r.eps[i] = append(r.eps[i], er)
 		if r.keep {
 			r.hists[i] = append(r.hists[i], encodeHist(h))
+			r.rcs[i] = append(r.rcs[i], c)
 		}
 		r.cum[i].Merge(h) // same geometry: nothing is dropped
 		h.Reset()
