@@ -175,10 +175,10 @@ type merger struct {
 	rcs    [][]roundCounts
 	rrate  [][]float64 // per endpoint, per round: sum of the shards' rates
 	wins   []Round
-	step   int64                      // series interval of the merge, seconds
-	series []map[int64]*mergedPoint   // per endpoint, by interval start (Unix s)
-	rate   []float64                  // per endpoint: sum of the shards' rates
-	setLat []*hdrhistogram.Histogram  // per setup step
+	step   int64                     // series interval of the merge, seconds
+	series []map[int64]*mergedPoint  // per endpoint, by interval start (Unix s)
+	rate   []float64                 // per endpoint: sum of the shards' rates
+	setLat []*hdrhistogram.Histogram // per setup step
 	state  mergeState
 	first  time.Time
 	last   time.Time

@@ -151,10 +151,10 @@ type epStats struct {
 	interval *hdrhistogram.Histogram // latencies of the current series interval
 	// classes are the latencies by status class (shard runs only, else
 	// nil): 1xx to 5xx, then requests without a status (timeouts).
-	classes  []*hdrhistogram.Histogram
-	iv       intervalCounts
-	rc       roundCounts
-	samples  errSamples
+	classes []*hdrhistogram.Histogram
+	iv      intervalCounts
+	rc      roundCounts
+	samples errSamples
 }
 
 type intervalCounts struct{ requests, errors, timeouts int64 }
