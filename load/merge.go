@@ -374,8 +374,10 @@ func (m *merger) add(sr *ShardResult) error {
 			m.refrE = append(m.refrE, msg)
 		}
 	}
-	for _, w := range sr.Warnings {
-		m.warns = append(m.warns, fmt.Sprintf("shard %d: %s", sr.Shard, w))
+	// Note: the shards' other warnings (saturation, waits, drops) are
+	// recomputed from the sums.
+	if sr.StartLate > sr.Run.LateAfter && !sr.StartAt.IsZero() {
+		m.warns = append(m.warns, fmt.Sprintf("shard %d started %v after the shared start; requests already due were sent late and their latency includes the delay", sr.Shard, roundDur(sr.StartLate)))
 	}
 	if sr.Partial {
 		m.warns = append(m.warns, fmt.Sprintf("shard %d was interrupted before its end (partial)", sr.Shard))

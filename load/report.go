@@ -506,7 +506,7 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 	if e.keep() {
 		r.Shard = &ShardInfo{Index: e.shard.Index, Count: e.shard.Count, Workers: e.workers, StartAt: e.opts.StartAt, StartLate: e.late}
 	}
-	if e.late > 0 && !e.opts.StartAt.IsZero() {
+	if e.late > e.opts.LateAfter && !e.opts.StartAt.IsZero() {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("started %v after --start-at %s; measured from the shared schedule, so requests already due were sent late and their latency includes the delay",
 			roundDur(e.late), e.opts.StartAt.UTC().Format(time.RFC3339Nano)))
 	}
