@@ -36,9 +36,9 @@ type apiOptions struct {
 	rate, rampFrom          float64
 
 	shardF, shardsF, startAtF textFlag
-	shardResult, latencyLog  string
-	shard                    load.Shard // Count 0: not sharded
-	startAt                  time.Time
+	shardResult, latencyLog   string
+	shard                     load.Shard // Count 0: not sharded
+	startAt                   time.Time
 
 	verdict         *load.Verdict // set by a run, checked by the command
 	scenarioParsed  *load.Scenario
