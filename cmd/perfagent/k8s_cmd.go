@@ -216,6 +216,10 @@ func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, err
 				Metadata: k8sMeta{Labels: labels, Annotations: map[string]string{"perfagent.io/start-at": start.UTC().Format(time.RFC3339Nano)}},
 				Spec: k8sPodSpec{
 					RestartPolicy: "Never",
+					// Generators on different nodes where the cluster
+					// allows: one node's network is not the bottleneck.
+					TopologySpreadConstraints: []k8sSpread{{MaxSkew: 1, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: "ScheduleAnyway",
+						LabelSelector: k8sSelector{MatchLabels: labels}}},
 					Containers: []k8sContainer{{
 						Name: "perfagent", Image: o.image, Args: podArgs,
 						Env: []k8sEnv{{Name: "CI", Value: "1"}},
@@ -279,9 +283,19 @@ type (
 		Spec     k8sPodSpec `yaml:"spec"`
 	}
 	k8sPodSpec struct {
-		RestartPolicy string         `yaml:"restartPolicy"`
-		Containers    []k8sContainer `yaml:"containers"`
-		Volumes       []k8sVolume    `yaml:"volumes,omitempty"`
+		RestartPolicy             string         `yaml:"restartPolicy"`
+		TopologySpreadConstraints []k8sSpread    `yaml:"topologySpreadConstraints,omitempty"`
+		Containers                []k8sContainer `yaml:"containers"`
+		Volumes                   []k8sVolume    `yaml:"volumes,omitempty"`
+	}
+	k8sSpread struct {
+		MaxSkew           int32       `yaml:"maxSkew"`
+		TopologyKey       string      `yaml:"topologyKey"`
+		WhenUnsatisfiable string      `yaml:"whenUnsatisfiable"`
+		LabelSelector     k8sSelector `yaml:"labelSelector"`
+	}
+	k8sSelector struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
 	}
 	k8sContainer struct {
 		Name         string       `yaml:"name"`
