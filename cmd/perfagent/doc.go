@@ -10,6 +10,8 @@
 // The commands:
 //
 //	bench      run benchmarks (system, api, memory, or all) and compare with the baseline
+//	merge      merge the shard results of a sharded API run exactly, judge its targets and budgets
+//	k8s-job    write a Kubernetes Indexed Job running a sharded API benchmark
 //	baseline   save a results file (default: the latest) as the baseline
 //	compare    compare two results files (JSON or go test -bench output)
 //	report     render a results file as HTML or Markdown
