@@ -191,12 +191,13 @@ type merger struct {
 	end    time.Duration
 	anyEnd bool
 	part   []int
+	hr     histReader
 }
 
 type mergedPoint struct {
 	d    float64
 	iv   intervalCounts
-	hist *hdrhistogram.Histogram
+	hist *hdrhistogram.PackedHistogram // nil: no latency
 }
 
 func newMerger(e *engine, ref *ShardResult) *merger {
@@ -222,15 +223,41 @@ func newMerger(e *engine, ref *ShardResult) *merger {
 }
 
 // into decodes s (empty: nothing) and merges it into dst.
-func into(dst *hdrhistogram.Histogram, s string, digits int) error {
+func (m *merger) into(dst *hdrhistogram.Histogram, s string, digits int) error {
 	if s == "" {
 		return nil
 	}
-	h, err := decodeHist(s, 1, histMax, digits)
-	if err != nil {
-		return fmt.Errorf("histogram: %w", err)
+	var dropped int64
+	if err := m.hr.each(s, digits, func(v, c int64) {
+		if dst.RecordValues(v, c) != nil {
+			dropped += c
+		}
+	}); err != nil {
+		return err
 	}
-	if dropped := dst.Merge(h); dropped > 0 {
+	if dropped > 0 {
+		return fmt.Errorf("merging a histogram dropped %d values", dropped)
+	}
+	return nil
+}
+
+// intoPacked is into for a sparse histogram, created when nil.
+func (m *merger) intoPacked(dst **hdrhistogram.PackedHistogram, s string, digits int) error {
+	if s == "" {
+		return nil
+	}
+	if *dst == nil {
+		*dst = hdrhistogram.NewPacked(1, histMax, digits)
+	}
+	var dropped int64
+	if err := m.hr.each(s, digits, func(v, c int64) {
+		if (*dst).RecordValues(v, c) != nil {
+			dropped += c
+		}
+	}); err != nil {
+		return err
+	}
+	if dropped > 0 {
 		return fmt.Errorf("merging a histogram dropped %d values", dropped)
 	}
 	return nil
@@ -273,7 +300,7 @@ func (m *merger) add(sr *ShardResult) error {
 		if secs > 0 {
 			m.rate[i] += float64(se.Counts.Requests) / secs
 		}
-		if err := errors.Join(into(m.lat[i], se.Latency, histDigits), m.intoService(st, se.Service)); err != nil {
+		if err := errors.Join(m.into(m.lat[i], se.Latency, histDigits), m.intoService(st, se.Service)); err != nil {
 			return fmt.Errorf("endpoint %s: %w", se.Name, err)
 		}
 		for name, v := range se.Phases {
@@ -281,7 +308,7 @@ func (m *merger) add(sr *ShardResult) error {
 			if p < 0 {
 				return fmt.Errorf("endpoint %s: unknown phase %q", se.Name, name)
 			}
-			if err := into(st.phases[p], v, coarseDigits); err != nil {
+			if err := m.into(st.phases[p], v, coarseDigits); err != nil {
 				return fmt.Errorf("endpoint %s: phase %s: %w", se.Name, name, err)
 			}
 		}
@@ -295,7 +322,7 @@ func (m *merger) add(sr *ShardResult) error {
 			if k < 0 {
 				return fmt.Errorf("endpoint %s: unknown status class %q", se.Name, name)
 			}
-			if err := into(st.classes[k], v, coarseDigits); err != nil {
+			if err := m.into(st.classes[k], v, coarseDigits); err != nil {
 				return fmt.Errorf("endpoint %s: status %s: %w", se.Name, name, err)
 			}
 		}
@@ -315,21 +342,15 @@ func (m *merger) add(sr *ShardResult) error {
 			if l := sr.Rounds[k].Length.Seconds(); l > 0 {
 				m.rrate[i][k] += float64(rd.Requests) / l
 			}
-			if err := into(m.rounds[i][k], rd.Latency, histDigits); err != nil {
+			if err := m.into(m.rounds[i][k], rd.Latency, histDigits); err != nil {
 				return fmt.Errorf("endpoint %s: round %d: %w", se.Name, k+1, err)
 			}
 		}
 		for _, p := range se.Series {
-			var h *hdrhistogram.Histogram
-			if p.Latency != "" {
-				var err error
-				if h, err = decodeHist(p.Latency, 1, histMax, coarseDigits); err != nil {
-					return fmt.Errorf("endpoint %s: series at %d: %w", se.Name, p.Second, err)
-				}
-			}
 			iv := intervalCounts{requests: p.Requests, errors: p.Errors, timeouts: p.Timeouts}
-			if err := m.addPoint(m.series[i], floorDiv(p.Second, m.step)*m.step, p.D, iv, h); err != nil {
-				return fmt.Errorf("endpoint %s: %w", se.Name, err)
+			mp := m.point(m.series[i], floorDiv(p.Second, m.step)*m.step, p.D, iv)
+			if err := m.intoPacked(&mp.hist, p.Latency, coarseDigits); err != nil {
+				return fmt.Errorf("endpoint %s: series at %d: %w", se.Name, p.Second, err)
 			}
 		}
 	}
@@ -351,7 +372,7 @@ func (m *merger) add(sr *ShardResult) error {
 		if err := importCounts(&st.counts, &se.Counts); err != nil {
 			return fmt.Errorf("setup step %s: %w", se.Name, err)
 		}
-		if err := into(st.latency, se.Latency, histDigits); err != nil {
+		if err := m.into(st.latency, se.Latency, histDigits); err != nil {
 			return fmt.Errorf("setup step %s: %w", se.Name, err)
 		}
 		for _, msg := range se.ErrorSamples {
@@ -364,7 +385,7 @@ func (m *merger) add(sr *ShardResult) error {
 		m.disp += o.Dispatched
 		m.waited += o.Waited
 		m.end = max(m.end, o.End)
-		if err := into(m.acc.sendLag, o.SendLag, coarseDigits); err != nil {
+		if err := m.into(m.acc.sendLag, o.SendLag, coarseDigits); err != nil {
 			return fmt.Errorf("send lag: %w", err)
 		}
 	}
@@ -392,11 +413,12 @@ func (m *merger) intoService(st *epStats, s string) error {
 		}
 		return nil
 	}
-	return into(st.service, s, histDigits)
+	return m.into(st.service, s, histDigits)
 }
 
-// addPoint merges one interval into the points keyed by interval start.
-func (m *merger) addPoint(pts map[int64]*mergedPoint, k int64, d float64, iv intervalCounts, h *hdrhistogram.Histogram) error {
+// point adds one interval's counts to the points keyed by interval start
+// and returns the point.
+func (m *merger) point(pts map[int64]*mergedPoint, k int64, d float64, iv intervalCounts) *mergedPoint {
 	p := pts[k]
 	if p == nil {
 		p = &mergedPoint{}
@@ -407,9 +429,15 @@ func (m *merger) addPoint(pts map[int64]*mergedPoint, k int64, d float64, iv int
 	p.iv.requests += iv.requests
 	p.iv.errors += iv.errors
 	p.iv.timeouts += iv.timeouts
+	return p
+}
+
+// addPoint merges one interval into the points keyed by interval start.
+func (m *merger) addPoint(pts map[int64]*mergedPoint, k int64, d float64, iv intervalCounts, h *hdrhistogram.PackedHistogram) error {
+	p := m.point(pts, k, d, iv)
 	if h != nil && h.TotalCount() > 0 {
 		if p.hist == nil {
-			p.hist = newCoarse()
+			p.hist = hdrhistogram.NewPacked(1, histMax, coarseDigits)
 		}
 		if dropped := p.hist.Merge(h); dropped > 0 {
 			return fmt.Errorf("merging the series at %d dropped %d values", k, dropped)
