@@ -272,7 +272,7 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 	defer e.recoverWorker()
 	// Note: a shard's series intervals end on whole wall-clock seconds,
 	// so the shards' series align when merged.
-	st := time.NewTimer(e.nextTick(time.Now()))
+	st := time.NewTimer(e.nextTick(e.start) - time.Since(e.start))
 	defer st.Stop()
 	pt := time.NewTicker(e.opts.ProgressInterval)
 	defer pt.Stop()

@@ -248,3 +248,43 @@ func TestCompactSecsAlignsOnUnixMultiples(t *testing.T) {
 		t.Errorf("merged histogram: %v, %d values", err, m.TotalCount())
 	}
 }
+
+func TestLateShardMeasuresFromTheSharedSchedule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	start := time.Now().Add(-300 * time.Millisecond)
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{
+		Load:  Load{Model: ModelOpen, Rate: 200, Duration: time.Second, Concurrency: 8},
+		Shard: Shard{Index: 1, Count: 2}, StartAt: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := rep.ShardResult
+	if rep.Shard.StartLate < 300*time.Millisecond || sr.StartLate != rep.Shard.StartLate || !sr.StartAt.Equal(start) {
+		t.Errorf("start late %v, want at least 300ms", rep.Shard.StartLate)
+	}
+	// The shard's half of the schedule from the shared start: the
+	// requests already due were sent at once, late, and not counted as
+	// the generator's fault.
+	if o := rep.Open; o.Intended != 100 || o.Dispatched != 100 || o.Waited < 25 {
+		t.Errorf("intended %d dispatched %d waited %d", o.Intended, o.Dispatched, o.Waited)
+	}
+	if rep.Total.Latency.Max < 250*time.Millisecond {
+		t.Errorf("latency max %v: the late requests' latency must count from their intended time", rep.Total.Latency.Max)
+	}
+	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "after --start-at") }) {
+		t.Errorf("no warning about the late start: %q", rep.Warnings)
+	}
+	// Series points start on whole wall-clock seconds after the first.
+	pts := sr.Endpoints[0].Series
+	var n int64
+	for i, p := range pts {
+		n += p.Requests
+		if i > 0 && p.Second != pts[i-1].Second+1 {
+			t.Errorf("series seconds %d then %d", pts[i-1].Second, p.Second)
+		}
+	}
+	if n != rep.Total.Requests {
+		t.Errorf("series holds %d requests of %d", n, rep.Total.Requests)
+	}
+}
