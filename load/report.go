@@ -159,15 +159,17 @@ type EndpointReport struct {
 // MarshalJSON writes Targets in nanoseconds with percentile names.
 func (t Targets) MarshalJSON() ([]byte, error) {
 	m := map[string]int64{}
-	for _, f := range []struct {
-		k string
-		v time.Duration
-	}{{"p50_ns", t.P50}, {"p90_ns", t.P90}, {"p95_ns", t.P95}, {"p99_ns", t.P99}, {"p99.9_ns", t.P999}} {
-		if f.v > 0 {
-			m[f.k] = int64(f.v)
+	for k, p := range t.byName() {
+		if *p > 0 {
+			m[k] = int64(*p)
 		}
 	}
 	return json.Marshal(m)
+}
+
+// byName returns t's fields by their JSON names.
+func (t *Targets) byName() map[string]*time.Duration {
+	return map[string]*time.Duration{"p50_ns": &t.P50, "p90_ns": &t.P90, "p95_ns": &t.P95, "p99_ns": &t.P99, "p99.9_ns": &t.P999}
 }
 
 // OpenReport describes the open model's arrival process.
@@ -591,14 +593,7 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, lat *hdrhis
 			}
 		}
 	}
-	for k, n := range c.errKinds {
-		if n > 0 {
-			if er.ErrorKinds == nil {
-				er.ErrorKinds = map[string]int64{}
-			}
-			er.ErrorKinds[errKind(k).String()] = n
-		}
-	}
+	er.ErrorKinds = c.errKindsByName()
 	for p, hs := range phases {
 		if s := summarize(merged(hs)); s.N > 0 {
 			er.Phases[phaseName(p)] = s
@@ -793,22 +788,13 @@ func (t *Targets) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*t = Targets{}
+	fields := t.byName()
 	for k, v := range m {
-		d := time.Duration(v)
-		switch k {
-		case "p50_ns":
-			t.P50 = d
-		case "p90_ns":
-			t.P90 = d
-		case "p95_ns":
-			t.P95 = d
-		case "p99_ns":
-			t.P99 = d
-		case "p99.9_ns":
-			t.P999 = d
-		default:
+		p, ok := fields[k]
+		if !ok {
 			return fmt.Errorf("unknown latency target %q", k)
 		}
+		*p = time.Duration(v)
 	}
 	return nil
 }

@@ -308,14 +308,7 @@ func exportCounts(c *counts) ShardCounts {
 			sc.Status[strconv.Itoa(code)] = n
 		}
 	}
-	for k, n := range c.errKinds {
-		if n > 0 {
-			if sc.ErrorKinds == nil {
-				sc.ErrorKinds = map[string]int64{}
-			}
-			sc.ErrorKinds[errKind(k).String()] = n
-		}
-	}
+	sc.ErrorKinds = c.errKindsByName()
 	return sc
 }
 

@@ -139,6 +139,21 @@ func (c *counts) add(o *counts) {
 	}
 }
 
+// errKindsByName returns the non-zero error kind counts by name, nil when
+// there are none.
+func (c *counts) errKindsByName() map[string]int64 {
+	var m map[string]int64
+	for k, n := range c.errKinds {
+		if n > 0 {
+			if m == nil {
+				m = map[string]int64{}
+			}
+			m[errKind(k).String()] = n
+		}
+	}
+	return m
+}
+
 // epStats is one endpoint's measurements in one shard.
 type epStats struct {
 	counts
