@@ -222,36 +222,19 @@ func newMerger(e *engine, ref *ShardResult) *merger {
 	return m
 }
 
+// recorder is a dense or sparse histogram.
+type recorder interface {
+	RecordValues(v, n int64) error
+}
+
 // into decodes s (empty: nothing) and merges it into dst.
-func (m *merger) into(dst *hdrhistogram.Histogram, s string, digits int) error {
+func (m *merger) into(dst recorder, s string, digits int) error {
 	if s == "" {
 		return nil
 	}
 	var dropped int64
 	if err := m.hr.each(s, digits, func(v, c int64) {
 		if dst.RecordValues(v, c) != nil {
-			dropped += c
-		}
-	}); err != nil {
-		return err
-	}
-	if dropped > 0 {
-		return fmt.Errorf("merging a histogram dropped %d values", dropped)
-	}
-	return nil
-}
-
-// intoPacked is into for a sparse histogram, created when nil.
-func (m *merger) intoPacked(dst **hdrhistogram.PackedHistogram, s string, digits int) error {
-	if s == "" {
-		return nil
-	}
-	if *dst == nil {
-		*dst = hdrhistogram.NewPacked(1, histMax, digits)
-	}
-	var dropped int64
-	if err := m.hr.each(s, digits, func(v, c int64) {
-		if (*dst).RecordValues(v, c) != nil {
 			dropped += c
 		}
 	}); err != nil {
@@ -349,7 +332,10 @@ func (m *merger) add(sr *ShardResult) error {
 		for _, p := range se.Series {
 			iv := intervalCounts{requests: p.Requests, errors: p.Errors, timeouts: p.Timeouts}
 			mp := m.point(m.series[i], floorDiv(p.Second, m.step)*m.step, p.D, iv)
-			if err := m.intoPacked(&mp.hist, p.Latency, coarseDigits); err != nil {
+			if p.Latency != "" && mp.hist == nil {
+				mp.hist = hdrhistogram.NewPacked(1, histMax, coarseDigits)
+			}
+			if err := m.into(mp.hist, p.Latency, coarseDigits); err != nil {
 				return fmt.Errorf("endpoint %s: series at %d: %w", se.Name, p.Second, err)
 			}
 		}
@@ -461,16 +447,8 @@ func (m *merger) report(shards []*ShardResult) (*Report, error) {
 		e.rounds.cum[i] = m.lat[i]
 		e.rounds.eps[i] = nil
 		for k, h := range m.rounds[i] {
-			c := m.rcs[i][k]
-			er := EndpointRound{Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts, Rate: m.rrate[i][k], LatencyN: h.TotalCount()}
-			if c.requests > 0 {
-				n := float64(c.requests)
-				er.ErrorRate, er.TimeoutRate = float64(c.errors)/n, float64(c.timeouts)/n
-				er.Availability = 1 - float64(c.errors-c.clientErr)/n
-			}
-			if er.LatencyN > 0 {
-				er.P50, er.P99 = time.Duration(h.ValueAtPercentile(50)), time.Duration(h.ValueAtPercentile(99))
-			}
+			er := endpointRound(m.rcs[i][k], h)
+			er.Rate = m.rrate[i][k]
 			e.rounds.eps[i] = append(e.rounds.eps[i], er)
 		}
 	}
