@@ -149,6 +149,9 @@ func writeShardResult(e *env, dest, root string, sr *load.ShardResult) error {
 		}
 		dest = uniquePath(dir, fmt.Sprintf("shard-%d-of-%d-%s", sr.Shard, sr.Shards, results.Timestamp(sr.FinishedAt)), ".json")
 	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("--shard-result: %w", err)
+	}
 	if err := results.WriteFileAtomic(dest, func(w io.Writer) error { return load.WriteShard(w, sr) }); err != nil {
 		return fmt.Errorf("--shard-result: %w", err)
 	}
