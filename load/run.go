@@ -56,7 +56,8 @@ type Options struct {
 	// duration-bounded round must last at least [MinRoundLength].
 	Rounds int
 	// Seed makes the random choice of endpoints repeatable; workers draw
-	// from PCG streams seeded with (Seed, worker index).
+	// from PCG streams seeded with (Seed, shard index << 32 | worker
+	// index), so the shards of a run draw independent streams.
 	Seed uint64
 	// LateAfter is the open model's lateness threshold: a request sent
 	// more than LateAfter after its intended time is late. Default 5ms.
@@ -781,7 +782,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 		w := &worker{
 			e:   e,
 			sh:  e.shards[i%len(e.shards)],
-			rng: rand.New(rand.NewPCG(e.opts.Seed, uint64(i))),
+			rng: rand.New(rand.NewPCG(e.opts.Seed, uint64(e.shard.Index)<<32|uint64(i))),
 		}
 		if e.useStd {
 			w.c = newStdClient(&e.cfg, e.hc)
