@@ -136,6 +136,12 @@ func (o *apiOptions) validateShard(length time.Duration) error {
 	if o.shardResult == "-" && o.jsonOut {
 		return errors.New("--shard-result - and --json both want stdout; write the shard result to a file")
 	}
+	if c := o.totalConcurrency(); c < int(n) {
+		return flagErr("shards", o.shardsF.s, "more shards than connections in all (--concurrency %d); each shard needs one", c)
+	}
+	if o.requests > 0 && o.requests < n*int64(max(o.rounds, 1)) {
+		return flagErr("shards", o.shardsF.s, "--requests %d leaves a shard without a request per round", o.requests)
+	}
 	o.shard = load.Shard{Index: int(i), Count: int(n)}
 	return nil
 }
@@ -324,7 +330,7 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 		if eff := effectiveLoad(sc, lo); eff.Duration > 0 {
 			rounds = max(1, min(rounds, int(eff.Duration/load.MinRoundLength)))
 		} else if eff.Requests > 0 {
-			rounds = int(min(int64(rounds), eff.Requests))
+			rounds = int(max(1, min(int64(rounds), eff.Requests/int64(max(ao.shard.Count, 1)))))
 		}
 	}
 	sp := newSpinner(e, "api")

@@ -149,18 +149,7 @@ func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, err
 	if ao.url == "" && (ao.scenarioParsed == nil || ao.scenarioParsed.BaseURL == "") {
 		return nil, errors.New("bench api flags after --: give --url or a --scenario with a base_url (the pods measure a service, not a demo target of their own)")
 	}
-	sc := orEmpty(ao.scenarioParsed)
-	conc := ao.concurrency
-	if conc == 0 {
-		conc = sc.Load.Concurrency
-	}
-	if conc == 0 {
-		conc = load.DefaultConcurrency
-		if ao.rate > 0 || sc.Load.Model == load.ModelOpen {
-			conc = load.DefaultOpenConcurrency
-		}
-	}
-	if conc < o.shards {
+	if conc := ao.totalConcurrency(); conc < o.shards {
 		return nil, fmt.Errorf("--shards %d: more shards than connections in all (--concurrency %d); each pod needs one", o.shards, conc)
 	}
 
@@ -244,11 +233,22 @@ func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, err
 	return buf.Bytes(), nil
 }
 
-func orEmpty(s *load.Scenario) *load.Scenario {
-	if s == nil {
-		return &load.Scenario{}
+// totalConcurrency is the run's connections in all: --concurrency, else
+// the scenario's, else the model's default.
+func (o *apiOptions) totalConcurrency() int {
+	sl := load.DefaultScenario("http://127.0.0.1").Load
+	if o.scenarioParsed != nil {
+		sl = o.scenarioParsed.Load
 	}
-	return s
+	switch {
+	case o.concurrency > 0:
+		return o.concurrency
+	case sl.Concurrency > 0:
+		return sl.Concurrency
+	case o.rate > 0 || sl.Model == load.ModelOpen:
+		return load.DefaultOpenConcurrency
+	}
+	return load.DefaultConcurrency
 }
 
 // The subset of the Kubernetes API the Job uses, with its field names.

@@ -33,6 +33,9 @@ func TestShardFlagsRefused(t *testing.T) {
 		{nil, []string{"--start-at", "tomorrow"}, `--start-at: invalid value "tomorrow"`},
 		{nil, []string{"--start-at", past, "--duration", "10s"}, "in the past, more than the run's length 10s"},
 		{nil, []string{"--shards", "2", "--shard", "0", "--shard-result", "-", "--json"}, "--shard-result - and --json both want stdout"},
+		{nil, []string{"--shards", "11", "--shard", "0"}, "--shards 11: more shards than connections in all (--concurrency 10)"},
+		{nil, []string{"--shards", "11", "--shard", "0", "--rate", "100"}, "--shards 11: more shards than connections in all (--concurrency 10)"},
+		{nil, []string{"--shards", "4", "--shard", "0", "--requests", "10", "--rounds", "3"}, "--requests 10 leaves a shard without a request per round"},
 	}
 	for _, c := range cases {
 		for k, v := range c.env {
