@@ -70,6 +70,9 @@ func ReadShard(r io.Reader, name string) (*ShardResult, error) {
 	if sr.Format != ShardFormat {
 		return nil, fmt.Errorf("%s: shard result format %q, this perfagent reads %q: %w", name, sr.Format, ShardFormat, ErrShardMismatch)
 	}
+	if h := scenarioHash(sr.Scenario, sr.Run); h != sr.ScenarioHash {
+		return nil, fmt.Errorf("%s: corrupt shard result: its scenario and settings hash to %.12s, not %.12s", name, h, sr.ScenarioHash)
+	}
 	sr.name = name
 	return &sr, nil
 }
@@ -148,6 +151,9 @@ func MergeShards(shards []*ShardResult) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", ref.label(), err)
 	}
 	defer e.cancel()
+	if len(ref.Endpoints) != len(e.eps) || len(ref.Setup) != len(e.steps) {
+		return nil, fmt.Errorf("%s: %d endpoints and %d setup steps, its scenario has %d and %d", ref.label(), len(ref.Endpoints), len(ref.Setup), len(e.eps), len(e.steps))
+	}
 	m := newMerger(e, ref)
 	for _, sr := range shards {
 		if err := m.add(sr); err != nil {

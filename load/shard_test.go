@@ -288,3 +288,28 @@ func TestLateShardMeasuresFromTheSharedSchedule(t *testing.T) {
 		t.Errorf("series holds %d requests of %d", n, rep.Total.Requests)
 	}
 }
+
+func FuzzReadAndMergeShard(f *testing.F) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{Load: Load{Concurrency: 2, Requests: 20}, Rounds: 2, Shard: Shard{Index: 0, Count: 2}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteShard(&buf, rep.ShardResult); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.String())
+	f.Add(`{"format":"perfagent-load-shard/1"}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		sr, err := ReadShard(strings.NewReader(doc), "fuzz")
+		if err != nil {
+			return
+		}
+		// Whatever a file claims, a merge returns a report or an error.
+		if rep, err := MergeShards([]*ShardResult{sr}); err == nil && rep == nil {
+			t.Fatal("no report and no error")
+		}
+	})
+}
