@@ -29,12 +29,18 @@ var ErrShardMismatch = errors.New("shards do not belong together")
 // wrote, or a log whose last non-empty line is that document (the output
 // of `kubectl logs` of a shard's pod). Errors name the file.
 func ReadShardFile(path string) (*ShardResult, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return ReadShard(f, path)
+	if st.Size() > MaxShardFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxShardFileBytes)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseShard(data, path)
 }
 
 // ReadShard reads a shard result from r; name is used in errors.
@@ -46,6 +52,10 @@ func ReadShard(r io.Reader, name string) (*ShardResult, error) {
 	if len(data) > MaxShardFileBytes {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, MaxShardFileBytes)
 	}
+	return parseShard(data, name)
+}
+
+func parseShard(data []byte, name string) (*ShardResult, error) {
 	doc := bytes.TrimSpace(data)
 	if len(doc) == 0 {
 		return nil, fmt.Errorf("%s: empty, not a shard result", name)
@@ -57,9 +67,8 @@ func ReadShard(r io.Reader, name string) (*ShardResult, error) {
 		}
 	}
 	var sr ShardResult
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if err := dec.Decode(&sr); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "unexpected end of JSON input") {
+	if err := json.Unmarshal(doc, &sr); err != nil {
+		if strings.Contains(err.Error(), "unexpected end of JSON input") {
 			return nil, fmt.Errorf("%s: truncated shard result (%v)", name, err)
 		}
 		return nil, fmt.Errorf("%s: not a shard result: %v", name, err)
