@@ -190,10 +190,9 @@ type merger struct {
 	rcs    [][]roundCounts
 	rrate  [][]float64 // per endpoint, per round: sum of the shards' rates
 	wins   []Round
-	step   int64                     // series interval of the merge, seconds
-	series []map[int64]*mergedPoint  // per endpoint, by interval start (Unix s)
-	rate   []float64                 // per endpoint: sum of the shards' rates
-	setLat []*hdrhistogram.Histogram // per setup step
+	step   int64                    // series interval of the merge, seconds
+	series []map[int64]*mergedPoint // per endpoint, by interval start (Unix s)
+	rate   []float64                // per endpoint: sum of the shards' rates
 	state  mergeState
 	first  time.Time
 	last   time.Time
@@ -204,7 +203,6 @@ type merger struct {
 	disp   int64
 	waited int64
 	end    time.Duration
-	anyEnd bool
 	part   []int
 	hr     histReader
 }
@@ -508,9 +506,13 @@ func (m *merger) report(shards []*ShardResult) (*Report, error) {
 	}
 	e.totalSeries.series = tot
 
+	have := make(map[int]bool, len(m.part))
+	for _, i := range m.part {
+		have[i] = true
+	}
 	var missing []int
 	for i := range ref.Shards {
-		if !slices.Contains(m.part, i) {
+		if !have[i] {
 			missing = append(missing, i)
 		}
 	}
