@@ -29,10 +29,10 @@ import (
 
 // k8sObjects decodes the YAML documents perfagent k8s-job wrote into the
 // Kubernetes API's own types, refusing unknown fields.
-func k8sObjects(t *testing.T, out []byte) (*batchv1.Job, *corev1.ConfigMap) {
+func k8sObjects(t *testing.T, out []byte) (*batchv1.Job, *corev1.Secret) {
 	t.Helper()
 	var job *batchv1.Job
-	var cm *corev1.ConfigMap
+	var cm *corev1.Secret
 	dec := yaml.NewDecoder(bytes.NewReader(out))
 	for {
 		var doc map[string]any
@@ -56,8 +56,8 @@ func k8sObjects(t *testing.T, out []byte) (*batchv1.Job, *corev1.ConfigMap) {
 		case "Job":
 			job = &batchv1.Job{}
 			strict(job)
-		case "ConfigMap":
-			cm = &corev1.ConfigMap{}
+		case "Secret":
+			cm = &corev1.Secret{}
 			strict(cm)
 		default:
 			t.Fatalf("unexpected document kind %v", doc["kind"])
@@ -80,7 +80,7 @@ func argValue(t *testing.T, args []string, flag string) string {
 }
 
 // podArgs returns the Job's container args for a local process: the
-// output root and the scenario's ConfigMap mount replaced by local paths.
+// output root and the scenario's Secret mount replaced by local paths.
 func podArgs(t *testing.T, c corev1.Container, out, scenario string, extra ...string) []string {
 	t.Helper()
 	args := slices.Clone(c.Args)
@@ -146,19 +146,19 @@ func TestK8sJobIsABatchV1Job(t *testing.T) {
 	if err != nil || start.Before(before.Add(2*time.Minute)) || start.After(time.Now().Add(2*time.Minute+2*time.Second)) {
 		t.Errorf("--start-at %v (%v), want 2m after %v", start, err, before)
 	}
-	if cm == nil || !strings.Contains(cm.Data["scenario.yaml"], "http://api.shop:8080") {
-		t.Fatalf("no ConfigMap carrying the scenario")
+	if cm == nil || cm.Type != corev1.SecretTypeOpaque || !strings.Contains(cm.StringData["scenario.yaml"], "http://api.shop:8080") {
+		t.Fatalf("no Secret carrying the scenario")
 	}
 	var mounted bool
 	for _, v := range ps.Volumes {
-		if v.ConfigMap != nil && v.ConfigMap.Name == cm.Name {
+		if v.Secret != nil && v.Secret.SecretName == cm.Name {
 			for _, m := range c.VolumeMounts {
 				mounted = mounted || (m.Name == v.Name && strings.HasPrefix(argValue(t, c.Args, "--scenario"), m.MountPath+"/"))
 			}
 		}
 	}
 	if !mounted {
-		t.Errorf("the scenario's ConfigMap is not mounted where --scenario points: %+v %+v", ps.Volumes, c.VolumeMounts)
+		t.Errorf("the scenario's Secret is not mounted where --scenario points: %+v %+v", ps.Volumes, c.VolumeMounts)
 	}
 }
 

@@ -94,7 +94,8 @@ func k8sJobCommand() command {
 }
 
 // build checks the flags and the bench api flags and returns the YAML
-// documents: a ConfigMap with the scenario when --scenario was given,
+// documents: a Secret with the scenario when --scenario was given (a
+// scenario may hold credentials),
 // then the Job.
 func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, error) {
 	switch {
@@ -158,7 +159,7 @@ func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, err
 	var scenario []byte
 	for i := 0; i < len(pass); i++ {
 		a := pass[i]
-		// The scenario file travels in a ConfigMap.
+		// The scenario file travels in a Secret.
 		switch {
 		case a == "--scenario" || a == "-scenario":
 			i++
@@ -185,13 +186,13 @@ func (o *k8sJobOptions) build(e *env, pass []string, now time.Time) ([]byte, err
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if scenario != nil {
-		cm := k8sConfigMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: k8sMeta{Name: o.name + "-scenario", Namespace: o.namespace, Labels: labels},
-			Data: map[string]string{k8sScenarioFile: string(scenario)}}
-		if err := enc.Encode(cm); err != nil {
+		sec := k8sSecret{APIVersion: "v1", Kind: "Secret", Metadata: k8sMeta{Name: o.name + "-scenario", Namespace: o.namespace, Labels: labels},
+			Type: "Opaque", StringData: map[string]string{k8sScenarioFile: string(scenario)}}
+		if err := enc.Encode(sec); err != nil {
 			return nil, err
 		}
 		mounts = append(mounts, k8sMount{Name: "scenario", MountPath: k8sScenarioDir, ReadOnly: true})
-		volumes = append(volumes, k8sVolume{Name: "scenario", ConfigMap: &k8sConfigMapRef{Name: cm.Metadata.Name}})
+		volumes = append(volumes, k8sVolume{Name: "scenario", Secret: &k8sSecretRef{SecretName: sec.Metadata.Name}})
 	}
 	zero, n := int32(0), int32(o.shards)
 	job := k8sJob{
@@ -259,11 +260,12 @@ type (
 		Labels      map[string]string `yaml:"labels,omitempty"`
 		Annotations map[string]string `yaml:"annotations,omitempty"`
 	}
-	k8sConfigMap struct {
+	k8sSecret struct {
 		APIVersion string            `yaml:"apiVersion"`
 		Kind       string            `yaml:"kind"`
 		Metadata   k8sMeta           `yaml:"metadata"`
-		Data       map[string]string `yaml:"data"`
+		Type       string            `yaml:"type"`
+		StringData map[string]string `yaml:"stringData"`
 	}
 	k8sJob struct {
 		APIVersion string     `yaml:"apiVersion"`
@@ -321,9 +323,9 @@ type (
 	k8sVolume struct {
 		Name      string           `yaml:"name"`
 		EmptyDir  *struct{}        `yaml:"emptyDir,omitempty"`
-		ConfigMap *k8sConfigMapRef `yaml:"configMap,omitempty"`
+		Secret    *k8sSecretRef `yaml:"secret,omitempty"`
 	}
-	k8sConfigMapRef struct {
-		Name string `yaml:"name"`
+	k8sSecretRef struct {
+		SecretName string `yaml:"secretName"`
 	}
 )

@@ -58,11 +58,11 @@ func TestK8sJobWritesIndexedJob(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, errb)
 	}
 	docs := k8sDocs(t, out)
-	if len(docs) != 2 || docs[0]["kind"] != "ConfigMap" || docs[1]["kind"] != "Job" {
-		t.Fatalf("want a ConfigMap and a Job, got %d documents", len(docs))
+	if len(docs) != 2 || docs[0]["kind"] != "Secret" || docs[1]["kind"] != "Job" {
+		t.Fatalf("want a Secret and a Job, got %d documents", len(docs))
 	}
-	if !strings.Contains(dig(docs[0], "data", "scenario.yaml").(string), "base_url: http://api.shop:8080") {
-		t.Errorf("the ConfigMap does not carry the scenario")
+	if !strings.Contains(dig(docs[0], "stringData", "scenario.yaml").(string), "base_url: http://api.shop:8080") {
+		t.Errorf("the Secret does not carry the scenario")
 	}
 	job := docs[1]
 	if dig(job, "spec", "completionMode") != "Indexed" || dig(job, "spec", "completions") != 5 || dig(job, "spec", "parallelism") != 5 {
