@@ -321,9 +321,9 @@ type (
 		ReadOnly  bool   `yaml:"readOnly,omitempty"`
 	}
 	k8sVolume struct {
-		Name      string           `yaml:"name"`
-		EmptyDir  *struct{}        `yaml:"emptyDir,omitempty"`
-		Secret    *k8sSecretRef `yaml:"secret,omitempty"`
+		Name     string        `yaml:"name"`
+		EmptyDir *struct{}     `yaml:"emptyDir,omitempty"`
+		Secret   *k8sSecretRef `yaml:"secret,omitempty"`
 	}
 	k8sSecretRef struct {
 		SecretName string `yaml:"secretName"`
