@@ -126,7 +126,7 @@ var _ io.Reader = (*repeatReader)(nil)
 
 // BenchmarkRecord measures recording one outcome in a shard.
 func BenchmarkRecord(b *testing.B) {
-	sh := &shard{eps: []*epStats{newEpStats(true)}, sendLag: newCoarse()}
+	sh := &shard{eps: []*epStats{newEpStats(true, false)}, sendLag: newCoarse()}
 	expect := newStatusSet(nil)
 	a := &attempt{status: 200, gotFirstByte: true, ttfb: 40 * time.Microsecond, body: time.Microsecond}
 	o := &outcome{a: a, hasLatency: true, open: true, latency: 120 * time.Microsecond, service: 80 * time.Microsecond}

@@ -64,6 +64,35 @@
 // baselines, comparisons and reports; each result's Detail is the
 // endpoint's [EndpointReport] as JSON.
 //
+// # Shards
+//
+// One generator tops out well below what a production API serves, so a run
+// can be split across generators: [Options.Shard] runs shard I of N. In the
+// open model it sends exactly the requests of the run's schedule whose
+// index is I mod N (ramps included), so the shards' union is the intended
+// arrival process; in the closed model it runs its share of the users.
+// [Options.StartAt] gives every shard one start: the schedule, the rounds
+// and the duration count from it, and a shard that starts late still
+// measures from it (its late requests count their latency from their
+// intended time) and says how late it was.
+//
+// A shard's [Report] carries its [ShardResult]: every counter and every
+// HDR histogram it recorded (per endpoint, per status class, per round, per
+// wall-clock second of the series) in the HdrHistogram V2 encoding, with
+// the scenario, its hash and the histogram settings. [WriteShard] writes it
+// as one line (a pod's last log line), [ReadShardFile] reads it back, and
+// [MergeShards] merges the shards exactly: counts and rates are sums,
+// percentiles come from the merged histograms, rounds merge by index and
+// the series by wall-clock second (so the generators' clocks must agree, as
+// NTP keeps them), and [Report.Verdict] judges the merged data. Shards of
+// other scenarios, settings or formats are refused; missing ones make the
+// merged report partial and are named.
+//
+//	rep, _ := load.Run(ctx, s, load.Options{Shard: load.Shard{Index: i, Count: n}, StartAt: start})
+//	_ = load.WriteShard(f, rep.ShardResult)
+//	// ... later, with every shard's file:
+//	merged, err := load.MergeShards(shards)
+//
 // # Usage
 //
 //	s, err := load.LoadScenarioFile("api.yaml")

@@ -57,6 +57,14 @@ type Report struct {
 	Series   Series   `json:"series"`
 	Budgets  Budgets  `json:"budgets"`
 	Warnings []string `json:"warnings,omitempty"`
+	// Shard describes the shard this run was ([Options.Shard]); nil for a
+	// whole run. Merge describes the shards a report of [MergeShards] was
+	// built from; nil otherwise.
+	Shard *ShardInfo `json:"shard,omitempty"`
+	Merge *MergeInfo `json:"merge,omitempty"`
+	// ShardResult is a shard's lossless result, for [MergeShards]; nil
+	// for a whole run. It is not part of the report's JSON.
+	ShardResult *ShardResult `json:"-"`
 }
 
 // Totals are counts and rates over many requests.
@@ -138,7 +146,11 @@ type EndpointReport struct {
 	Late          int64   `json:"late,omitempty"`
 	GeneratorLate int64   `json:"generator_late,omitempty"`
 	Targets       Targets `json:"targets"`
-	Series        Series  `json:"series"`
+	// StatusLatency summarises the latencies by status class ("2xx" ...
+	// "5xx", "none" for timeouts), 2 significant digits; recorded by
+	// shards only, so present in shard and merged reports.
+	StatusLatency map[string]Summary `json:"status_latency,omitempty"`
+	Series        Series             `json:"series"`
 	// Rounds are the endpoint's figures per round of the run (see
 	// [Report].Rounds); empty for setup steps.
 	Rounds []EndpointRound `json:"rounds,omitempty"`
@@ -147,15 +159,17 @@ type EndpointReport struct {
 // MarshalJSON writes Targets in nanoseconds with percentile names.
 func (t Targets) MarshalJSON() ([]byte, error) {
 	m := map[string]int64{}
-	for _, f := range []struct {
-		k string
-		v time.Duration
-	}{{"p50_ns", t.P50}, {"p90_ns", t.P90}, {"p95_ns", t.P95}, {"p99_ns", t.P99}, {"p99.9_ns", t.P999}} {
-		if f.v > 0 {
-			m[f.k] = int64(f.v)
+	for k, p := range t.byName() {
+		if *p > 0 {
+			m[k] = int64(*p)
 		}
 	}
 	return json.Marshal(m)
+}
+
+// byName returns t's fields by their JSON names.
+func (t *Targets) byName() map[string]*time.Duration {
+	return map[string]*time.Duration{"p50_ns": &t.P50, "p90_ns": &t.P90, "p95_ns": &t.P95, "p99_ns": &t.P99, "p99.9_ns": &t.P999}
 }
 
 // OpenReport describes the open model's arrival process.
@@ -258,7 +272,9 @@ func (s *seriesAcc) compact() {
 func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 	defer close(exited)
 	defer e.recoverWorker()
-	st := time.NewTicker(seriesInterval)
+	// Note: a shard's series intervals end on whole wall-clock seconds,
+	// so the shards' series align when merged.
+	st := time.NewTimer(e.nextTick(e.start) - time.Since(e.start))
 	defer st.Stop()
 	pt := time.NewTicker(e.opts.ProgressInterval)
 	defer pt.Stop()
@@ -284,6 +300,7 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 			e.progress(true)
 			return
 		case now := <-st.C:
+			st.Reset(e.nextTick(now))
 			e.tick(last, now)
 			last = now
 		case <-pt.C:
@@ -297,6 +314,17 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 			}
 		}
 	}
+}
+
+// nextTick returns the wait from now until the end of the current series
+// interval.
+func (e *engine) nextTick(now time.Time) time.Duration {
+	if !e.keep() {
+		// One interval after the previous boundary, as a ticker would.
+		k := now.Sub(e.start) / seriesInterval
+		return e.start.Add((k + 1) * seriesInterval).Sub(now)
+	}
+	return now.Truncate(seriesInterval).Add(seriesInterval).Sub(now)
 }
 
 func (e *engine) tick(from, to time.Time) {
@@ -323,6 +351,9 @@ func (e *engine) tick(from, to time.Time) {
 	tot.iv = intervalCounts{}
 	for i := range e.series {
 		acc := &e.series[i]
+		if e.keep() {
+			e.pushSec(i, from, d, acc.iv, acc.acc)
+		}
 		acc.push(t, d)
 		tot.acc.Merge(acc.acc)
 		tot.iv.requests += acc.iv.requests
@@ -336,7 +367,7 @@ func (e *engine) progress(final bool) {
 	if e.opts.Progress == nil {
 		return
 	}
-	p := Progress{Elapsed: time.Since(e.start), Duration: e.load.Duration, Limit: e.load.Requests, Final: final}
+	p := Progress{Elapsed: time.Since(e.start), Duration: e.load.Duration, Limit: e.limit, Final: final}
 	for _, sh := range e.shards {
 		sh.mu.Lock()
 		for _, s := range sh.eps {
@@ -355,6 +386,16 @@ func (e *engine) progress(final bool) {
 		p.Fraction = 1
 	}
 	e.opts.Progress(p)
+}
+
+// sendEnd is the end of the open model's sending window from the start:
+// when the run was stopped, at most its duration.
+func (e *engine) sendEnd() time.Duration {
+	end := time.Duration(e.stopAt.Load())
+	if end == 0 || (e.load.Duration > 0 && end > e.load.Duration) {
+		end = e.load.Duration
+	}
+	return end
 }
 
 // report merges the shards into a Report.
@@ -414,10 +455,7 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 		if e.load.RampDuration > 0 {
 			o.RampFrom, o.Ramp = e.load.RampFrom, e.load.RampDuration
 		}
-		end := time.Duration(e.stopAt.Load())
-		if end == 0 || (e.load.Duration > 0 && end > e.load.Duration) {
-			end = e.load.Duration
-		}
+		end := e.sendEnd()
 		if end > 0 {
 			o.Intended = newSchedule(e.load).due(end)
 		} else {
@@ -426,13 +464,25 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 		if e.load.Requests > 0 && o.Intended > e.load.Requests {
 			o.Intended = e.load.Requests
 		}
-		o.Dropped = max(0, o.Intended-o.Dispatched)
+		if sh := e.shard; sh.Count > 0 {
+			// This shard's residue class of the schedule, and its share
+			// of the rate.
+			if end > 0 {
+				o.Intended = share(o.Intended, sh.Index, sh.Count)
+			}
+			o.Rate /= float64(sh.Count)
+			o.RampFrom /= float64(sh.Count)
+		}
 		// The sending window, not the tail of the last responses.
 		if w := end.Seconds(); w > 0 {
 			o.Achieved = float64(o.Dispatched) / w
 		} else if secs > 0 {
 			o.Achieved = float64(o.Dispatched) / secs
 		}
+		if m := e.merge; m != nil {
+			o.Intended, o.Achieved = m.intended, m.achieved
+		}
+		o.Dropped = max(0, o.Intended-o.Dispatched)
 		var lags []*hdrhistogram.Histogram
 		for _, sh := range e.shards {
 			lags = append(lags, sh.sendLag)
@@ -452,8 +502,15 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%d intended requests were never sent before the run ended (backlog behind busy connections)", o.Dropped))
 		}
 	}
-	if partial {
+	if partial && e.merge == nil {
 		r.Warnings = append(r.Warnings, "partial run: interrupted before its end")
+	}
+	if e.keep() {
+		r.Shard = &ShardInfo{Index: e.shard.Index, Count: e.shard.Count, Workers: e.workers, StartAt: e.opts.StartAt, StartLate: e.late}
+	}
+	if e.late > e.opts.LateAfter && !e.opts.StartAt.IsZero() {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("started %v after --start-at %s; measured from the shared schedule, so requests already due were sent late and their latency includes the delay",
+			roundDur(e.late), e.opts.StartAt.UTC().Format(time.RFC3339Nano)))
 	}
 	if len(r.RefreshErrors) > 0 {
 		r.Warnings = append(r.Warnings, "setup refresh failed: "+r.RefreshErrors[0])
@@ -536,17 +593,24 @@ func endpointReport(sp *endpointSpec, path string, stats []*epStats, lat *hdrhis
 			}
 		}
 	}
-	for k, n := range c.errKinds {
-		if n > 0 {
-			if er.ErrorKinds == nil {
-				er.ErrorKinds = map[string]int64{}
-			}
-			er.ErrorKinds[errKind(k).String()] = n
-		}
-	}
+	er.ErrorKinds = c.errKindsByName()
 	for p, hs := range phases {
 		if s := summarize(merged(hs)); s.N > 0 {
 			er.Phases[phaseName(p)] = s
+		}
+	}
+	for k := range numClasses {
+		var hs []*hdrhistogram.Histogram
+		for _, s := range stats {
+			if s.classes != nil {
+				hs = append(hs, s.classes[k])
+			}
+		}
+		if s := summarize(merged(hs)); s.N > 0 {
+			if er.StatusLatency == nil {
+				er.StatusLatency = map[string]Summary{}
+			}
+			er.StatusLatency[className(k)] = s
 		}
 	}
 	return er
@@ -715,4 +779,22 @@ func (r *Report) setupFailed() bool {
 		}
 	}
 	return false
+}
+
+// UnmarshalJSON reads the encoding of [Targets.MarshalJSON].
+func (t *Targets) UnmarshalJSON(b []byte) error {
+	var m map[string]int64
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*t = Targets{}
+	fields := t.byName()
+	for k, v := range m {
+		p, ok := fields[k]
+		if !ok {
+			return fmt.Errorf("unknown latency target %q", k)
+		}
+		*p = time.Duration(v)
+	}
+	return nil
 }

@@ -57,6 +57,7 @@ type rounds struct {
 	eps   [][]EndpointRound // per endpoint, per closed round
 	keep  bool              // keep each round's histograms, encoded (shard results)
 	hists [][]string        // per endpoint, per closed round, when keep
+	rcs   [][]roundCounts   // per endpoint, per closed round, when keep
 	begin time.Time         // start of the current round (real time)
 }
 
@@ -68,6 +69,7 @@ func newRounds(want, endpoints int, keep bool) *rounds {
 	}
 	if keep {
 		r.hists = make([][]string, endpoints)
+		r.rcs = make([][]roundCounts, endpoints)
 	}
 	return r
 }
@@ -94,25 +96,33 @@ func (e *engine) closeRound(end time.Time) {
 	secs := win.Length.Seconds()
 	for i := range e.eps {
 		h, c := r.tmp[i], counts[i]
-		er := EndpointRound{Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts, LatencyN: h.TotalCount()}
+		er := endpointRound(c, h)
 		if secs > 0 {
 			er.Rate = float64(c.requests) / secs
-		}
-		if c.requests > 0 {
-			n := float64(c.requests)
-			er.ErrorRate, er.TimeoutRate = float64(c.errors)/n, float64(c.timeouts)/n
-			er.Availability = 1 - float64(c.errors-c.clientErr)/n
-		}
-		if er.LatencyN > 0 {
-			er.P50, er.P99 = time.Duration(h.ValueAtPercentile(50)), time.Duration(h.ValueAtPercentile(99))
 		}
 		r.eps[i] = append(r.eps[i], er)
 		if r.keep {
 			r.hists[i] = append(r.hists[i], encodeHist(h))
+			r.rcs[i] = append(r.rcs[i], c)
 		}
 		r.cum[i].Merge(h) // same geometry: nothing is dropped
 		h.Reset()
 	}
 	r.wins = append(r.wins, win)
 	r.begin = end
+}
+
+// endpointRound returns a round's figures from its counts and latencies
+// (Rate left to the caller).
+func endpointRound(c roundCounts, h *hdrhistogram.Histogram) EndpointRound {
+	er := EndpointRound{Requests: c.requests, Errors: c.errors, Timeouts: c.timeouts, LatencyN: h.TotalCount()}
+	if c.requests > 0 {
+		n := float64(c.requests)
+		er.ErrorRate, er.TimeoutRate = float64(c.errors)/n, float64(c.timeouts)/n
+		er.Availability = 1 - float64(c.errors-c.clientErr)/n
+	}
+	if er.LatencyN > 0 {
+		er.P50, er.P99 = time.Duration(h.ValueAtPercentile(50)), time.Duration(h.ValueAtPercentile(99))
+	}
+	return er
 }

@@ -56,7 +56,8 @@ type Options struct {
 	// duration-bounded round must last at least [MinRoundLength].
 	Rounds int
 	// Seed makes the random choice of endpoints repeatable; workers draw
-	// from PCG streams seeded with (Seed, worker index).
+	// from PCG streams seeded with (Seed, shard index << 32 | worker
+	// index), so the shards of a run draw independent streams.
 	Seed uint64
 	// LateAfter is the open model's lateness threshold: a request sent
 	// more than LateAfter after its intended time is late. Default 5ms.
@@ -70,6 +71,68 @@ type Options struct {
 	// inject one; timers (duration, pacing, series) use real time, so the
 	// open model needs Now to follow real time.
 	Now func() time.Time
+	// Shard runs one shard of a run split across several generators (see
+	// [Shard]); the zero value runs the whole scenario. A shard's [Report]
+	// carries its lossless [ShardResult] for [MergeShards].
+	Shard Shard
+	// StartAt, when set, is the start of the measured phase shared by
+	// every shard: after its setup the run waits until StartAt, and the
+	// open model's schedule, the rounds and the duration bound all count
+	// from it. A run whose setup ends after StartAt starts at once and
+	// still measures from StartAt: requests whose intended time has
+	// passed are sent at once, their latency counting from the intended
+	// time, and the report says how late the start was
+	// ([ShardInfo].StartLate). A StartAt more than the run's duration in
+	// the past leaves nothing to measure: the run then ends at once.
+	StartAt time.Time
+	// OnRequest, when set, is called with every measured request right
+	// after it was recorded, from the worker that sent it (so from many
+	// goroutines at once); it must be safe for concurrent use and return
+	// quickly. It sees exactly the values the histograms record.
+	OnRequest func(RequestRecord)
+
+	merging bool // the engine only reports merged shards
+}
+
+// Shard is one shard of a run split across Count generators. In the open
+// model shard Index sends exactly the requests of the run's schedule whose
+// index i satisfies i mod Count == Index (ramps included), so the shards'
+// union is the run's arrival process; Load.Concurrency and Load.Requests
+// are the run's totals, split like the closed model's users. In the closed
+// model it runs its share of Load.Concurrency users (Concurrency/Count,
+// the first Concurrency mod Count shards one more) and of Load.Requests
+// likewise. Count 0 means no sharding.
+type Shard struct {
+	Index, Count int
+}
+
+// MaxShards bounds [Shard].Count.
+const MaxShards = 10_000
+
+// share returns shard index's part of total split in count parts, the
+// remainder spread over the first shards.
+func share(total int64, index, count int) int64 {
+	n := total / int64(count)
+	if int64(index) < total%int64(count) {
+		n++
+	}
+	return n
+}
+
+// RequestRecord is one measured request as [Options.OnRequest] sees it.
+type RequestRecord struct {
+	// Endpoint is the index of the endpoint in Scenario.Endpoints.
+	Endpoint int
+	// Status is the response's status code, 0 when there was none.
+	Status int
+	// Intended is the open model's intended send time of the request
+	// (its place in the schedule); zero in the closed model.
+	Intended time.Time
+	// HasLatency is true when the request got a response or timed out;
+	// Latency is then what the latency histogram recorded (from the
+	// intended send in the open model), clamped to its range.
+	HasLatency bool
+	Latency    time.Duration
 }
 
 // Progress is a snapshot of a running benchmark.
@@ -199,6 +262,14 @@ type engine struct {
 	totalSeries seriesAcc
 
 	rounds    *rounds
+	shard     Shard
+	workers   int   // workers (users or connections) of this run or shard
+	limit     int64 // measured requests this run or shard issues; 0 when unbounded by count
+	late      time.Duration
+	secs      [][]secPoint // per endpoint: the lossless series of a shard
+	secStep   []int64      // per endpoint: seconds per point of secs
+	merge     *mergeState  // set when the engine reports merged shards
+	scenario  []byte       // the scenario as JSON, for a shard result
 	completed atomic.Int64 // measured requests completed, counted when rounds are cut by count
 	countCut  bool         // rounds are cut by completed requests, not by time
 	cutMu     sync.Mutex   // orders recording, counting and closing when countCut
@@ -231,6 +302,17 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 	case l.Duration == 0 && l.Requests > 0 && int64(opts.Rounds) > l.Requests:
 		lerrs = append(lerrs, &ScenarioError{Field: "options.rounds", Msg: fmt.Sprintf("%d rounds of %d requests leave rounds without a request", opts.Rounds, l.Requests)})
 	}
+	sh := opts.Shard
+	switch {
+	case sh.Count < 0 || sh.Count > MaxShards:
+		lerrs = append(lerrs, &ScenarioError{Field: "options.shard", Msg: fmt.Sprintf("the number of shards must be between 1 and %d, got %d", MaxShards, sh.Count)})
+	case sh.Count > 0 && (sh.Index < 0 || sh.Index >= sh.Count):
+		lerrs = append(lerrs, &ScenarioError{Field: "options.shard", Msg: fmt.Sprintf("shard index %d outside 0..%d", sh.Index, sh.Count-1)})
+	case sh.Count > l.Concurrency:
+		lerrs = append(lerrs, &ScenarioError{Field: "options.shard", Msg: fmt.Sprintf("%d shards need at least %d connections in all (load.concurrency is %d)", sh.Count, sh.Count, l.Concurrency)})
+	case sh.Count > 0 && l.Requests > 0 && l.Requests < int64(sh.Count)*int64(max(opts.Rounds, 1)):
+		lerrs = append(lerrs, &ScenarioError{Field: "options.shard", Msg: fmt.Sprintf("%d requests leave some of %d shards without a request per round", l.Requests, sh.Count)})
+	}
 	switch opts.Engine {
 	case EngineAuto, EngineNetHTTP:
 	default:
@@ -239,7 +321,11 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 	if err := joinScenarioErrors(lerrs); err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	e := &engine{s: s, load: l, opts: opts, now: opts.Now, stopCh: make(chan struct{})}
+	e := &engine{s: s, load: l, opts: opts, now: opts.Now, stopCh: make(chan struct{}), shard: sh, workers: l.Concurrency, limit: l.Requests}
+	if sh.Count > 0 {
+		e.workers = int(share(int64(l.Concurrency), sh.Index, sh.Count))
+		e.limit = share(l.Requests, sh.Index, sh.Count)
+	}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -298,7 +384,7 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 		proxied = true
 	}
 	e.useStd = opts.Engine == EngineNetHTTP || s.HTTP2 || proxied
-	e.tr = newTransport(&e.cfg, s.HTTP2, l.Concurrency+1)
+	e.tr = newTransport(&e.cfg, s.HTTP2, e.workers+1)
 	e.hc = newHTTPClient(e.tr)
 
 	// Compile.
@@ -328,11 +414,14 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 	// Note: a shard holds about epStatsBytes per endpoint whatever the
 	// run's length; shards beyond GOMAXPROCS would only cost memory.
 	perShard := len(e.eps) * epStatsBytes(open)
-	nShards := max(1, min(l.Concurrency, runtime.GOMAXPROCS(0), 8, maxStatsBytes/perShard))
+	nShards := max(1, min(e.workers, runtime.GOMAXPROCS(0), 8, maxStatsBytes/perShard))
+	if opts.merging {
+		nShards = 1
+	}
 	for range nShards {
 		sh := &shard{}
 		for range e.eps {
-			sh.eps = append(sh.eps, newEpStats(open))
+			sh.eps = append(sh.eps, newEpStats(open, e.keep()))
 		}
 		if open {
 			sh.sendLag = newCoarse()
@@ -341,7 +430,7 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 	}
 	e.setup = &shard{}
 	for range e.steps {
-		e.setup.eps = append(e.setup.eps, newEpStats(false))
+		e.setup.eps = append(e.setup.eps, newEpStats(false, false))
 	}
 	e.authClient = newStdClient(&e.cfg, e.hc)
 	e.series = make([]seriesAcc, len(e.eps))
@@ -349,7 +438,19 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 		e.series[i] = newSeriesAcc()
 	}
 	e.totalSeries = newSeriesAcc()
-	e.rounds = newRounds(opts.Rounds, len(e.eps), false)
+	e.rounds = newRounds(opts.Rounds, len(e.eps), e.keep())
+	if e.keep() {
+		e.secs = make([][]secPoint, len(e.eps))
+		e.secStep = make([]int64, len(e.eps))
+		for i := range e.secStep {
+			e.secStep[i] = 1
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("load: encoding the scenario: %w", err)
+		}
+		e.scenario = b
+	}
 	e.countCut = l.Duration == 0 && e.rounds.want > 1
 	return e, nil
 }
@@ -643,15 +744,32 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	}
 	e.rendered.Store(set)
 
-	// The measured phase starts after the setup.
-	started = e.now()
-	e.start = time.Now()
+	// The measured phase starts after the setup, at StartAt when given.
+	if at := e.opts.StartAt; !at.IsZero() {
+		if d := time.Until(at); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-e.abort.Done():
+				t.Stop()
+				return e.report(started, e.now(), true), nil
+			}
+		}
+		// Note: the shared schedule is the origin even when this run is
+		// late; the wall clock and Now differ only in tests.
+		e.late = max(0, time.Since(at))
+		e.start = at
+		started = e.now().Add(-e.late)
+	} else {
+		started = e.now()
+		e.start = time.Now()
+	}
 	e.rounds.begin = e.start
 	stopAbort := context.AfterFunc(e.abort, e.stop)
 	defer stopAbort()
 	var durTimer *time.Timer
 	if e.load.Duration > 0 {
-		durTimer = time.AfterFunc(e.load.Duration, e.stop)
+		durTimer = time.AfterFunc(time.Until(e.start.Add(e.load.Duration)), e.stop)
 		defer durTimer.Stop()
 	}
 
@@ -660,11 +778,11 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	if open {
 		e.tokens = make(chan token)
 	}
-	for i := range e.load.Concurrency {
+	for i := range e.workers {
 		w := &worker{
 			e:   e,
 			sh:  e.shards[i%len(e.shards)],
-			rng: rand.New(rand.NewPCG(e.opts.Seed, uint64(i))),
+			rng: rand.New(rand.NewPCG(e.opts.Seed, uint64(e.shard.Index)<<32|uint64(i))),
 		}
 		if e.useStd {
 			w.c = newStdClient(&e.cfg, e.hc)
@@ -688,6 +806,9 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 
 	partial := ctx.Err() != nil
 	rep := e.report(started, finished, partial)
+	if e.keep() {
+		rep.ShardResult = e.shardResult(rep, e.scenario)
+	}
 	e.panicMu.Lock()
 	defer e.panicMu.Unlock()
 	if len(e.panics) > 0 {
@@ -710,7 +831,15 @@ func (e *engine) pace() {
 	// spin is awaited by yielding instead, so it is never sent early.
 	const spin = 50 * time.Microsecond
 	var busyUntil time.Time
-	for i := int64(0); ; i++ {
+	// A shard sends the schedule's requests of its residue class; those
+	// already due when a late shard starts queued behind its start, not
+	// behind a slow generator.
+	first, step := int64(0), int64(1)
+	if e.shard.Count > 0 {
+		first, step = int64(e.shard.Index), int64(e.shard.Count)
+	}
+	startedAt := e.start.Add(e.late)
+	for i := first; ; i += step {
 		if e.stopped.Load() {
 			return
 		}
@@ -737,7 +866,7 @@ func (e *engine) pace() {
 		// A request that became due while the pacer was still handing out
 		// requests that had waited for a connection waited too: it queued
 		// behind them, not behind a slow generator.
-		tok := token{at: at, waited: !at.After(busyUntil)}
+		tok := token{at: at, waited: !at.After(busyUntil) || at.Before(startedAt)}
 		select {
 		case e.tokens <- tok:
 		default:
@@ -780,7 +909,7 @@ func (w *worker) run() {
 		return
 	}
 	for !e.stopped.Load() {
-		if e.load.Requests > 0 && e.issued.Add(1) > e.load.Requests {
+		if e.limit > 0 && e.issued.Add(1) > e.limit {
 			e.stop()
 			return
 		}
@@ -824,6 +953,9 @@ func (w *worker) one(tok token, open bool) {
 	} else {
 		o.latency = w.a.end.Sub(first)
 	}
+	if e.opts.OnRequest != nil && w.a.kind != errCanceled {
+		defer e.opts.OnRequest(RequestRecord{Endpoint: ep, Status: w.a.status, Intended: tok.at, HasLatency: o.hasLatency, Latency: clamp(o.latency)})
+	}
 	if !e.countCut || w.a.kind == errCanceled {
 		w.sh.add(ep, o, &e.eps[ep].expect)
 		return
@@ -836,7 +968,7 @@ func (w *worker) one(tok token, open bool) {
 	e.cutMu.Lock()
 	defer e.cutMu.Unlock()
 	w.sh.add(ep, o, &e.eps[ep].expect)
-	n, want, total := e.completed.Add(1), int64(e.rounds.want), e.load.Requests
+	n, want, total := e.completed.Add(1), int64(e.rounds.want), e.limit
 	if n*want/total > (n-1)*want/total && n < total {
 		e.closeRound(time.Now())
 	}

@@ -24,14 +24,12 @@ func newCoarse() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, c
 
 // record adds d to h, clamped to the histogram's range.
 func record(h *hdrhistogram.Histogram, d time.Duration) {
-	v := int64(d)
-	if v < 0 {
-		v = 0
-	}
-	if v > histMax {
-		v = histMax
-	}
-	_ = h.RecordValue(v) // cannot fail within the range
+	_ = h.RecordValue(int64(clamp(d))) // cannot fail within the range
+}
+
+// clamp returns d within the histograms' range.
+func clamp(d time.Duration) time.Duration {
+	return min(max(d, 0), time.Duration(histMax))
 }
 
 // errKind classifies a failed request.
@@ -141,6 +139,21 @@ func (c *counts) add(o *counts) {
 	}
 }
 
+// errKindsByName returns the non-zero error kind counts by name, nil when
+// there are none.
+func (c *counts) errKindsByName() map[string]int64 {
+	var m map[string]int64
+	for k, n := range c.errKinds {
+		if n > 0 {
+			if m == nil {
+				m = map[string]int64{}
+			}
+			m[errKind(k).String()] = n
+		}
+	}
+	return m
+}
+
 // epStats is one endpoint's measurements in one shard.
 type epStats struct {
 	counts
@@ -151,9 +164,12 @@ type epStats struct {
 	service  *hdrhistogram.Histogram // open model: from the actual send; nil otherwise
 	phases   [numPhases]*hdrhistogram.Histogram
 	interval *hdrhistogram.Histogram // latencies of the current series interval
-	iv       intervalCounts
-	rc       roundCounts
-	samples  errSamples
+	// classes are the latencies by status class (shard runs only, else
+	// nil): 1xx to 5xx, then requests without a status (timeouts).
+	classes []*hdrhistogram.Histogram
+	iv      intervalCounts
+	rc      roundCounts
+	samples errSamples
 }
 
 type intervalCounts struct{ requests, errors, timeouts int64 }
@@ -181,10 +197,30 @@ func epStatsBytes(open bool) int {
 	return n
 }
 
-func newEpStats(open bool) *epStats {
+// Status classes of epStats.classes.
+const numClasses = 6
+
+func className(c int) string {
+	return [numClasses]string{"1xx", "2xx", "3xx", "4xx", "5xx", "none"}[c]
+}
+
+// statusClass returns the class index of a response status (0 for none).
+func statusClass(status int) int {
+	if status >= 100 && status < 600 {
+		return status/100 - 1
+	}
+	return numClasses - 1
+}
+
+func newEpStats(open, classes bool) *epStats {
 	s := &epStats{latency: newHist(), interval: newCoarse()}
 	if open {
 		s.service = newHist()
+	}
+	if classes {
+		for range numClasses {
+			s.classes = append(s.classes, newCoarse())
+		}
 	}
 	for i := range s.phases {
 		s.phases[i] = newCoarse()
@@ -290,6 +326,9 @@ func (sh *shard) add(ep int, o *outcome, expect *statusSet) {
 		record(s.interval, o.latency)
 		if s.service != nil {
 			record(s.service, o.service)
+		}
+		if s.classes != nil {
+			record(s.classes[statusClass(a.status)], o.latency)
 		}
 		if a.newConn {
 			record(s.phases[phaseDNS], a.dns)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/perfagent/perfagent/agent"
@@ -32,6 +34,11 @@ type apiOptions struct {
 	requests                int64
 	concurrency, rounds     int
 	rate, rampFrom          float64
+
+	shardF, shardsF, startAtF textFlag
+	shardResult, latencyLog   string
+	shard                     load.Shard // Count 0: not sharded
+	startAt                   time.Time
 
 	verdict         *load.Verdict // set by a run, checked by the command
 	scenarioParsed  *load.Scenario
@@ -72,6 +79,71 @@ func (o *apiOptions) flags(fs *flag.FlagSet) {
 	fs.Var(&o.timeoutF, "timeout", "api: per-request timeout, above 0 up to 1h (default the scenario's, else 10s)")
 	fs.Var(&o.roundsF, "rounds", fmt.Sprintf("api: rounds the run is cut into, each driving the whole scenario mix; 1 to %d (default %d, %d with --quick)", load.MaxRounds, apiRounds, apiQuickRounds))
 	fs.BoolVar(&o.netHTTP, "net-http", false, "api: measure through net/http instead of the lean HTTP/1.1 client")
+	fs.Var(&o.shardsF, "shards", fmt.Sprintf("api: the run is split across this many generators, 1 to %d; --concurrency and --requests are the run's totals", load.MaxShards))
+	fs.Var(&o.shardF, "shard", "api: with --shards: this generator's shard, 0 to shards-1 (default env JOB_COMPLETION_INDEX, as in a Kubernetes Indexed Job)")
+	fs.Var(&o.startAtF, "start-at", "api: start the measured phase at this RFC 3339 time, shared by every shard (e.g. 2026-01-02T15:04:05Z)")
+	fs.StringVar(&o.shardResult, "shard-result", "", "api: with --shards: write the shard result here ('-': as the last line of stdout; default benchmarks/shard-<I>-of-<N>-<ts>.json)")
+	fs.StringVar(&o.latencyLog, "latency-log", "", "api: write every measured latency to this file, one 'endpoint nanoseconds' line per request")
+}
+
+// shardEnv is the index of a pod in a Kubernetes Indexed Job.
+const shardEnv = "JOB_COMPLETION_INDEX"
+
+// validateShard checks --shards, --shard (or JOB_COMPLETION_INDEX) and
+// --start-at; length is the run's duration (0 when bounded by requests
+// only).
+func (o *apiOptions) validateShard(length time.Duration) error {
+	if o.startAtF.set {
+		t, err := time.Parse(time.RFC3339Nano, o.startAtF.s)
+		if err != nil {
+			return badSyntax("start-at", o.startAtF.s, "an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		}
+		if late := time.Since(t); late > length {
+			return flagErr("start-at", o.startAtF.s, "is %v in the past, more than the run's length %v: nothing left to measure", late.Round(time.Millisecond), length)
+		}
+		o.startAt = t
+	}
+	if !o.shardsF.set {
+		if o.shardF.set || o.shardResult != "" {
+			return errors.New("--shard and --shard-result need --shards")
+		}
+		return nil
+	}
+	n, err := parseIntFlag(o.shardsF, "shards", 1, load.MaxShards)
+	if err != nil {
+		return err
+	}
+	idx := o.shardF
+	name := "shard"
+	if !idx.set {
+		v, ok := os.LookupEnv(shardEnv)
+		if !ok {
+			return fmt.Errorf("--shards %d: give --shard 0..%d (or set %s)", n, n-1, shardEnv)
+		}
+		idx, name = textFlag{s: v, set: true}, shardEnv
+	}
+	i, err := strconv.ParseInt(strings.TrimSpace(idx.s), 10, 64)
+	switch {
+	case err != nil && name == shardEnv:
+		return fmt.Errorf("%s=%q: not a shard index (want 0 to %d)", shardEnv, idx.s, n-1)
+	case err != nil:
+		return badSyntax(name, idx.s, fmt.Sprintf("a whole number from 0 to %d", n-1))
+	case (i < 0 || i >= n) && name == shardEnv:
+		return fmt.Errorf("%s=%s: outside 0..%d (--shards %d)", shardEnv, idx.s, n-1, n)
+	case i < 0 || i >= n:
+		return flagErr(name, idx.s, "outside 0..%d (--shards %d)", n-1, n)
+	}
+	if o.shardResult == "-" && o.jsonOut {
+		return errors.New("--shard-result - and --json both want stdout; write the shard result to a file")
+	}
+	if c := o.totalConcurrency(); c < int(n) {
+		return flagErr("shards", o.shardsF.s, "more shards than connections in all (--concurrency %d); each shard needs one", c)
+	}
+	if o.requests > 0 && o.requests < n*int64(max(o.rounds, 1)) {
+		return flagErr("shards", o.shardsF.s, "--requests %d leaves a shard without a request per round", o.requests)
+	}
+	o.shard = load.Shard{Index: int(i), Count: int(n)}
+	return nil
 }
 
 // flagErr is a bad flag value; its message names the flag.
@@ -187,7 +259,11 @@ func (o *apiOptions) validate() error {
 		}
 		o.scenarioParsed = sc
 	}
-	return nil
+	sc := o.scenarioParsed
+	if sc == nil {
+		sc = &load.Scenario{}
+	}
+	return o.validateShard(effectiveLoad(sc, load.Load{Duration: o.duration, Requests: o.requests}).Duration)
 }
 
 // startDemo starts the built-in demo target with a perfagent agent serving
@@ -261,7 +337,7 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 		if eff := effectiveLoad(sc, lo); eff.Duration > 0 {
 			rounds = max(1, min(rounds, int(eff.Duration/load.MinRoundLength)))
 		} else if eff.Requests > 0 {
-			rounds = int(min(int64(rounds), eff.Requests))
+			rounds = int(max(1, min(int64(rounds), eff.Requests/int64(max(ao.shard.Count, 1)))))
 		}
 	}
 	sp := newSpinner(e, "api")
@@ -272,9 +348,20 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 	if ao.netHTTP {
 		opts.Engine = load.EngineNetHTTP
 	}
+	opts.Shard, opts.StartAt = ao.shard, ao.startAt
+	closeLog, err := latencyLog(ao.latencyLog, sc, &opts)
+	if err != nil {
+		return err
+	}
 	r.SetQuick(o.quick)
 	rep, err := load.Run(ctx, sc, opts)
 	sp.done()
+	err = errors.Join(err, closeLog())
+	if rep != nil && rep.ShardResult != nil {
+		if werr := writeShardResult(e, ao.shardResult, o.memory.root, rep.ShardResult); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
 	if rep != nil {
 		r.SetParameters(apiParameters(rep, rounds))
 		if rep.Partial {
@@ -295,7 +382,12 @@ func runAPISuite(ctx context.Context, e *env, r *bench.Runner, o *benchOptions) 
 		_ = rep.WriteSummary(human)
 		fmt.Fprintln(human)
 		v := rep.Verdict()
-		ao.verdict = &v
+		if rep.Shard == nil {
+			ao.verdict = &v
+		} else {
+			// Targets and budgets are judged on the merged shards.
+			fmt.Fprintf(human, "shard %d of %d: targets and budgets are judged on the merged shards (perfagent merge), not here\n", rep.Shard.Index, rep.Shard.Count)
+		}
 	}
 	return err
 }

@@ -11,6 +11,8 @@
 //
 //	bench      run benchmarks (system, api, memory, or all) and compare with the baseline,
 //	           or with a git ref in the same session (--against REF -- go test ...)
+//	merge      merge the shard results of a sharded API run exactly, judge its targets and budgets
+//	k8s-job    write a Kubernetes Indexed Job running a sharded API benchmark
 //	baseline   save a results file (default: the latest) as the baseline
 //	compare    compare two results files (JSON or go test -bench output)
 //	report     render a results file as HTML or Markdown

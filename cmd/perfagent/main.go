@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// last is written to stdout after the command's own output: a shard's
+	// result line (bench api --shard-result -).
+	last *bytes.Buffer
 }
 
 // command is one subcommand: a usage line, a description, examples, and
@@ -50,6 +54,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		benchCommand(),
+		mergeCommand(),
+		k8sJobCommand(),
 		baselineCommand(),
 		compareCommand(),
 		reportCommand(),
@@ -83,7 +89,12 @@ func runEnv(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "perfagent: unknown command %q (run 'perfagent help' for the list)\n", args[0])
 		return exitUsage
 	}
-	return c.run(e, args[1:])
+	if e.last == nil {
+		e.last = &bytes.Buffer{}
+	}
+	code := c.run(e, args[1:])
+	_, _ = e.stdout.Write(e.last.Bytes())
+	return code
 }
 
 func findCommand(name string) (command, bool) {
