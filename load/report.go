@@ -282,13 +282,10 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 	// the completed count for one bounded by requests. The last round is
 	// closed by run() once every request completed.
 	want, next := e.rounds.want, 1
-	boundary := func(k int) time.Time {
-		return e.start.Add(time.Duration(float64(e.load.Duration) * float64(k) / float64(want)))
-	}
 	var roundC <-chan time.Time
 	var roundTimer *time.Timer
-	if want > 1 && !e.countCut {
-		roundTimer = time.NewTimer(time.Until(boundary(next)))
+	if e.timedCut() {
+		roundTimer = time.NewTimer(time.Until(e.boundary(next)))
 		defer roundTimer.Stop()
 		roundC = roundTimer.C
 	}
@@ -305,10 +302,11 @@ func (e *engine) collect(done <-chan struct{}, exited chan<- struct{}) {
 			last = now
 		case <-pt.C:
 			e.progress(false)
-		case now := <-roundC:
-			e.closeRound(now)
+		case <-roundC:
+			// Rounds no request has closed yet (an idle target).
+			e.closeThrough(next)
 			if next++; next < want {
-				roundTimer.Reset(time.Until(boundary(next)))
+				roundTimer.Reset(time.Until(e.boundary(next)))
 			} else {
 				roundC = nil
 			}

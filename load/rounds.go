@@ -110,6 +110,33 @@ func (e *engine) closeRound(end time.Time) {
 	}
 	r.wins = append(r.wins, win)
 	r.begin = end
+	e.closed.Add(1)
+}
+
+// timedCut reports whether the run's rounds are cut by time.
+func (e *engine) timedCut() bool { return e.load.Duration > 0 && e.rounds.want > 1 }
+
+// boundary is the end of timed round k-1 (the start of round k), 0 < k < want.
+func (e *engine) boundary(k int) time.Time {
+	return e.start.Add(time.Duration(float64(e.load.Duration) * float64(k) / float64(e.rounds.want)))
+}
+
+// roundOf returns the timed round (0-based) in which t falls.
+func (e *engine) roundOf(t time.Time) int {
+	k := int(float64(t.Sub(e.start)) * float64(e.rounds.want) / float64(e.load.Duration))
+	return min(max(k, 0), e.rounds.want-1)
+}
+
+// closeThrough closes timed rounds, each at its boundary, until k rounds
+// are closed (never the last one, which run() closes when every request
+// completed). A request completing in the instant a boundary is crossed
+// may still be recorded in the next round.
+func (e *engine) closeThrough(k int) {
+	e.cutMu.Lock()
+	defer e.cutMu.Unlock()
+	for c := int(e.closed.Load()); c < k && c < e.rounds.want-1; c++ {
+		e.closeRound(e.boundary(c + 1))
+	}
 }
 
 // endpointRound returns a round's figures from its counts and latencies

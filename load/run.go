@@ -272,7 +272,8 @@ type engine struct {
 	scenario  []byte       // the scenario as JSON, for a shard result
 	completed atomic.Int64 // measured requests completed, counted when rounds are cut by count
 	countCut  bool         // rounds are cut by completed requests, not by time
-	cutMu     sync.Mutex   // orders recording, counting and closing when countCut
+	cutMu     sync.Mutex   // orders closing rounds (and, when countCut, recording and counting)
+	closed    atomic.Int32 // rounds closed so far
 }
 
 type pacerStats struct {
@@ -801,7 +802,11 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	finished := e.now()
 	close(collectorDone)
 	<-collectorExited
-	e.closeRound(time.Now())
+	end := time.Now()
+	if e.timedCut() {
+		e.closeThrough(e.roundOf(end))
+	}
+	e.closeRound(end)
 	e.tr.CloseIdleConnections()
 
 	partial := ctx.Err() != nil
@@ -957,6 +962,15 @@ func (w *worker) one(tok token, open bool) {
 		defer e.opts.OnRequest(RequestRecord{Endpoint: ep, Status: w.a.status, Intended: tok.at, HasLatency: o.hasLatency, Latency: clamp(o.latency)})
 	}
 	if !e.countCut || w.a.kind == errCanceled {
+		if e.timedCut() && w.a.kind != errCanceled {
+			// A request belongs to the round in which it completed:
+			// the first worker to see a request past a boundary closes
+			// the rounds before it (a collector running late would
+			// otherwise fold them into one).
+			if k := e.roundOf(w.a.end); k > int(e.closed.Load()) {
+				e.closeThrough(k)
+			}
+		}
 		w.sh.add(ep, o, &e.eps[ep].expect)
 		return
 	}
