@@ -62,6 +62,7 @@ func main() {
 	flap := flag.Duration("flap", 2*time.Minute, "how long the collector stays in each state (up, hanging, down)")
 	rate := flag.Int("rate", 200, "host requests per second sent by the measuring client")
 	conns := flag.Int("conns", 700, "idle connections held open on the agent's listener")
+	captures := flag.Int("captures", 200, "on-demand capture requests per second")
 	out := flag.String("out", "soak.csv", "CSV file of the per-minute figures")
 	flag.Parse()
 	if *duration <= 0 || *every <= 0 || *flap <= 0 || *rate <= 0 || *conns < 0 {
@@ -69,12 +70,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *duration, *every, *flap, *rate, *conns, *out); err != nil {
+	if err := run(ctx, *duration, *every, *flap, *rate, *conns, *captures, *out); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, duration, every, flap time.Duration, rate, conns int, out string) error {
+func run(ctx context.Context, duration, every, flap time.Duration, rate, conns, captures int, out string) error {
 	dir, err := os.MkdirTemp("", "perfagent-soak-")
 	if err != nil {
 		return err
@@ -132,7 +133,7 @@ func run(ctx context.Context, duration, every, flap time.Duration, rate, conns i
 	defer cancel()
 	var wg sync.WaitGroup
 	lat := &latencies{}
-	capf := &captureFlood{}
+	capf := &captureFlood{rate: captures}
 	cf := &connFlood{}
 	start := func(fn func()) {
 		wg.Add(1)
@@ -258,12 +259,23 @@ func drive(ctx context.Context, url string, rate int, l *latencies) {
 
 // --- floods ---
 
-// captureFlood asks for on-demand captures back to back.
-type captureFlood struct{ ok, limited, other atomic.Int64 }
+// captureFlood asks for on-demand captures at a fixed rate (the 200/s the
+// issue measured an unlimited agent serving at 1.25 cores).
+type captureFlood struct {
+	rate               int
+	ok, limited, other atomic.Int64
+}
 
 func (c *captureFlood) run(ctx context.Context, url string) {
 	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(max(c.rate, 1)))
+	defer tick.Stop()
 	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 		resp, err := client.Do(req)
 		switch {
