@@ -7,15 +7,21 @@ export PERFAGENT_PROMETHEUS3_DIR
 PROMTOOL2 ?= promtool
 PROMTOOL3 ?= $(PERFAGENT_PROMETHEUS3_DIR)/promtool
 
-.PHONY: test deps fmt vet unit rules integration bench generate
+.PHONY: test deps fmt tidy vet unit rules integration bench generate
 
-test: deps fmt vet unit rules integration
+test: deps fmt tidy vet unit rules integration
 
 deps:
 	./scripts/install-test-deps.sh
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# go.mod and go.sum of every module say exactly what the code needs.
+tidy:
+	$(GO) mod tidy -diff
+	cd integration && $(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
 
 vet:
 	$(GO) vet ./...
