@@ -96,7 +96,8 @@ type Config struct {
 	QuotaEvery time.Duration
 	QuotaBurst int
 	// OnDemandEvery and OnDemandBurst limit [Recorder.Capture] the same
-	// way (defaults 10s and 3, the agent's other on-demand captures).
+	// way (defaults 10s and 3, the agent's other on-demand captures); a
+	// negative OnDemandEvery means no limit.
 	OnDemandEvery time.Duration
 	OnDemandBurst int
 	// Summarize, when set, computes the report's goroutine and task
@@ -148,8 +149,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("quota interval %v: want the cooldown (%v) to %v", c.QuotaEvery, c.Cooldown, MaxCooldown)
 	case c.QuotaBurst < 1 || c.QuotaBurst > MaxQuotaBurst:
 		return fmt.Errorf("quota burst %d: want 1 to %d", c.QuotaBurst, MaxQuotaBurst)
-	case c.OnDemandEvery < 0 || c.OnDemandBurst < 1 || c.OnDemandBurst > MaxQuotaBurst:
-		return fmt.Errorf("on-demand limit %v/%d: want a non-negative interval and a burst of 1 to %d", c.OnDemandEvery, c.OnDemandBurst, MaxQuotaBurst)
+	case c.OnDemandBurst < 1 || c.OnDemandBurst > MaxQuotaBurst:
+		return fmt.Errorf("on-demand burst %d: want 1 to %d", c.OnDemandBurst, MaxQuotaBurst)
 	}
 	return nil
 }

@@ -31,7 +31,10 @@ type Summary struct {
 	// not running) in the window, longest first.
 	Runnable []GoroutineTime `json:"runnable_longest"`
 	// Blocked are the goroutines that were blocked longest (waiting on a
-	// channel, lock, I/O, sleep...) in the window, longest first.
+	// channel, lock, I/O, sleep...) in waits that began and ended in the
+	// window, those blocked inside a task (a request) first, then longest
+	// first. Runtime goroutines and waits still open at the end (idle
+	// loops) are left out.
 	Blocked []GoroutineTime `json:"blocked_longest"`
 	// Tasks are the longest runtime/trace tasks (requests, when the
 	// middleware opens them) of the window, longest first; tasks begun
@@ -50,6 +53,8 @@ type GoroutineTime struct {
 	Reason string `json:"reason,omitempty"`
 	// Where is the innermost non-runtime frame where it blocked longest.
 	Where string `json:"where,omitempty"`
+	// Task is the task the goroutine was in when it blocked longest.
+	Task string `json:"task,omitempty"`
 }
 
 // TaskTime is one task in the window.
