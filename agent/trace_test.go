@@ -300,4 +300,3 @@ func equalTraceConfig(a, b FlightRecorderConfig) bool {
 		a.SchedLatencyP99 == b.SchedLatencyP99 && a.GCCPUFraction == b.GCCPUFraction && a.Cooldown == b.Cooldown &&
 		a.QuotaBurst == b.QuotaBurst && a.QuotaEvery == b.QuotaEvery
 }
-
