@@ -379,12 +379,15 @@ func stackString(s xtrace.Stack) string {
 // HTTP service (JSON and hashing per request, 4 closed-loop clients in the
 // same process) for 3s with the agent's flight recorder off, on (every
 // request in a task through TraceHTTP), and on with three on-demand
-// snapshots in the run, in rotated order.
+// snapshots in the run, in rotated order. PERFAGENT_TRACE_OVERHEAD_RATE=N
+// paces the clients to N requests/s in all (open loop) instead, so CPU per
+// request and latency are compared at the same load.
 func TestFlightRecorderOverhead(t *testing.T) {
 	if os.Getenv("PERFAGENT_TRACE_OVERHEAD") == "" {
 		t.Skip("set PERFAGENT_TRACE_OVERHEAD=1 to measure the flight recorder's cost")
 	}
 	pairs := envInt("PERFAGENT_TRACE_OVERHEAD_PAIRS", 10)
+	rate := float64(envInt("PERFAGENT_TRACE_OVERHEAD_RATE", 0))
 	const runLen, clients = 3 * time.Second, 4
 	type result struct {
 		p50, p99, cpuPerReq float64
@@ -418,7 +421,12 @@ func TestFlightRecorderOverhead(t *testing.T) {
 				defer wg.Done()
 				cl := &http.Client{Transport: &http.Transport{}}
 				defer cl.CloseIdleConnections()
+				next := time.Now()
 				for time.Now().Before(end) {
+					if rate > 0 { // open loop: requests at a fixed pace
+						next = next.Add(time.Duration(float64(clients) * float64(time.Second) / rate))
+						time.Sleep(time.Until(next))
+					}
 					t0 := time.Now()
 					resp, err := cl.Get(srv.URL + "/orders/7")
 					if err != nil {
