@@ -205,6 +205,7 @@ const (
 	SkipRateLimit = "rate_limit"
 	SkipFiles     = "files" // the store refused the files (quota, full disk, files off)
 	SkipStopped   = "stopped"
+	SkipFailed    = "failed" // the runtime could not write the window
 )
 
 // Stats counts a Recorder's work.
@@ -385,7 +386,7 @@ func (r *Recorder) run() {
 		func() {
 			defer func() {
 				if p := recover(); p != nil {
-					r.count("panic")
+					r.count(SkipFailed)
 				}
 			}()
 			_, _ = r.write(ev)
@@ -400,7 +401,7 @@ func (r *Recorder) write(ev Evidence) (Report, error) {
 	var buf bytes.Buffer
 	t0 := time.Now()
 	if _, err := r.fr.WriteTo(&buf); err != nil {
-		r.count(SkipBusy)
+		r.count(SkipFailed)
 		return Report{}, fmt.Errorf("flightrec: take window: %w", err)
 	}
 	took := time.Since(t0)
