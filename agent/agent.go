@@ -70,6 +70,7 @@ type Agent struct {
 	// writer of profile files (<output>/profiles); nil when files are off.
 	store *snapshot.Store
 	lk    *leakAgent
+	tr    *traceAgent // flight recording (trace.go); nil when off
 	// leakMetrics is set once leak detection runs; collections read it.
 	leakMetrics atomic.Pointer[leakAgent]
 
@@ -159,6 +160,9 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	promHandler, err := a.startMetrics(ctx, res)
 	if err != nil {
+		return err
+	}
+	if err := a.startTrace(); err != nil { // flight recording (trace.go), before the snapshots that feed it
 		return err
 	}
 	if err := a.startLeak(); err != nil { // snapshots, captures, leak detection (leak.go)
@@ -401,6 +405,7 @@ func (a *Agent) release(ctx context.Context) error {
 	pctx, cancel := share(ctx, shutdownProfilingShare)
 	errs = append(errs, a.stopProfiling(pctx))
 	cancel()
+	a.stopTrace()                           // after the listener: no request triggers a capture any more
 	if err := a.stopLeak(ctx); err != nil { // before the final export, so it includes the leak state
 		errs = append(errs, fmt.Errorf("leak detection: %w", err))
 	}

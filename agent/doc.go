@@ -35,6 +35,17 @@
 // are queued (bounded, oldest dropped and counted) and retried a few times;
 // Shutdown delivers the final profiles within its deadline.
 //
+// # Execution traces
+//
+// With [WithFlightRecorder] (or PERFAGENT_TRACE=true; off by default) the
+// agent keeps the execution tracer's flight recorder and writes its window
+// (trace-<ts>.out and a trace-<ts>.json report) when a request through
+// [Agent.TraceHTTP] is slow, when a snapshot's scheduling latency or GC CPU
+// share spikes, or on POST /debug/perfagent/capture?type=trace. The runtime
+// allows one flight recorder per process: a second agent's is reported not
+// available in [Agent.TraceStatus], and the host's own trace.Start keeps
+// working.
+//
 // # Cost and safety
 //
 // A collection (one scrape or one export) reads runtime/metrics and

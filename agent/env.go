@@ -181,6 +181,7 @@ func (c *config) resolve(lookup func(string) (string, bool)) error {
 	errs = append(errs, c.resolveServer(get)...)    // listener.go
 	errs = append(errs, c.resolveProfiling(get)...) // profiling.go
 	errs = append(errs, c.resolveLeak(lookup)...)   // snapshots, captures, leak detection (leak.go)
+	errs = append(errs, c.resolveTrace(get)...)     // flight recording (trace.go)
 	return errors.Join(errs...)
 }
 

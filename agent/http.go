@@ -38,6 +38,7 @@ func (a *Agent) buildHandler(prom http.Handler) {
 	}
 	a.profilingRoutes(debugMux)    // profiling.go
 	a.registerLeakRoutes(debugMux) // history, leak state, captures (leak.go)
+	a.traceRoutes(debugMux)        // flight recorder status (trace.go)
 	mux.Handle("/debug/", a.guardDebug(debugMux))
 	mux.HandleFunc("GET /{$}", a.serveIndex)
 	a.mux = debugMux
@@ -173,7 +174,7 @@ func (a *Agent) serveIndex(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "/debug/perfagent/history   snapshots (JSON; ?last=N, ?since=RFC3339)")
 	fmt.Fprintln(w, "/debug/perfagent/leak      leak detector state, reports, captures (JSON)")
 	fmt.Fprintln(w, "/debug/perfagent/profiling continuous profiling status (JSON)")
-	fmt.Fprintln(w, "POST /debug/perfagent/capture?type=heap|goroutine|cpu|allocs|mutex|block")
+	fmt.Fprintln(w, "POST /debug/perfagent/capture?type=heap|goroutine|cpu|allocs|mutex|block|trace")
 	if a.cfg.pprof {
 		fmt.Fprintln(w, "/debug/pprof/       Go profiles")
 	}

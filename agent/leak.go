@@ -475,6 +475,7 @@ func (l *leakAgent) tick(a *Agent) {
 	l.sampler.Sample(&s)
 	l.history.Add(&s)
 	l.capturer.Check(&s)
+	a.observeTrace(&s) // flight recorder triggers (trace.go)
 	if l.monitor != nil {
 		l.monitor.Observe(&s)
 	}
@@ -617,6 +618,10 @@ func (a *Agent) serveHistory(w http.ResponseWriter, r *http.Request) {
 // when files are off, 400 for a bad request.
 func (a *Agent) serveCapture(w http.ResponseWriter, r *http.Request) {
 	typ := r.FormValue("type")
+	if typ == "trace" {
+		a.serveTraceCapture(w, r) // trace.go
+		return
+	}
 	var d time.Duration
 	if v := r.FormValue("seconds"); v != "" {
 		n, err := strconv.Atoi(v)

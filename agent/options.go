@@ -88,6 +88,7 @@ type config struct {
 
 	profiling profilingConfig // continuous profiling (profiling.go)
 	leak      leakConfig      // snapshots, captures, leak detection: leak.go
+	trace     traceConfig     // flight recording: trace.go
 }
 
 // WithServiceName sets the service.name resource attribute (default:

@@ -46,7 +46,7 @@ type StoreOptions struct {
 //
 // A store's own files are named <kind>-<timestamp><ext>, with kind made of
 // lowercase letters, digits and inner dashes, timestamp in [TimeLayout] and
-// ext one of .pb.gz, .json, .jsonl, .md, .csv, .svg. Quotas count and delete
+// ext one of .pb.gz, .json, .jsonl, .md, .csv, .svg, .out (execution traces). Quotas count and delete
 // only such files (written by this store or an earlier one on the same
 // directory); anything else in the directory is left alone and not
 // counted.
@@ -199,7 +199,7 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 	return path, nil
 }
 
-var storeExts = []string{".pb.gz", ".json", ".jsonl", ".md", ".csv", ".svg"}
+var storeExts = []string{".pb.gz", ".json", ".jsonl", ".md", ".csv", ".svg", ".out"}
 
 // tempPrefix starts the names of the store's temporary files.
 const tempPrefix = ".perfagent-tmp-"
