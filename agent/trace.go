@@ -95,10 +95,10 @@ type FlightRecorderConfig struct {
 	Cooldown   time.Duration
 	QuotaBurst int
 	QuotaEvery time.Duration
-	// Summarize, when set, computes each report's goroutine summary from
-	// the trace in process (see the integration module's example on
-	// golang.org/x/exp/trace); without it the report gives the trigger,
-	// its figures and the window.
+	// Summarize computes each report's goroutine and task summary from the
+	// trace, in process on the recorder's goroutine. Default: a parser on
+	// golang.org/x/exp/trace that names the goroutines runnable and blocked
+	// longest and the longest tasks.
 	Summarize func(trace []byte, end time.Time) (TraceSummary, error)
 }
 

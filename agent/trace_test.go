@@ -73,7 +73,7 @@ func TestTraceSlowRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Trigger != flightrec.TriggerSlowRequest || rep.Route != "GET /slow/{id}" || rep.DurationSeconds < 0.3 ||
-		rep.ThresholdSeconds != 0.2 || rep.TraceFile != outs[0] || rep.WindowSeconds != 5 {
+		rep.ThresholdSeconds != 0.2 || rep.TraceFile != outs[0] || rep.From != "trace" || rep.WindowSeconds <= 0 || rep.WindowSeconds > 5 || len(rep.Tasks) == 0 {
 		t.Fatalf("report: %s", b)
 	}
 	data, _ := os.ReadFile(outs[0])

@@ -100,9 +100,9 @@ type Config struct {
 	// negative OnDemandEvery means no limit.
 	OnDemandEvery time.Duration
 	OnDemandBurst int
-	// Summarize, when set, computes the report's goroutine and task
-	// summary from the trace (see [Summarizer]); a failure is noted in
-	// [Report.Error] and the capture is still written.
+	// Summarize computes the report's goroutine and task summary from the
+	// trace (default [Summarize]); a failure is noted in [Report.Error] and
+	// the capture is still written.
 	Summarize Summarizer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -132,6 +132,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Summarize == nil {
+		c.Summarize = Summarize
 	}
 }
 

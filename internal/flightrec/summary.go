@@ -5,12 +5,7 @@ import "time"
 // Summarizer computes a [Summary] from an execution trace as the flight
 // recorder writes it; end is the wall-clock time the window was taken.
 //
-// Note: the library does not parse traces itself. The parser,
-// golang.org/x/exp/trace, brings golang.org/x/tools and x/mod into the
-// module graph of every user of perfagent; a host that wants the summary
-// in process passes a Summarizer built on it (the integration module has
-// one, tested against real captures). Without one, a Report still names
-// the trigger, its figures and the window; the trace holds the rest.
+// [Summarize], on golang.org/x/exp/trace, is the default.
 type Summarizer func(trace []byte, end time.Time) (Summary, error)
 
 // Summary is what a trace window shows at a glance: its span and the
