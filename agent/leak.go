@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/cpuprof"
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/snapshot"
@@ -116,11 +117,13 @@ func WithOutputDir(dir string) Option {
 // WithOutputQuota bounds each output directory to maxBytes and maxFiles of
 // the agent's own files, deleting the oldest first (defaults 256 MiB and
 // 500 files, or PERFAGENT_OUTPUT_MAX_BYTES and PERFAGENT_OUTPUT_MAX_FILES).
-// Both must be positive.
+// maxBytes must be from 1 to [MaxOutputBytes], maxFiles from 1 to
+// [MaxOutputFiles].
 func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 	return optionFunc(func(c *config) error {
-		if maxBytes <= 0 || maxFiles <= 0 {
-			return fmt.Errorf("WithOutputQuota(%d, %d): both must be positive", maxBytes, maxFiles)
+		if maxBytes <= 0 || maxBytes > MaxOutputBytes || maxFiles <= 0 || maxFiles > MaxOutputFiles {
+			return fmt.Errorf("WithOutputQuota(%d, %d): want bytes from 1 to %d and files from 1 to %d",
+				maxBytes, maxFiles, int64(MaxOutputBytes), MaxOutputFiles)
 		}
 		c.leak.quota, c.leak.quotaSet = snapshot.StoreOptions{MaxBytes: maxBytes, MaxFiles: maxFiles}, true
 		return nil
@@ -129,11 +132,12 @@ func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 
 // WithSnapshotInterval sets how often the agent samples the runtime and
 // the process into its history, triggers and leak detector (default 5s, or
-// PERFAGENT_SNAPSHOT_INTERVAL). It must be at least 10ms.
+// PERFAGENT_SNAPSHOT_INTERVAL). It must be from [MinSnapshotInterval] to
+// [MaxSnapshotInterval].
 func WithSnapshotInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d < 10*time.Millisecond {
-			return fmt.Errorf("WithSnapshotInterval: %v is under 10ms", d)
+		if err := cfgpkg.CheckDuration("WithSnapshotInterval", d, MinSnapshotInterval, MaxSnapshotInterval); err != nil {
+			return err
 		}
 		c.leak.interval, c.leak.intervalSet = d, true
 		return nil
@@ -144,12 +148,14 @@ func WithSnapshotInterval(d time.Duration) Option {
 // 1440, two hours at 5s; or PERFAGENT_HISTORY_SIZE) and how often the
 // snapshots taken since the previous file are written to
 // monitoring/metrics-history-<ts>.json (default 10m, or
-// PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be
-// positive and flush not negative.
+// PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be from 1
+// to [MaxHistorySize] and flush 0 or from [MinHistoryFlush] to
+// [MaxHistoryFlush].
 func WithHistory(size int, flush time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if size <= 0 || flush < 0 {
-			return fmt.Errorf("WithHistory(%d, %v): size must be positive and flush not negative", size, flush)
+		if size <= 0 || size > MaxHistorySize || (flush != 0 && (flush < MinHistoryFlush || flush > MaxHistoryFlush)) {
+			return fmt.Errorf("WithHistory(%d, %v): size must be from 1 to %d and flush 0 or from %v to %v",
+				size, flush, MaxHistorySize, MinHistoryFlush, MaxHistoryFlush)
 		}
 		c.leak.historySize, c.leak.flush, c.leak.historySet, c.leak.flushSet = size, flush, true, true
 		return nil
@@ -199,171 +205,102 @@ func WithoutLeakDetection() Option {
 	})
 }
 
-// resolveLeak fills what no option set from the environment, then from
-// defaults, and returns every problem.
-func (c *config) resolveLeak(lookup func(string) (string, bool)) []error {
-	lc := &c.leak
-	var errs []error
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		v = strings.TrimSpace(v)
-		return v, ok && v != ""
-	}
-	dur := func(name string, dst *time.Duration, min time.Duration) {
-		v, ok := get(name)
-		if !ok || *dst != 0 {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			errs = append(errs, envError(name, v, fmt.Sprintf("want a Go duration of at least %v, e.g. 30s or 5m", min)))
-			return
-		}
-		*dst = d
-	}
-	boolean := func(name string, dst *bool) {
-		if v, ok := get(name); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, envError(name, v, "not a boolean (want true or false)"))
-				return
-			}
-			*dst = b
-		}
-	}
+// Bounds of the snapshot and leak component's settings; options and
+// variables outside them fail Start.
+const (
+	MinSnapshotInterval = 10 * time.Millisecond // WithSnapshotInterval, PERFAGENT_SNAPSHOT_INTERVAL
+	MaxSnapshotInterval = time.Hour
+	MaxHistorySize      = 1_000_000 // WithHistory, PERFAGENT_HISTORY_SIZE (from 1)
+	MinHistoryFlush     = time.Second
+	MaxHistoryFlush     = 24 * time.Hour // WithHistory, PERFAGENT_HISTORY_FLUSH (or off)
+	MaxOutputBytes      = 1 << 40        // WithOutputQuota, PERFAGENT_OUTPUT_MAX_BYTES (from 1)
+	MaxOutputFiles      = 1_000_000      // WithOutputQuota, PERFAGENT_OUTPUT_MAX_FILES (from 1)
+	// MaxLeakDuration bounds PERFAGENT_LEAK_WARMUP, _WINDOW, _PERSIST and
+	// _REALERT (window and realert from 1s, the others from 0).
+	MaxLeakDuration = 7 * 24 * time.Hour
+	// MaxLeakMinGrowth bounds the size of PERFAGENT_LEAK_MIN_GROWTH and the
+	// count of PERFAGENT_LEAK_MIN_GOROUTINES (either sign: negative turns
+	// that detection off; zero is refused).
+	MaxLeakMinGrowth     = 1 << 40
+	MaxLeakMinGoroutines = 10_000_000
+	// MaxLeakMinRatio bounds PERFAGENT_LEAK_MIN_RATIO (from 0).
+	MaxLeakMinRatio = 100.0
+)
 
+// resolveLeak fills what no option set from the environment, then from
+// defaults, and records every problem in r.
+func (c *config) resolveLeak(r *cfgpkg.Reader) {
+	lc := &c.leak
 	if !lc.outputDirSet {
 		lc.outputDir = DefaultOutputDir
-		if v, ok := get(EnvOutputDir); ok {
-			lc.outputDir = v
-			if v == "off" {
-				lc.outputDir = ""
-			}
+		if r.String(EnvOutputDir, &lc.outputDir) && lc.outputDir == "off" {
+			lc.outputDir = ""
 		}
 	}
 	if !lc.quotaSet {
-		if v, ok := get(EnvOutputMaxBytes); ok {
-			n, err := parseBytes(v)
-			if err != nil || n <= 0 {
-				errs = append(errs, envError(EnvOutputMaxBytes, v, "want a positive size, e.g. 256MiB or 1048576"))
-			} else {
-				lc.quota.MaxBytes = n
-			}
-		}
-		if v, ok := get(EnvOutputMaxFiles); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				errs = append(errs, envError(EnvOutputMaxFiles, v, "want a positive integer"))
-			} else {
-				lc.quota.MaxFiles = n
-			}
-		}
+		r.Bytes(EnvOutputMaxBytes, &lc.quota.MaxBytes, 1, MaxOutputBytes)
+		r.Int(EnvOutputMaxFiles, &lc.quota.MaxFiles, 1, MaxOutputFiles)
 	}
 	if !lc.intervalSet {
-		dur(EnvSnapshotInterval, &lc.interval, 10*time.Millisecond)
-		if lc.interval == 0 {
-			lc.interval = DefaultSnapshotInterval
-		}
+		lc.interval = DefaultSnapshotInterval
+		r.Duration(EnvSnapshotInterval, &lc.interval, MinSnapshotInterval, MaxSnapshotInterval)
 	}
 	if !lc.historySet {
 		lc.historySize = snapshot.DefaultHistorySize
-		if v, ok := get(EnvHistorySize); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > 1_000_000 {
-				errs = append(errs, envError(EnvHistorySize, v, "want a positive integer up to 1000000"))
-			} else {
-				lc.historySize = n
-			}
-		}
+		r.Int(EnvHistorySize, &lc.historySize, 1, MaxHistorySize)
 	}
 	if !lc.flushSet {
 		lc.flush = DefaultHistoryFlush
-		if v, ok := get(EnvHistoryFlush); ok {
-			if v == "off" || v == "0" {
-				lc.flush = 0
-			} else if d, err := time.ParseDuration(v); err != nil || d < time.Second {
-				errs = append(errs, envError(EnvHistoryFlush, v, `want a Go duration of at least 1s, or "off"`))
-			} else {
-				lc.flush = d
-			}
-		}
+		r.DurationOrOff(EnvHistoryFlush, &lc.flush, MinHistoryFlush, MaxHistoryFlush)
 	}
-	if !lc.triggersSet {
-		on := true
-		boolean(EnvCaptureTriggers, &on)
-		if !on {
-			lc.triggers = snapshot.Off()
-		}
+	if on := true; !lc.triggersSet && r.Bool(EnvCaptureTriggers, &on) && !on {
+		lc.triggers = snapshot.Off()
 	}
-	if !lc.leakOffSet {
-		on := true
-		boolean(EnvLeak, &on)
+	if on := true; !lc.leakOffSet && r.Bool(EnvLeak, &on) {
 		lc.leakOff = !on
 	}
-	lcfg := &lc.leak
-	dur(EnvLeakWarmUp, &lcfg.WarmUp, 0)
-	dur(EnvLeakWindow, &lcfg.Window, time.Second)
-	dur(EnvLeakPersist, &lcfg.Persist, 0)
-	dur(EnvLeakRealert, &lcfg.Realert, time.Second)
-	if v, ok := get(EnvLeakMinGrowth); ok && lcfg.MinGrowth == 0 {
-		if n, err := parseBytes(v); err != nil || n == 0 {
-			errs = append(errs, envError(EnvLeakMinGrowth, v, "want a size, e.g. 1MiB or 524288 (negative turns heap detection off)"))
-		} else {
+	resolveLeakConfig(r, &lc.leak)
+}
+
+// resolveLeakConfig fills the leak thresholds the option left zero.
+func resolveLeakConfig(r *cfgpkg.Reader, lcfg *leak.Config) {
+	durs := []struct {
+		name string
+		dst  *time.Duration
+		min  time.Duration
+	}{{EnvLeakWarmUp, &lcfg.WarmUp, 0}, {EnvLeakWindow, &lcfg.Window, time.Second},
+		{EnvLeakPersist, &lcfg.Persist, 0}, {EnvLeakRealert, &lcfg.Realert, time.Second}}
+	for _, d := range durs {
+		if *d.dst == 0 {
+			r.Duration(d.name, d.dst, d.min, MaxLeakDuration)
+		}
+	}
+	if lcfg.MinGrowth == 0 {
+		r.Func(EnvLeakMinGrowth, func(v string) error {
+			n, err := cfgpkg.ParseBytes(v)
+			if err != nil || n == 0 || n < -MaxLeakMinGrowth || n > MaxLeakMinGrowth {
+				return fmt.Errorf("want a non-zero size up to %d bytes, e.g. 1MiB or 524288 (negative turns heap detection off)", int64(MaxLeakMinGrowth))
+			}
 			lcfg.MinGrowth = n
-		}
+			return nil
+		})
 	}
-	if v, ok := get(EnvLeakMinRatio); ok && lcfg.MinGrowthRatio == 0 {
-		if r, err := parseRatio(v); err != nil {
-			errs = append(errs, envError(EnvLeakMinRatio, v, "want a fraction such as 0.01 or a percentage such as 1%"))
-		} else {
-			lcfg.MinGrowthRatio = r
-		}
+	if lcfg.MinGrowthRatio == 0 {
+		r.Ratio(EnvLeakMinRatio, &lcfg.MinGrowthRatio, 0, MaxLeakMinRatio)
 	}
-	if v, ok := get(EnvLeakMinGoroutine); ok && lcfg.MinGoroutineGrowth == 0 {
-		if n, err := strconv.Atoi(v); err != nil || n == 0 {
-			errs = append(errs, envError(EnvLeakMinGoroutine, v, "want a non-zero integer (negative turns goroutine detection off)"))
-		} else {
+	if lcfg.MinGoroutineGrowth == 0 {
+		r.Func(EnvLeakMinGoroutine, func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n == 0 || n < -MaxLeakMinGoroutines || n > MaxLeakMinGoroutines {
+				return fmt.Errorf("want a non-zero integer from -%d to %d (negative turns goroutine detection off)", MaxLeakMinGoroutines, MaxLeakMinGoroutines)
+			}
 			lcfg.MinGoroutineGrowth = n
-		}
+			return nil
+		})
 	}
 	if err := lcfg.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("leak detection: %w", err))
+		r.Add(fmt.Errorf("leak detection: %w", err))
 	}
-	return errs
-}
-
-// parseBytes reads a size: a non-negative or negative integer of bytes
-// with an optional unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
-// (powers of 1024).
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := len(s)
-	for i > 0 && (s[i-1] < '0' || s[i-1] > '9') && s[i-1] != '.' {
-		i--
-	}
-	num, unit := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i:])
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}[strings.ToUpper(unit)]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown unit %q", unit)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v*mult) > math.MaxInt64/2 {
-		return 0, fmt.Errorf("not a size: %q", s)
-	}
-	return int64(v * mult), nil
-}
-
-// parseRatio reads "0.01" or "1%".
-func parseRatio(s string) (float64, error) {
-	pct := strings.HasSuffix(s, "%")
-	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "%")), 64)
-	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("not a ratio: %q", s)
-	}
-	if pct {
-		v /= 100
-	}
-	return v, nil
 }
 
 // leakAgent is the running component.

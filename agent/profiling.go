@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/perfagent/perfagent/exporters"
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/rtsample"
 )
 
@@ -157,192 +156,171 @@ type profilingConfig struct {
 	mutexRate, block int
 }
 
+// Bounds of the profiling settings; options and variables outside them
+// fail Start.
+const (
+	// MinProfilingInterval and MaxProfilingInterval bound
+	// Profiling.Interval and PERFAGENT_PROFILING_INTERVAL.
+	MinProfilingInterval = 50 * time.Millisecond
+	MaxProfilingInterval = 24 * time.Hour
+	// MinCPUSlice bounds Profiling.CPUSlice and
+	// PERFAGENT_PROFILING_CPU_SLICE from below (a slice as long as the
+	// interval or longer means continuous).
+	MinCPUSlice = 10 * time.Millisecond
+	// MaxMutexProfileFraction and MaxBlockProfileRate bound the mutex and
+	// block rates (from 0).
+	MaxMutexProfileFraction = 1_000_000
+	MaxBlockProfileRate     = int(time.Second)
+)
+
 // resolveProfiling fills the profiling configuration from the option and
-// the environment, and validates it.
-func (c *config) resolveProfiling(get func(string) (string, bool)) []error {
+// the environment, and validates it. The variables are checked even while
+// profiling is off, so a mistake shows before profiling is turned on.
+func (c *config) resolveProfiling(r *cfgpkg.Reader) {
 	pc := &c.profiling
-	var errs []error
 	if !pc.enabledSet {
-		if v, ok := get(EnvProfiling); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return []error{envError(EnvProfiling, v, "not a boolean (want true or false)")}
-			}
-			pc.enabled = b
-		} else {
-			_, pc.enabled = get(EnvPyroscopeServerAddress)
-		}
-	}
-	if !pc.enabled {
-		return nil
+		pc.enabled = r.Has(EnvPyroscopeServerAddress)
+		r.Bool(EnvProfiling, &pc.enabled)
 	}
 	o := pc.opt
-	str := func(opt, env string) (string, string) {
-		if opt != "" {
-			return opt, ""
+	if pc.server = o.ServerAddress; pc.server != "" {
+		if err := cfgpkg.CheckURL(pc.server); err != nil {
+			r.Add(fmt.Errorf("WithProfiling: Profiling.ServerAddress %q: %v (e.g. http://localhost:4040)", pc.server, err))
 		}
-		v, _ := get(env)
-		return v, env
+	} else {
+		r.URL(EnvPyroscopeServerAddress, &pc.server)
 	}
-	var src string
-	if pc.server, src = str(o.ServerAddress, EnvPyroscopeServerAddress); pc.server != "" {
-		if err := checkURL(pc.server); err != nil {
-			errs = append(errs, optOrEnvError(src, "ServerAddress", pc.server, err.Error()+" (e.g. http://localhost:4040)"))
-		}
-	}
-	if pc.app, src = str(o.ApplicationName, EnvPyroscopeApplicationName); pc.app != "" {
+	if pc.app = o.ApplicationName; pc.app != "" {
 		if err := exporters.ValidateApplicationName(pc.app); err != nil {
-			errs = append(errs, optOrEnvError(src, "ApplicationName", pc.app, err.Error()))
+			r.Add(fmt.Errorf("WithProfiling: Profiling.ApplicationName %q: %v", pc.app, err))
 		}
+	} else {
+		r.Func(EnvPyroscopeApplicationName, func(v string) error {
+			pc.app = v
+			return exporters.ValidateApplicationName(v)
+		})
 	}
-	pc.user, _ = str(o.BasicAuthUser, EnvPyroscopeBasicAuthUser)
-	pc.password, _ = str(o.BasicAuthPassword, EnvPyroscopeBasicAuthPassword)
+	pc.user, pc.password, pc.tenant = o.BasicAuthUser, o.BasicAuthPassword, o.TenantID
+	optString(r, EnvPyroscopeBasicAuthUser, &pc.user)
+	optString(r, EnvPyroscopeBasicAuthPassword, &pc.password)
+	optString(r, EnvPyroscopeTenantID, &pc.tenant)
 	if (pc.user == "") != (pc.password == "") {
-		errs = append(errs, fmt.Errorf("profiling basic auth needs both a user and a password (%s, %s, or Profiling.BasicAuthUser/Password)",
+		r.Add(fmt.Errorf("profiling basic auth needs both a user and a password (%s, %s, or Profiling.BasicAuthUser/Password)",
 			EnvPyroscopeBasicAuthUser, EnvPyroscopeBasicAuthPassword))
 	}
-	pc.tenant, _ = str(o.TenantID, EnvPyroscopeTenantID)
+	pc.tags = keyValues(r, EnvProfilingTags, "Tags", o.Tags, false, checkTag)
+	pc.headers = keyValues(r, EnvProfilingHeaders, "Headers", o.Headers, true, exporters.ValidateHeader)
+	pc.resolveTypes(r)
+	pc.resolveTimes(r)
+	if !pc.enabled {
+		*pc = profilingConfig{enabledSet: pc.enabledSet}
+	}
+}
 
-	kvVar := func(env, field string, over map[string]string, decode bool, check func(k, v string) error) map[string]string {
-		out := map[string]string{}
-		if v, ok := get(env); ok {
-			m, err := parseKV(v, decode)
-			if err != nil {
-				errs = append(errs, envError(env, v, err.Error()))
-			}
-			for k, val := range m {
-				if err := check(k, val); err != nil {
-					errs = append(errs, envError(env, v, err.Error()))
-				}
-				out[k] = val
-			}
+// optString reads the variable when the option left *dst empty.
+func optString(r *cfgpkg.Reader, env string, dst *string) {
+	if *dst == "" {
+		r.String(env, dst)
+	}
+}
+
+func checkTag(k, _ string) error {
+	if err := exporters.ValidateLabelName(k); err != nil {
+		return fmt.Errorf("tag %w", err)
+	}
+	return nil
+}
+
+// keyValues reads env as k=v pairs and adds over (the option's field) on
+// top, checking each pair.
+func keyValues(r *cfgpkg.Reader, env, field string, over map[string]string, decode bool, check func(k, v string) error) map[string]string {
+	out := map[string]string{}
+	r.Func(env, func(v string) error {
+		m, err := cfgpkg.ParseKeyValues(v, decode)
+		if err != nil {
+			return err
 		}
-		for k, val := range over {
-			if err := check(k, val); err != nil {
-				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s: %v", field, err))
-			}
+		var errs []error
+		for k, val := range m {
+			errs = append(errs, check(k, val))
 			out[k] = val
 		}
-		return out
-	}
-	pc.tags = kvVar(EnvProfilingTags, "Tags", o.Tags, false, func(k, _ string) error {
-		if err := exporters.ValidateLabelName(k); err != nil {
-			return fmt.Errorf("tag %w", err)
-		}
-		return nil
+		return errors.Join(errs...)
 	})
-	pc.headers = kvVar(EnvProfilingHeaders, "Headers", o.Headers, true, exporters.ValidateHeader)
-
-	local := pc.server == ""
-	switch {
-	case o.Types != nil:
-		if len(o.Types) == 0 {
-			errs = append(errs, errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+	for k, val := range over {
+		if err := check(k, val); err != nil {
+			r.Add(fmt.Errorf("WithProfiling: Profiling.%s: %v", field, err))
 		}
-		for _, t := range o.Types {
+		out[k] = val
+	}
+	return out
+}
+
+// resolveTypes sets the profile types: the option's, else the variable's,
+// else the defaults for the destination.
+func (pc *profilingConfig) resolveTypes(r *cfgpkg.Reader) {
+	if ts := pc.opt.Types; ts != nil {
+		if len(ts) == 0 {
+			r.Add(errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+		}
+		for _, t := range ts {
 			if _, err := exporters.ParseProfileTypes(string(t)); err != nil || strings.Contains(string(t), ",") {
-				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))
+				r.Add(fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))
 			}
 		}
-		pc.types = o.Types
-	default:
-		pc.types = exporters.DefaultProfileTypes()
-		if local {
-			pc.types = append(pc.types, ProfileGoroutines)
-		}
-		if v, ok := get(EnvProfilingTypes); ok {
-			t, err := exporters.ParseProfileTypes(v)
-			if err != nil {
-				errs = append(errs, envError(EnvProfilingTypes, v, err.Error()))
-			} else {
-				pc.types = t
-			}
-		}
+		pc.types = ts
+		return
 	}
+	pc.types = exporters.DefaultProfileTypes()
+	if pc.server == "" {
+		pc.types = append(pc.types, ProfileGoroutines)
+	}
+	r.Func(EnvProfilingTypes, func(v string) (err error) {
+		t, err := exporters.ParseProfileTypes(v)
+		if err == nil {
+			pc.types = t
+		}
+		return err
+	})
+}
 
-	durVar := func(opt time.Duration, env, field string, def time.Duration) time.Duration {
-		if opt < 0 {
-			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %v is negative", field, opt))
-			return def
-		}
-		if opt > 0 {
-			return opt
-		}
-		if v, ok := get(env); ok {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, envError(env, v, "want a positive duration such as 15s or 1m"))
-				return def
-			}
-			return d
-		}
-		return def
+// resolveTimes sets the interval, the CPU slice and the mutex and block
+// rates.
+func (pc *profilingConfig) resolveTimes(r *cfgpkg.Reader) {
+	o := pc.opt
+	pc.interval, pc.slice = DefaultProfilingInterval, 0
+	if pc.server == "" {
+		pc.interval, pc.slice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
 	}
-	defInterval, defSlice := DefaultProfilingInterval, time.Duration(0)
-	if local {
-		defInterval, defSlice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
-	}
-	pc.interval = durVar(o.Interval, EnvProfilingInterval, "Interval", defInterval)
-	pc.slice = durVar(o.CPUSlice, EnvProfilingCPUSlice, "CPUSlice", defSlice)
+	optDuration(r, o.Interval, "Interval", EnvProfilingInterval, &pc.interval, MinProfilingInterval, MaxProfilingInterval)
+	optDuration(r, o.CPUSlice, "CPUSlice", EnvProfilingCPUSlice, &pc.slice, MinCPUSlice, MaxProfilingInterval)
 	if pc.slice >= pc.interval {
 		pc.slice = 0 // continuous
 	}
-
-	intVar := func(opt int, env, field string) int {
-		if opt < 0 {
-			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %d is negative", field, opt))
-			return 0
-		}
-		if opt > 0 {
-			return opt
-		}
-		if v, ok := get(env); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				errs = append(errs, envError(env, v, "want a non-negative integer"))
-				return 0
-			}
-			return n
-		}
-		return 0
-	}
-	pc.mutexRate = intVar(o.MutexProfileFraction, EnvProfilingMutexRate, "MutexProfileFraction")
-	pc.block = intVar(o.BlockProfileRate, EnvProfilingBlockRate, "BlockProfileRate")
-	return errs
+	optInt(r, o.MutexProfileFraction, "MutexProfileFraction", EnvProfilingMutexRate, &pc.mutexRate, MaxMutexProfileFraction)
+	optInt(r, o.BlockProfileRate, "BlockProfileRate", EnvProfilingBlockRate, &pc.block, MaxBlockProfileRate)
 }
 
-// optOrEnvError names the variable when the value came from one, else the
-// option field.
-func optOrEnvError(env, field, value, problem string) error {
-	if env != "" {
-		return envError(env, value, problem)
+// optDuration sets *dst to opt when it is not zero (checking its bounds),
+// else reads env.
+func optDuration(r *cfgpkg.Reader, opt time.Duration, field, env string, dst *time.Duration, min, max time.Duration) {
+	if opt == 0 {
+		r.Duration(env, dst, min, max)
+		return
 	}
-	return fmt.Errorf("WithProfiling: Profiling.%s %q: %s", field, value, problem)
+	r.Add(cfgpkg.CheckDuration("WithProfiling: Profiling."+field, opt, min, max))
+	*dst = opt
 }
 
-// parseKV reads "k=v,k=v" (spaces around items trimmed); with decode, values
-// are URL-decoded as in OTEL_EXPORTER_OTLP_HEADERS.
-func parseKV(s string, decode bool) (map[string]string, error) {
-	out := map[string]string{}
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("item %q is not key=value", item)
-		}
-		if decode {
-			d, err := url.PathUnescape(v)
-			if err != nil {
-				return nil, fmt.Errorf("value of %q is not URL-encoded: %v", k, err)
-			}
-			v = d
-		}
-		out[k] = v
+// optInt sets *dst to opt when it is not zero (checking it is from 0 to
+// max), else reads env.
+func optInt(r *cfgpkg.Reader, opt int, field, env string, dst *int, max int) {
+	if opt == 0 {
+		r.Int(env, dst, 0, max)
+		return
 	}
-	return out, nil
+	r.Add(cfgpkg.CheckInt("WithProfiling: Profiling."+field, opt, 0, max))
+	*dst = opt
 }
 
 // profilingState is the running profiler of an Agent.
