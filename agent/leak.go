@@ -303,21 +303,18 @@ func resolveLeakConfig(r *cfgpkg.Reader, lcfg *leak.Config) {
 	}
 }
 
-// leakAgent is the running component.
+// leakAgent is the running component: the sampling pipeline and its
+// observers.
 type leakAgent struct {
 	cfg      leakConfig
-	sampler  *snapshot.Sampler
+	pipeline *snapshot.Pipeline
 	history  *snapshot.History
 	monitor  *leak.Monitor // nil when leak detection is off
 	capturer *snapshot.Capturer
 	memory   *snapshot.Store // nil when files are off
 	monitorS *snapshot.Store
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-
-	ticks   atomic.Int64
+	once    sync.Once
 	reports sync.Map // "kind/status" → *atomic.Int64
 }
 
@@ -325,49 +322,72 @@ type leakAgent struct {
 // the profiles store (nil when files are off).
 func (a *Agent) startLeak() error {
 	lc := a.cfg.leak
-	l := &leakAgent{cfg: lc, stop: make(chan struct{}), done: make(chan struct{})}
-	if lc.outputDir != "" {
-		var err error
-		open := func(sub string) *snapshot.Store {
-			if err != nil {
-				return nil
-			}
-			var s *snapshot.Store
-			s, err = snapshot.OpenStore(filepath.Join(lc.outputDir, sub), lc.quota)
-			return s
-		}
-		l.memory, l.monitorS, a.store = open(memoryDir), open(monitoringDir), open(profilesDir)
-		if err != nil {
-			return fmt.Errorf("perfagent: output directory: %w", err)
-		}
+	l := &leakAgent{cfg: lc}
+	if err := a.openStores(l); err != nil {
+		return err
 	}
-	l.sampler = snapshot.NewSampler(a.reader)
 	l.history = snapshot.NewHistory(lc.historySize)
 	l.capturer = snapshot.NewCapturer(a.store, snapshot.CaptureConfig{Triggers: lc.triggers, CPU: &a.cpu,
 		OnDemandEvery: DefaultCaptureEvery, OnDemandBurst: DefaultCaptureBurst})
 	l.capturer.OnPanic(func() { a.self.recoverPanic("capture") })
+	observers := []snapshot.Observer{l.history}
+	if lc.flush > 0 && l.monitorS != nil {
+		observers = append(observers, l.history.FlushEvery(l.monitorS, lc.flush, func(err error) { a.fileError("history", err) }))
+	}
+	observers = append(observers, l.capturer)
 	if !lc.leakOff {
 		m, err := leak.NewMonitor(leak.MonitorOptions{
 			Config: lc.leak, Store: l.memory, History: l.history, Logger: a.log,
 			OnWriteError: func(err error) { a.fileError("leak report", err) },
-			OnReport: func(r *leak.Report) {
-				c, _ := l.reports.LoadOrStore(r.Kind+"/"+r.Status, new(atomic.Int64))
-				c.(*atomic.Int64).Add(1)
-			},
+			OnReport:     l.countReport,
 		})
 		if err != nil {
 			return fmt.Errorf("perfagent: %w", err)
 		}
 		l.monitor = m
+		observers = append(observers, m)
 	}
-	if err := a.registerLeakMetrics(l); err != nil {
-		return fmt.Errorf("perfagent: leak metrics: %w", err)
+	var err error
+	l.pipeline, err = snapshot.NewPipeline(snapshot.NewSampler(a.reader), snapshot.PipelineOptions{
+		Interval: lc.interval, Observers: observers, OnPanic: func(p any) {
+			a.self.recoverPanic("snapshot")
+			a.errlog.Log("snapshot-panic", slog.LevelError, "perfagent: recovered panic in the snapshot pipeline", slog.Any("panic", p))
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("perfagent: %w", err)
 	}
-	l.tick(a) // the first snapshot now: the history and rates start at Start
+	a.leakMetrics.Store(l) // the leak and capture metrics ride along in each collection (selfMetrics)
 	l.capturer.Start()
-	go l.run(a)
-	a.lk = l // only a started component is stopped by release
+	_ = l.pipeline.Start() // the first snapshot now: the history and rates start at Start
+	a.lk = l               // only a started component is stopped by release
 	return nil
+}
+
+// openStores opens the output directories (none when files are off).
+func (a *Agent) openStores(l *leakAgent) error {
+	if l.cfg.outputDir == "" {
+		return nil
+	}
+	var err error
+	open := func(sub string) *snapshot.Store {
+		if err != nil {
+			return nil
+		}
+		var s *snapshot.Store
+		s, err = snapshot.OpenStore(filepath.Join(l.cfg.outputDir, sub), l.cfg.quota)
+		return s
+	}
+	l.memory, l.monitorS, a.store = open(memoryDir), open(monitoringDir), open(profilesDir)
+	if err != nil {
+		return fmt.Errorf("perfagent: output directory: %w", err)
+	}
+	return nil
+}
+
+func (l *leakAgent) countReport(r *leak.Report) {
+	c, _ := l.reports.LoadOrStore(r.Kind+"/"+r.Status, new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
 }
 
 // fileError logs a file that could not be written (at most once a minute
@@ -377,64 +397,13 @@ func (a *Agent) fileError(what string, err error) {
 	a.errlog.Log("file:"+what, slog.LevelWarn, "perfagent: cannot write "+what+"; detection continues in memory", slog.String("error", err.Error()))
 }
 
-func (l *leakAgent) run(a *Agent) {
-	defer close(l.done)
-	t := time.NewTicker(l.cfg.interval)
-	defer t.Stop()
-	var flushC <-chan time.Time
-	if l.cfg.flush > 0 && l.monitorS != nil {
-		ft := time.NewTicker(l.cfg.flush)
-		defer ft.Stop()
-		flushC = ft.C
-	}
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.tick(a)
-		case <-flushC:
-			l.flush(a, 1)
-		}
-	}
-}
-
-// tick takes one snapshot and hands it to the history, the triggers and
-// the leak monitor. A panic is recovered and counted; the next tick runs.
-func (l *leakAgent) tick(a *Agent) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.self.recoverPanic("snapshot")
-			a.errlog.Log("snapshot-panic", slog.LevelError, "perfagent: recovered panic in the snapshot sampler", slog.Any("panic", p))
-		}
-	}()
-	var s snapshot.Snapshot
-	l.sampler.Sample(&s)
-	l.history.Add(&s)
-	l.capturer.Check(&s)
-	if l.monitor != nil {
-		l.monitor.Observe(&s)
-	}
-	l.ticks.Add(1)
-}
-
-// flush writes the pending snapshots when there are at least min.
-func (l *leakAgent) flush(a *Agent, min int) {
-	if l.monitorS == nil || l.history.Pending() < min {
-		return
-	}
-	if _, err := l.history.Flush(l.monitorS); err != nil {
-		a.fileError("history", err)
-	}
-}
-
 // stopGrace is how long goroutines that were told to stop may take past
-// Shutdown's deadline: the sampler and capture loops stop at once when
+// Shutdown's deadline: the pipeline and capture loops stop at once when
 // signalled (a running capture is cancelled), so they are always waited
 // for, and no agent goroutine outlives Shutdown.
 const stopGrace = time.Second
 
-// stopLeak stops the component: the sampler and capture goroutines exit,
+// stopLeak stops the component: the pipeline and capture goroutines exit,
 // and the snapshots not yet in a file are written (when the run lasted at
 // least one interval, ctx has not ended, and Start did not fail).
 func (a *Agent) stopLeak(ctx context.Context) error {
@@ -444,18 +413,18 @@ func (a *Agent) stopLeak(ctx context.Context) error {
 	}
 	var err error
 	l.once.Do(func() {
-		// Signal both goroutines first, so both exit together.
-		close(l.stop)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
 		defer cancel()
+		// The pipeline first: it feeds the capturer.
+		perr := l.pipeline.Close(wctx)
 		err = l.capturer.Close(wctx) // cuts a running capture short
-		select {
-		case <-l.done:
-		case <-wctx.Done():
-			err = errors.Join(err, errors.New("the sampler did not stop"))
+		if perr != nil {
+			err = errors.Join(err, fmt.Errorf("the snapshot pipeline did not stop: %w", perr))
 		}
-		if err == nil && ctx.Err() == nil && !a.aborted {
-			l.flush(a, 2)
+		if err == nil && ctx.Err() == nil && !a.aborted && l.monitorS != nil && l.history.Pending() >= 2 {
+			if _, ferr := l.history.Flush(l.monitorS); ferr != nil {
+				a.fileError("history", ferr)
+			}
 		}
 	})
 	return err
@@ -604,15 +573,6 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// registerLeakMetrics registers the perfagent.leak.* and
-// perfagent.capture.* instruments.
-func (a *Agent) registerLeakMetrics(l *leakAgent) error {
-	// The leak and capture metrics ride along in each collection of
-	// runtime metrics (see selfMetrics), without SDK instruments.
-	a.leakMetrics.Store(l)
-	return nil
 }
 
 // metricsData returns the perfagent.leak.* and perfagent.capture.* metrics

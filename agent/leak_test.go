@@ -315,7 +315,7 @@ func BenchmarkRetainedMemory(b *testing.B) {
 		}
 		if a.lk != nil {
 			for i := 0; i < snapshot.DefaultHistorySize+10; i++ {
-				a.lk.tick(a)
+				a.lk.pipeline.Tick()
 			}
 		}
 		// One scrape, so the metric pipeline holds its state too.
@@ -345,10 +345,10 @@ func BenchmarkTick(b *testing.B) {
 	}
 	defer a.Shutdown(context.Background())
 	for i := 0; i < 10; i++ {
-		a.lk.tick(a)
+		a.lk.pipeline.Tick()
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.lk.tick(a)
+		a.lk.pipeline.Tick()
 	}
 }
