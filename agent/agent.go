@@ -397,6 +397,9 @@ func (a *Agent) release(ctx context.Context) error {
 	hctx, cancel := share(ctx, shutdownHTTPShare)
 	errs := []error{a.stopHTTP(hctx)}
 	cancel()
+	if a.lk != nil && !a.aborted {
+		a.lk.pipeline.Tick() // a final snapshot for the final profiles and history file
+	}
 	// Before the meter provider, so the final metrics include profiling.
 	pctx, cancel := share(ctx, shutdownProfilingShare)
 	errs = append(errs, a.stopProfiling(pctx))

@@ -19,7 +19,6 @@ import (
 
 	"github.com/perfagent/perfagent/exporters"
 	cfgpkg "github.com/perfagent/perfagent/internal/config"
-	"github.com/perfagent/perfagent/internal/rtsample"
 )
 
 // Environment variables for continuous profiling. Options override them;
@@ -366,21 +365,11 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 	if err := a.newProfileSink(st, store); err != nil {
 		return err
 	}
-	var (
-		gcMu     sync.Mutex
-		gcSample rtsample.Sample
-		err      error
-	)
+	var err error
 	st.profiler, err = exporters.StartProfiler(exporters.ProfilerConfig{
 		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
 		MutexProfileFraction: pc.mutexRate, BlockProfileRate: pc.block,
-		GCCycles: func() uint64 {
-			gcMu.Lock()
-			defer gcMu.Unlock()
-			a.reader.Read(&gcSample)
-			n, _ := gcSample.Uint(rtsample.GCCycles)
-			return n
-		},
+		GCCycles: a.gcCycles,
 		Logger:  a.log,
 		OnPanic: func(c string) { a.self.recoverPanic(c) },
 	}, st.sink)
@@ -396,6 +385,21 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 	a.log.Info("perfagent: continuous profiling", "mode", st.mode, "application", st.app,
 		"server", redactURL(pc.server), "interval", pc.interval.String())
 	return nil
+}
+
+// gcCycles is the GC cycle count of the newest snapshot, which tells the
+// profiler whether a heap profile has changed.
+//
+// Note: the count is as old as the newest snapshot (at most one snapshot
+// interval), so a GC in that span shows in the next heap profile rather
+// than this one; nothing is lost, since heap profiles are deltas. Shutdown
+// takes a final snapshot before the final profiles.
+func (a *Agent) gcCycles() uint64 {
+	if a.lk == nil {
+		return 0
+	}
+	s, _ := a.lk.pipeline.Latest()
+	return s.GCCycles
 }
 
 // newProfileSink sets st.sink: a Pyroscope sink when a server is
