@@ -72,6 +72,9 @@ type Agent struct {
 	lk    *leakAgent
 	// leakMetrics is set once leak detection runs; collections read it.
 	leakMetrics atomic.Pointer[leakAgent]
+	// profMetrics is set once profiling runs; collections read it.
+	profMetrics atomic.Pointer[profilingState]
+	sets        attrCache // attribute sets of the agent's own metrics
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once

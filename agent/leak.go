@@ -578,8 +578,8 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 // metricsData returns the perfagent.leak.* and perfagent.capture.* metrics
 // as metric data (counters cumulative since start). Metrics with no point
 // (no capture taken yet) are left out.
-func (l *leakAgent) metricsData(start, now time.Time) metricdata.ScopeMetrics {
-	b := metricsBuilder{start: start, now: now, ms: make([]metricdata.Metrics, 0, 7)}
+func (l *leakAgent) metricsData(b *metricsBuilder) metricdata.ScopeMetrics {
+	now := b.now
 	if l.monitor != nil {
 		status := l.monitor.Detector().Status()
 		suspected := make([]metricdata.DataPoint[float64], 0, len(status))
@@ -636,6 +636,7 @@ func kindSet(kind string) attribute.Set {
 type metricsBuilder struct {
 	start, now time.Time
 	ms         []metricdata.Metrics
+	sets       *attrCache
 }
 
 func (b *metricsBuilder) point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
@@ -662,7 +663,19 @@ func (b *metricsBuilder) byKey(m map[string]int64, key string) []metricdata.Data
 	}
 	pts := make([]metricdata.DataPoint[int64], 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		pts = append(pts, metricdata.DataPoint[int64]{Attributes: cachedSet(key, k), StartTime: b.start, Time: b.now, Value: m[k]})
+		pts = append(pts, metricdata.DataPoint[int64]{Attributes: b.sets.one(key, k), StartTime: b.start, Time: b.now, Value: m[k]})
+	}
+	return pts
+}
+
+// byKeyAnd is byKey with a second, fixed attribute on every point.
+func (b *metricsBuilder) byKeyAnd(m map[string]int64, key, key2, value2 string) []metricdata.DataPoint[int64] {
+	if len(m) == 0 {
+		return nil
+	}
+	pts := make([]metricdata.DataPoint[int64], 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		pts = append(pts, metricdata.DataPoint[int64]{Attributes: b.sets.two(key, k, key2, value2), StartTime: b.start, Time: b.now, Value: m[k]})
 	}
 	return pts
 }

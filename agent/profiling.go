@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/perfagent/perfagent/exporters"
@@ -370,18 +371,16 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
 		MutexProfileFraction: pc.mutexRate, BlockProfileRate: pc.block,
 		GCCycles: a.gcCycles,
-		Logger:  a.log,
-		OnPanic: func(c string) { a.self.recoverPanic(c) },
+		Logger:   a.log,
+		OnPanic:  func(c string) { a.self.recoverPanic(c) },
 	}, st.sink)
 	if err != nil {
 		_ = st.sink.Close(context.Background())
 		return fmt.Errorf("perfagent: profiling: %w", err)
 	}
 	a.profiling = st
+	a.profMetrics.Store(st) // the profiling metrics ride along in each collection (selfMetrics)
 	a.cpu.SetOwner(st.profiler)
-	if err := a.registerProfilingMetrics(st); err != nil {
-		return fmt.Errorf("perfagent: profiling metrics: %w", err)
-	}
 	a.log.Info("perfagent: continuous profiling", "mode", st.mode, "application", st.app,
 		"server", redactURL(pc.server), "interval", pc.interval.String())
 	return nil
@@ -511,58 +510,34 @@ func (a *Agent) profilingRoutes(mux *http.ServeMux) {
 	})
 }
 
-func (a *Agent) registerProfilingMetrics(st *profilingState) error {
-	m := a.mp.Meter("github.com/perfagent/perfagent/profiling", metric.WithInstrumentationVersion(a.version))
-	var errs []error
-	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
-	collected := counter("perfagent.profiling.collected", "{profile}", "Profiles taken, by kind.")
-	collectErrs := counter("perfagent.profiling.collection.errors", "{error}",
-		"Profiles that could not be taken, by reason (cpu_busy: the CPU profiler was held outside perfagent).")
-	uploaded := counter("perfagent.profiling.uploaded", "{profile}", "Profiles delivered (uploaded to Pyroscope or written to files), by kind and sink.")
-	failed := counter("perfagent.profiling.failed", "{profile}",
-		"Profiles given up after their attempts, by reason (rejected, throttled, server_error, network, write).")
-	dropped := counter("perfagent.profiling.dropped", "{profile}",
-		"Profiles never delivered, by reason (queue_full, shutdown, closed).")
-	retries := counter("perfagent.profiling.retries", "{attempt}", "Upload attempts repeated after a retryable failure.")
-	size := counter("perfagent.profiling.uploaded.size", "By", "Bytes of profiles delivered.")
-	collectTime, err := m.Float64ObservableCounter("perfagent.profiling.collection.time", metric.WithUnit("s"),
-		metric.WithDescription("Time spent taking profiles (the profiler's own cost, besides CPU sampling)."))
-	errs = append(errs, err)
-	queue, err := m.Int64ObservableGauge("perfagent.profiling.queue.size", metric.WithUnit("{profile}"),
-		metric.WithDescription("Profiles waiting for delivery."))
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	sinkAttr := attribute.String("sink", st.sink.Name())
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ps, ss := st.profiler.Stats(), st.sink.Stats()
-		for k, v := range ps.Collected {
-			o.ObserveInt64(collected, v, metric.WithAttributes(attribute.String("kind", k)))
-		}
-		for k, v := range ps.Errors {
-			o.ObserveInt64(collectErrs, v, metric.WithAttributes(attribute.String("reason", k)))
-		}
-		for k, v := range ss.Delivered {
-			o.ObserveInt64(uploaded, v, metric.WithAttributes(attribute.String("kind", k), sinkAttr))
-		}
-		for k, v := range ss.Failed {
-			o.ObserveInt64(failed, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
-		}
-		for k, v := range ss.Dropped {
-			o.ObserveInt64(dropped, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
-		}
-		o.ObserveInt64(retries, ss.Retries, metric.WithAttributes(sinkAttr))
-		o.ObserveInt64(size, ss.Bytes, metric.WithAttributes(sinkAttr))
-		o.ObserveInt64(queue, int64(ss.Queued), metric.WithAttributes(sinkAttr))
-		o.ObserveFloat64(collectTime, ps.CollectSeconds)
-		return nil
-	}, collected, collectErrs, uploaded, failed, dropped, retries, size, collectTime, queue)
-	return err
+// metricsData returns the perfagent.profiling.* metrics as metric data
+// (counters cumulative since start), read from the profiler's and the
+// sink's stats in each collection, without SDK instruments.
+func (st *profilingState) metricsData(b *metricsBuilder) metricdata.ScopeMetrics {
+	ps, ss := st.profiler.Stats(), st.sink.Stats()
+	sink := st.sink.Name()
+	b.counter("perfagent.profiling.collected", "Profiles taken, by kind.", "{profile}", b.byKey(ps.Collected, "kind"))
+	b.counter("perfagent.profiling.collection.errors",
+		"Profiles that could not be taken, by reason (cpu_busy: the CPU profiler was held outside perfagent).", "{error}", b.byKey(ps.Errors, "reason"))
+	b.counter("perfagent.profiling.uploaded", "Profiles delivered (uploaded to Pyroscope or written to files), by kind and sink.", "{profile}",
+		b.byKeyAnd(ss.Delivered, "kind", "sink", sink))
+	b.counter("perfagent.profiling.failed", "Profiles given up after their attempts, by reason (rejected, throttled, server_error, network, write).",
+		"{profile}", b.byKeyAnd(ss.Failed, "reason", "sink", sink))
+	b.counter("perfagent.profiling.dropped", "Profiles never delivered, by reason (queue_full, shutdown, closed).", "{profile}",
+		b.byKeyAnd(ss.Dropped, "reason", "sink", sink))
+	sinkSet := b.sets.one("sink", sink)
+	b.counter("perfagent.profiling.retries", "Upload attempts repeated after a retryable failure.", "{attempt}",
+		[]metricdata.DataPoint[int64]{{Attributes: sinkSet, StartTime: b.start, Time: b.now, Value: ss.Retries}})
+	b.counter("perfagent.profiling.uploaded.size", "Bytes of profiles delivered.", "By",
+		[]metricdata.DataPoint[int64]{{Attributes: sinkSet, StartTime: b.start, Time: b.now, Value: ss.Bytes}})
+	b.ms = append(b.ms,
+		metricdata.Metrics{Name: "perfagent.profiling.collection.time", Unit: "s",
+			Description: "Time spent taking profiles (the profiler's own cost, besides CPU sampling).",
+			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[float64]{{StartTime: b.start, Time: b.now, Value: ps.CollectSeconds}}}},
+		metricdata.Metrics{Name: "perfagent.profiling.queue.size", Unit: "{profile}", Description: "Profiles waiting for delivery.",
+			Data: metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{{Attributes: sinkSet, Time: b.now, Value: int64(ss.Queued)}}}})
+	return metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: "github.com/perfagent/perfagent/profiling"}, Metrics: b.ms}
 }
 
 // LabelSet is a set of profiler labels made by [Labels].
