@@ -102,17 +102,18 @@ type Profiling struct {
 	// streaming.
 	Types []ProfileType
 	// Interval is the period between profiles (PERFAGENT_PROFILING_INTERVAL;
-	// default 15s when streaming, 1m for local files). It must be
-	// positive.
+	// default 15s when streaming, 1m for local files). It must be from
+	// [MinProfilingInterval] to [MaxProfilingInterval].
 	Interval time.Duration
 	// CPUSlice profiles the CPU only for this long at the start of each
 	// period (PERFAGENT_PROFILING_CPU_SLICE; default: the whole period when
-	// streaming, 10s for local files). A slice as long as the period or
-	// longer means continuous.
+	// streaming, 10s for local files; at least [MinCPUSlice]). A slice as
+	// long as the period or longer means continuous.
 	CPUSlice time.Duration
 	// MutexProfileFraction and BlockProfileRate are set while mutex and
 	// block profiles are on (PERFAGENT_PROFILING_MUTEX_RATE,
-	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns) and restored
+	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns; at most
+	// [MaxMutexProfileFraction] and [MaxBlockProfileRate]) and restored
 	// at Shutdown (the block rate to 0: the runtime cannot report the
 	// previous one).
 	MutexProfileFraction, BlockProfileRate int
