@@ -196,6 +196,13 @@ func TestInvalidEnvironment(t *testing.T) {
 		{"OTEL_METRIC_EXPORT_TIMEOUT", "-5", "OTEL_METRIC_EXPORT_TIMEOUT"},
 		{EnvMaxFDs, "-1", "PERFAGENT_MAX_FDS=\"-1\""},
 		{EnvDebugToken, "   ", "PERFAGENT_DEBUG_TOKEN"},
+		// The OTLP exporter's own variables are checked, not ignored.
+		{"OTEL_EXPORTER_OTLP_HEADERS", "novalue", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "soon", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"},
+		{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", `want "gzip" or "none"`},
+		{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+		{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"},
+		{"OTEL_EXPORTER_OTLP_INSECURE", "maybe", "OTEL_EXPORTER_OTLP_INSECURE"},
 		// Profiling variables are checked while profiling is off.
 		{EnvProfilingInterval, "1ns", "PERFAGENT_PROFILING_INTERVAL"},
 		{EnvProfilingMutexRate, "x", "PERFAGENT_PROFILING_MUTEX_RATE"},

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -61,6 +62,7 @@ func (c *config) resolve(lookup func(string) (string, bool)) error {
 	c.resolveListener(r)
 	c.resolveMetrics(r)
 	c.resolveExport(r)
+	resolveOTLPEnv(r)
 	c.resolveServer(r)    // listener.go
 	c.resolveProfiling(r) // profiling.go
 	c.resolveLeak(r)      // snapshots, captures, leak detection (leak.go)
@@ -152,6 +154,38 @@ func (c *config) resolveExport(r *cfgpkg.Reader) {
 	if !c.timeoutSet {
 		r.Millis(envExportTimeout, &c.timeout, MinExportTimeout, MaxExportTimeout)
 	}
+}
+
+// resolveOTLPEnv checks the OTEL_EXPORTER_OTLP_* variables the OTLP
+// exporter reads itself (headers, timeout, compression, TLS files,
+// temporality), so garbage fails Start naming the variable instead of
+// being ignored or logged later. They are checked whether or not OTLP is
+// on, like the profiling variables.
+func resolveOTLPEnv(r *cfgpkg.Reader) {
+	for _, pre := range []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_METRICS_"} {
+		r.KeyValues(pre+"HEADERS", true)
+		var d time.Duration
+		r.Millis(pre+"TIMEOUT", &d, MinExportTimeout, MaxExportTimeout)
+		var s string
+		r.Enum(pre+"COMPRESSION", &s, "gzip", "none")
+		var b bool
+		r.Bool(pre+"INSECURE", &b)
+		for _, f := range []string{"CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"} {
+			r.Func(pre+f, func(v string) error {
+				if _, err := os.Stat(v); err != nil {
+					return fmt.Errorf("cannot read the file: %v", err)
+				}
+				return nil
+			})
+		}
+	}
+	r.Func("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", func(v string) error {
+		switch strings.ToLower(v) {
+		case "cumulative", "delta", "lowmemory":
+			return nil
+		}
+		return errors.New(`want "cumulative", "delta" or "lowmemory"`)
+	})
 }
 
 // parseGroups reads a comma-separated list of groups: "all", "recommended",
