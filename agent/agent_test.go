@@ -237,7 +237,7 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Option{WithServiceName(""), WithExportInterval(0), WithOTLP("udp", ""), WithHTTPAddr("nope"),
 		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil), WithMaxConnections(0), WithMaxConnections(10_001),
 		WithExportInterval(time.Nanosecond), WithExportInterval(48 * time.Hour), WithExportTimeout(-1), WithSnapshotInterval(2 * time.Hour),
-		WithHistory(MaxHistorySize+1, 0), WithHistory(1, time.Millisecond), WithOutputQuota(MaxOutputBytes+1, 1)} {
+		WithHistory(maxHistorySize+1, 0), WithHistory(1, time.Millisecond), WithOutputQuota(maxOutputBytes+1, 1)} {
 		a, err := Start(context.Background(), WithLogger(quietLogger()), WithHTTPAddr("127.0.0.1:0"), o)
 		if err == nil {
 			a.Shutdown(context.Background())

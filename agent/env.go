@@ -38,16 +38,16 @@ const (
 // Bounds of the durations and counts read by [Start]; options and
 // variables outside them fail Start, naming the option or variable.
 const (
-	// MinExportInterval and MaxExportInterval bound WithExportInterval and
+	// minExportInterval and maxExportInterval bound WithExportInterval and
 	// OTEL_METRIC_EXPORT_INTERVAL.
-	MinExportInterval = 100 * time.Millisecond
-	MaxExportInterval = 24 * time.Hour
-	// MinExportTimeout and MaxExportTimeout bound WithExportTimeout and
+	minExportInterval = 100 * time.Millisecond
+	maxExportInterval = 24 * time.Hour
+	// minExportTimeout and maxExportTimeout bound WithExportTimeout and
 	// OTEL_METRIC_EXPORT_TIMEOUT.
-	MinExportTimeout = 10 * time.Millisecond
-	MaxExportTimeout = time.Hour
-	// MaxFDsLimit bounds PERFAGENT_MAX_FDS (from 1).
-	MaxFDsLimit = 1 << 24
+	minExportTimeout = 10 * time.Millisecond
+	maxExportTimeout = time.Hour
+	// maxMaxFDs bounds PERFAGENT_MAX_FDS (from 1).
+	maxMaxFDs = 1 << 24
 )
 
 // envError names the variable and the value that is wrong.
@@ -109,7 +109,7 @@ func (c *config) resolveMetrics(r *cfgpkg.Reader) {
 			c.histograms = rtmetrics.HistogramExponential
 		}
 	}
-	r.Int(EnvMaxFDs, &c.maxFDs, 1, MaxFDsLimit)
+	r.Int(EnvMaxFDs, &c.maxFDs, 1, maxMaxFDs)
 }
 
 // resolveExport reads the exporters, the OTLP protocol and endpoint, and
@@ -149,10 +149,10 @@ func (c *config) resolveExport(r *cfgpkg.Reader) {
 		r.Add(fmt.Errorf("WithOTLP endpoint %q: %v", c.otlpEndpoint, err))
 	}
 	if !c.intervalSet {
-		r.Millis(envExportInterval, &c.interval, MinExportInterval, MaxExportInterval)
+		r.Millis(envExportInterval, &c.interval, minExportInterval, maxExportInterval)
 	}
 	if !c.timeoutSet {
-		r.Millis(envExportTimeout, &c.timeout, MinExportTimeout, MaxExportTimeout)
+		r.Millis(envExportTimeout, &c.timeout, minExportTimeout, maxExportTimeout)
 	}
 }
 
@@ -165,7 +165,7 @@ func resolveOTLPEnv(r *cfgpkg.Reader) {
 	for _, pre := range []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_METRICS_"} {
 		r.KeyValues(pre+"HEADERS", true)
 		var d time.Duration
-		r.Millis(pre+"TIMEOUT", &d, MinExportTimeout, MaxExportTimeout)
+		r.Millis(pre+"TIMEOUT", &d, minExportTimeout, maxExportTimeout)
 		var s string
 		r.Enum(pre+"COMPRESSION", &s, "gzip", "none")
 		var b bool

@@ -117,13 +117,13 @@ func WithOutputDir(dir string) Option {
 // WithOutputQuota bounds each output directory to maxBytes and maxFiles of
 // the agent's own files, deleting the oldest first (defaults 256 MiB and
 // 500 files, or PERFAGENT_OUTPUT_MAX_BYTES and PERFAGENT_OUTPUT_MAX_FILES).
-// maxBytes must be from 1 to [MaxOutputBytes], maxFiles from 1 to
-// [MaxOutputFiles].
+// maxBytes must be from 1 to 1 TiB, maxFiles from 1 to
+// 1000000.
 func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 	return optionFunc(func(c *config) error {
-		if maxBytes <= 0 || maxBytes > MaxOutputBytes || maxFiles <= 0 || maxFiles > MaxOutputFiles {
+		if maxBytes <= 0 || maxBytes > maxOutputBytes || maxFiles <= 0 || maxFiles > maxOutputFiles {
 			return fmt.Errorf("WithOutputQuota(%d, %d): want bytes from 1 to %d and files from 1 to %d",
-				maxBytes, maxFiles, int64(MaxOutputBytes), MaxOutputFiles)
+				maxBytes, maxFiles, int64(maxOutputBytes), maxOutputFiles)
 		}
 		c.leak.quota, c.leak.quotaSet = snapshot.StoreOptions{MaxBytes: maxBytes, MaxFiles: maxFiles}, true
 		return nil
@@ -132,11 +132,11 @@ func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 
 // WithSnapshotInterval sets how often the agent samples the runtime and
 // the process into its history, triggers and leak detector (default 5s, or
-// PERFAGENT_SNAPSHOT_INTERVAL). It must be from [MinSnapshotInterval] to
-// [MaxSnapshotInterval].
+// PERFAGENT_SNAPSHOT_INTERVAL). It must be from 10ms to
+// 1h.
 func WithSnapshotInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if err := cfgpkg.CheckDuration("WithSnapshotInterval", d, MinSnapshotInterval, MaxSnapshotInterval); err != nil {
+		if err := cfgpkg.CheckDuration("WithSnapshotInterval", d, minSnapshotInterval, maxSnapshotInterval); err != nil {
 			return err
 		}
 		c.leak.interval, c.leak.intervalSet = d, true
@@ -149,13 +149,13 @@ func WithSnapshotInterval(d time.Duration) Option {
 // snapshots taken since the previous file are written to
 // monitoring/metrics-history-<ts>.json (default 10m, or
 // PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be from 1
-// to [MaxHistorySize] and flush 0 or from [MinHistoryFlush] to
-// [MaxHistoryFlush].
+// to 1000000 and flush 0 or from 1s to
+// 24h.
 func WithHistory(size int, flush time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if size <= 0 || size > MaxHistorySize || (flush != 0 && (flush < MinHistoryFlush || flush > MaxHistoryFlush)) {
+		if size <= 0 || size > maxHistorySize || (flush != 0 && (flush < minHistoryFlush || flush > maxHistoryFlush)) {
 			return fmt.Errorf("WithHistory(%d, %v): size must be from 1 to %d and flush 0 or from %v to %v",
-				size, flush, MaxHistorySize, MinHistoryFlush, MaxHistoryFlush)
+				size, flush, maxHistorySize, minHistoryFlush, maxHistoryFlush)
 		}
 		c.leak.historySize, c.leak.flush, c.leak.historySet, c.leak.flushSet = size, flush, true, true
 		return nil
@@ -208,23 +208,23 @@ func WithoutLeakDetection() Option {
 // Bounds of the snapshot and leak component's settings; options and
 // variables outside them fail Start.
 const (
-	MinSnapshotInterval = 10 * time.Millisecond // WithSnapshotInterval, PERFAGENT_SNAPSHOT_INTERVAL
-	MaxSnapshotInterval = time.Hour
-	MaxHistorySize      = 1_000_000 // WithHistory, PERFAGENT_HISTORY_SIZE (from 1)
-	MinHistoryFlush     = time.Second
-	MaxHistoryFlush     = 24 * time.Hour // WithHistory, PERFAGENT_HISTORY_FLUSH (or off)
-	MaxOutputBytes      = 1 << 40        // WithOutputQuota, PERFAGENT_OUTPUT_MAX_BYTES (from 1)
-	MaxOutputFiles      = 1_000_000      // WithOutputQuota, PERFAGENT_OUTPUT_MAX_FILES (from 1)
-	// MaxLeakDuration bounds PERFAGENT_LEAK_WARMUP, _WINDOW, _PERSIST and
+	minSnapshotInterval = 10 * time.Millisecond // WithSnapshotInterval, PERFAGENT_SNAPSHOT_INTERVAL
+	maxSnapshotInterval = time.Hour
+	maxHistorySize      = 1_000_000 // WithHistory, PERFAGENT_HISTORY_SIZE (from 1)
+	minHistoryFlush     = time.Second
+	maxHistoryFlush     = 24 * time.Hour // WithHistory, PERFAGENT_HISTORY_FLUSH (or off)
+	maxOutputBytes      = 1 << 40        // WithOutputQuota, PERFAGENT_OUTPUT_MAX_BYTES (from 1)
+	maxOutputFiles      = 1_000_000      // WithOutputQuota, PERFAGENT_OUTPUT_MAX_FILES (from 1)
+	// maxLeakDuration bounds PERFAGENT_LEAK_WARMUP, _WINDOW, _PERSIST and
 	// _REALERT (window and realert from 1s, the others from 0).
-	MaxLeakDuration = 7 * 24 * time.Hour
-	// MaxLeakMinGrowth bounds the size of PERFAGENT_LEAK_MIN_GROWTH and the
+	maxLeakDuration = 7 * 24 * time.Hour
+	// maxLeakMinGrowth bounds the size of PERFAGENT_LEAK_MIN_GROWTH and the
 	// count of PERFAGENT_LEAK_MIN_GOROUTINES (either sign: negative turns
 	// that detection off; zero is refused).
-	MaxLeakMinGrowth     = 1 << 40
-	MaxLeakMinGoroutines = 10_000_000
-	// MaxLeakMinRatio bounds PERFAGENT_LEAK_MIN_RATIO (from 0).
-	MaxLeakMinRatio = 100.0
+	maxLeakMinGrowth     = 1 << 40
+	maxLeakMinGoroutines = 10_000_000
+	// maxLeakMinRatio bounds PERFAGENT_LEAK_MIN_RATIO (from 0).
+	maxLeakMinRatio = 100.0
 )
 
 // resolveLeak fills what no option set from the environment, then from
@@ -238,20 +238,20 @@ func (c *config) resolveLeak(r *cfgpkg.Reader) {
 		}
 	}
 	if !lc.quotaSet {
-		r.Bytes(EnvOutputMaxBytes, &lc.quota.MaxBytes, 1, MaxOutputBytes)
-		r.Int(EnvOutputMaxFiles, &lc.quota.MaxFiles, 1, MaxOutputFiles)
+		r.Bytes(EnvOutputMaxBytes, &lc.quota.MaxBytes, 1, maxOutputBytes)
+		r.Int(EnvOutputMaxFiles, &lc.quota.MaxFiles, 1, maxOutputFiles)
 	}
 	if !lc.intervalSet {
 		lc.interval = DefaultSnapshotInterval
-		r.Duration(EnvSnapshotInterval, &lc.interval, MinSnapshotInterval, MaxSnapshotInterval)
+		r.Duration(EnvSnapshotInterval, &lc.interval, minSnapshotInterval, maxSnapshotInterval)
 	}
 	if !lc.historySet {
 		lc.historySize = snapshot.DefaultHistorySize
-		r.Int(EnvHistorySize, &lc.historySize, 1, MaxHistorySize)
+		r.Int(EnvHistorySize, &lc.historySize, 1, maxHistorySize)
 	}
 	if !lc.flushSet {
 		lc.flush = DefaultHistoryFlush
-		r.DurationOrOff(EnvHistoryFlush, &lc.flush, MinHistoryFlush, MaxHistoryFlush)
+		r.DurationOrOff(EnvHistoryFlush, &lc.flush, minHistoryFlush, maxHistoryFlush)
 	}
 	if on := true; !lc.triggersSet && r.Bool(EnvCaptureTriggers, &on) && !on {
 		lc.triggers = snapshot.Off()
@@ -272,27 +272,27 @@ func resolveLeakConfig(r *cfgpkg.Reader, lcfg *leak.Config) {
 		{EnvLeakPersist, &lcfg.Persist, 0}, {EnvLeakRealert, &lcfg.Realert, time.Second}}
 	for _, d := range durs {
 		if *d.dst == 0 {
-			r.Duration(d.name, d.dst, d.min, MaxLeakDuration)
+			r.Duration(d.name, d.dst, d.min, maxLeakDuration)
 		}
 	}
 	if lcfg.MinGrowth == 0 {
 		r.Func(EnvLeakMinGrowth, func(v string) error {
 			n, err := cfgpkg.ParseBytes(v)
-			if err != nil || n == 0 || n < -MaxLeakMinGrowth || n > MaxLeakMinGrowth {
-				return fmt.Errorf("want a non-zero size up to %d bytes, e.g. 1MiB or 524288 (negative turns heap detection off)", int64(MaxLeakMinGrowth))
+			if err != nil || n == 0 || n < -maxLeakMinGrowth || n > maxLeakMinGrowth {
+				return fmt.Errorf("want a non-zero size up to %d bytes, e.g. 1MiB or 524288 (negative turns heap detection off)", int64(maxLeakMinGrowth))
 			}
 			lcfg.MinGrowth = n
 			return nil
 		})
 	}
 	if lcfg.MinGrowthRatio == 0 {
-		r.Ratio(EnvLeakMinRatio, &lcfg.MinGrowthRatio, 0, MaxLeakMinRatio)
+		r.Ratio(EnvLeakMinRatio, &lcfg.MinGrowthRatio, 0, maxLeakMinRatio)
 	}
 	if lcfg.MinGoroutineGrowth == 0 {
 		r.Func(EnvLeakMinGoroutine, func(v string) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n == 0 || n < -MaxLeakMinGoroutines || n > MaxLeakMinGoroutines {
-				return fmt.Errorf("want a non-zero integer from -%d to %d (negative turns goroutine detection off)", MaxLeakMinGoroutines, MaxLeakMinGoroutines)
+			if err != nil || n == 0 || n < -maxLeakMinGoroutines || n > maxLeakMinGoroutines {
+				return fmt.Errorf("want a non-zero integer from -%d to %d (negative turns goroutine detection off)", maxLeakMinGoroutines, maxLeakMinGoroutines)
 			}
 			lcfg.MinGoroutineGrowth = n
 			return nil

@@ -327,10 +327,10 @@ func withExporter(name string) Option {
 
 // WithExportInterval sets how often push exporters export (default
 // OTEL_METRIC_EXPORT_INTERVAL, in milliseconds, else 60s). It must be from
-// [MinExportInterval] to [MaxExportInterval].
+// 100ms to 24h.
 func WithExportInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if err := cfgpkg.CheckDuration("WithExportInterval", d, MinExportInterval, MaxExportInterval); err != nil {
+		if err := cfgpkg.CheckDuration("WithExportInterval", d, minExportInterval, maxExportInterval); err != nil {
 			return err
 		}
 		c.interval, c.intervalSet = d, true
@@ -340,10 +340,10 @@ func WithExportInterval(d time.Duration) Option {
 
 // WithExportTimeout bounds each push export (default
 // OTEL_METRIC_EXPORT_TIMEOUT, in milliseconds, else 30s). It must be from
-// [MinExportTimeout] to [MaxExportTimeout].
+// 10ms to 1h.
 func WithExportTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if err := cfgpkg.CheckDuration("WithExportTimeout", d, MinExportTimeout, MaxExportTimeout); err != nil {
+		if err := cfgpkg.CheckDuration("WithExportTimeout", d, minExportTimeout, maxExportTimeout); err != nil {
 			return err
 		}
 		c.timeout, c.timeoutSet = d, true

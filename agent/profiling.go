@@ -103,17 +103,17 @@ type Profiling struct {
 	Types []ProfileType
 	// Interval is the period between profiles (PERFAGENT_PROFILING_INTERVAL;
 	// default 15s when streaming, 1m for local files). It must be from
-	// [MinProfilingInterval] to [MaxProfilingInterval].
+	// 50ms to 24h.
 	Interval time.Duration
 	// CPUSlice profiles the CPU only for this long at the start of each
 	// period (PERFAGENT_PROFILING_CPU_SLICE; default: the whole period when
-	// streaming, 10s for local files; at least [MinCPUSlice]). A slice as
+	// streaming, 10s for local files; at least 10ms). A slice as
 	// long as the period or longer means continuous.
 	CPUSlice time.Duration
 	// MutexProfileFraction and BlockProfileRate are set while mutex and
 	// block profiles are on (PERFAGENT_PROFILING_MUTEX_RATE,
 	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns; at most
-	// [MaxMutexProfileFraction] and [MaxBlockProfileRate]) and restored
+	// 1000000 and 1e9 (1s)) and restored
 	// at Shutdown (the block rate to 0: the runtime cannot report the
 	// previous one).
 	MutexProfileFraction, BlockProfileRate int
@@ -160,18 +160,18 @@ type profilingConfig struct {
 // Bounds of the profiling settings; options and variables outside them
 // fail Start.
 const (
-	// MinProfilingInterval and MaxProfilingInterval bound
+	// minProfilingInterval and maxProfilingInterval bound
 	// Profiling.Interval and PERFAGENT_PROFILING_INTERVAL.
-	MinProfilingInterval = 50 * time.Millisecond
-	MaxProfilingInterval = 24 * time.Hour
-	// MinCPUSlice bounds Profiling.CPUSlice and
+	minProfilingInterval = 50 * time.Millisecond
+	maxProfilingInterval = 24 * time.Hour
+	// minCPUSlice bounds Profiling.CPUSlice and
 	// PERFAGENT_PROFILING_CPU_SLICE from below (a slice as long as the
 	// interval or longer means continuous).
-	MinCPUSlice = 10 * time.Millisecond
-	// MaxMutexProfileFraction and MaxBlockProfileRate bound the mutex and
+	minCPUSlice = 10 * time.Millisecond
+	// maxMutexProfileFraction and maxBlockProfileRate bound the mutex and
 	// block rates (from 0).
-	MaxMutexProfileFraction = 1_000_000
-	MaxBlockProfileRate     = int(time.Second)
+	maxMutexProfileFraction = 1_000_000
+	maxBlockProfileRate     = int(time.Second)
 )
 
 // resolveProfiling fills the profiling configuration from the option and
@@ -293,13 +293,13 @@ func (pc *profilingConfig) resolveTimes(r *cfgpkg.Reader) {
 	if pc.server == "" {
 		pc.interval, pc.slice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
 	}
-	optDuration(r, o.Interval, "Interval", EnvProfilingInterval, &pc.interval, MinProfilingInterval, MaxProfilingInterval)
-	optDuration(r, o.CPUSlice, "CPUSlice", EnvProfilingCPUSlice, &pc.slice, MinCPUSlice, MaxProfilingInterval)
+	optDuration(r, o.Interval, "Interval", EnvProfilingInterval, &pc.interval, minProfilingInterval, maxProfilingInterval)
+	optDuration(r, o.CPUSlice, "CPUSlice", EnvProfilingCPUSlice, &pc.slice, minCPUSlice, maxProfilingInterval)
 	if pc.slice >= pc.interval {
 		pc.slice = 0 // continuous
 	}
-	optInt(r, o.MutexProfileFraction, "MutexProfileFraction", EnvProfilingMutexRate, &pc.mutexRate, MaxMutexProfileFraction)
-	optInt(r, o.BlockProfileRate, "BlockProfileRate", EnvProfilingBlockRate, &pc.block, MaxBlockProfileRate)
+	optInt(r, o.MutexProfileFraction, "MutexProfileFraction", EnvProfilingMutexRate, &pc.mutexRate, maxMutexProfileFraction)
+	optInt(r, o.BlockProfileRate, "BlockProfileRate", EnvProfilingBlockRate, &pc.block, maxBlockProfileRate)
 }
 
 // optDuration sets *dst to opt when it is not zero (checking its bounds),
