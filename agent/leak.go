@@ -404,8 +404,9 @@ func (a *Agent) fileError(what string, err error) {
 const stopGrace = time.Second
 
 // stopLeak stops the component: the pipeline and capture goroutines exit,
-// and the snapshots not yet in a file are written (when the run lasted at
-// least one interval, ctx has not ended, and Start did not fail).
+// and the snapshots not yet in a file, with the final one release takes,
+// are written (when there are at least two, ctx has not ended, and Start
+// did not fail).
 func (a *Agent) stopLeak(ctx context.Context) error {
 	l := a.lk
 	if l == nil {
