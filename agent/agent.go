@@ -73,6 +73,9 @@ type Agent struct {
 	tr    *traceAgent // flight recording (trace.go); nil when off
 	// leakMetrics is set once leak detection runs; collections read it.
 	leakMetrics atomic.Pointer[leakAgent]
+	// profMetrics is set once profiling runs; collections read it.
+	profMetrics atomic.Pointer[profilingState]
+	sets        attrCache // attribute sets of the agent's own metrics
 
 	serveDone    chan struct{}
 	shutdownOnce sync.Once
@@ -401,6 +404,9 @@ func (a *Agent) release(ctx context.Context) error {
 	hctx, cancel := share(ctx, shutdownHTTPShare)
 	errs := []error{a.stopHTTP(hctx)}
 	cancel()
+	if a.lk != nil && !a.aborted {
+		a.lk.pipeline.Tick() // a final snapshot for the final profiles and history file
+	}
 	// Before the meter provider, so the final metrics include profiling.
 	pctx, cancel := share(ctx, shutdownProfilingShare)
 	errs = append(errs, a.stopProfiling(pctx))

@@ -189,6 +189,23 @@ func TestInvalidEnvironment(t *testing.T) {
 		{"OTEL_RESOURCE_ATTRIBUTES", "novalue", "OTEL_RESOURCE_ATTRIBUTES"},
 		{EnvHTTPMaxConns, "0", "PERFAGENT_HTTP_MAX_CONNS=\"0\""},
 		{EnvHTTPMaxConns, "100000", "from 1 to 10000"},
+		// Bounded, never overflowing, never falling back silently.
+		{"OTEL_METRIC_EXPORT_INTERVAL", "18446744073710", "OTEL_METRIC_EXPORT_INTERVAL"},
+		{"OTEL_METRIC_EXPORT_INTERVAL", "9223372036854775807", "OTEL_METRIC_EXPORT_INTERVAL"},
+		{"OTEL_METRIC_EXPORT_INTERVAL", "1", "from 100"},
+		{"OTEL_METRIC_EXPORT_TIMEOUT", "-5", "OTEL_METRIC_EXPORT_TIMEOUT"},
+		{EnvMaxFDs, "-1", "PERFAGENT_MAX_FDS=\"-1\""},
+		{EnvDebugToken, "   ", "PERFAGENT_DEBUG_TOKEN"},
+		// The OTLP exporter's own variables are checked, not ignored.
+		{"OTEL_EXPORTER_OTLP_HEADERS", "novalue", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "soon", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"},
+		{"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", `want "gzip" or "none"`},
+		{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+		{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"},
+		{"OTEL_EXPORTER_OTLP_INSECURE", "maybe", "OTEL_EXPORTER_OTLP_INSECURE"},
+		// Profiling variables are checked while profiling is off.
+		{EnvProfilingInterval, "1ns", "PERFAGENT_PROFILING_INTERVAL"},
+		{EnvProfilingMutexRate, "x", "PERFAGENT_PROFILING_MUTEX_RATE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
@@ -218,7 +235,9 @@ func TestInvalidEnvironment(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Option{WithServiceName(""), WithExportInterval(0), WithOTLP("udp", ""), WithHTTPAddr("nope"),
-		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil), WithMaxConnections(0), WithMaxConnections(10_001)} {
+		WithHistogramBoundaries(2, 1), WithMetrics(), WithConsole(nil), WithMaxConnections(0), WithMaxConnections(10_001),
+		WithExportInterval(time.Nanosecond), WithExportInterval(48 * time.Hour), WithExportTimeout(-1), WithSnapshotInterval(2 * time.Hour),
+		WithHistory(maxHistorySize+1, 0), WithHistory(1, time.Millisecond), WithOutputQuota(maxOutputBytes+1, 1)} {
 		a, err := Start(context.Background(), WithLogger(quietLogger()), WithHTTPAddr("127.0.0.1:0"), o)
 		if err == nil {
 			a.Shutdown(context.Background())

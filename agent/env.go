@@ -3,12 +3,11 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
+	"os"
 	"strings"
 	"time"
 
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/rtmetrics"
 )
 
@@ -36,175 +35,165 @@ const (
 	envExportTimeout   = "OTEL_METRIC_EXPORT_TIMEOUT"
 )
 
+// Bounds of the durations and counts read by [Start]; options and
+// variables outside them fail Start, naming the option or variable.
+const (
+	// minExportInterval and maxExportInterval bound WithExportInterval and
+	// OTEL_METRIC_EXPORT_INTERVAL.
+	minExportInterval = 100 * time.Millisecond
+	maxExportInterval = 24 * time.Hour
+	// minExportTimeout and maxExportTimeout bound WithExportTimeout and
+	// OTEL_METRIC_EXPORT_TIMEOUT.
+	minExportTimeout = 10 * time.Millisecond
+	maxExportTimeout = time.Hour
+	// maxMaxFDs bounds PERFAGENT_MAX_FDS (from 1).
+	maxMaxFDs = 1 << 24
+)
+
 // envError names the variable and the value that is wrong.
 func envError(name, value, problem string) error {
-	return fmt.Errorf("%s=%q: %s", name, value, problem)
+	return &cfgpkg.VarError{Name: name, Value: value, Problem: problem}
 }
 
 // resolve fills every field no option set from the environment, then from
 // defaults, and validates the result. Every problem is reported, joined.
 func (c *config) resolve(lookup func(string) (string, bool)) error {
-	var errs []error
+	r := cfgpkg.New(lookup)
+	c.resolveListener(r)
+	c.resolveMetrics(r)
+	c.resolveExport(r)
+	resolveOTLPEnv(r)
+	c.resolveServer(r)    // listener.go
+	c.resolveProfiling(r) // profiling.go
+	c.resolveLeak(r)      // snapshots, captures, leak detection (leak.go)
 	get := func(name string) (string, bool) {
 		v, ok := lookup(name)
 		v = strings.TrimSpace(v)
 		return v, ok && v != ""
 	}
-	boolVar := func(name string, dst *bool, set bool) {
-		if set {
-			return
-		}
-		if v, ok := get(name); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, envError(name, v, "not a boolean (want true or false)"))
-				return
-			}
-			*dst = b
-		}
+	for _, err := range c.resolveTrace(get) { // flight recording (trace.go)
+		r.Add(err)
 	}
+	return r.Err()
+}
 
+// resolveListener reads the listener's address and the debug access rule.
+func (c *config) resolveListener(r *cfgpkg.Reader) {
 	if !c.httpAddrSet {
 		c.httpAddr = DefaultHTTPAddr
-		if v, ok := get(EnvHTTPAddr); ok {
-			if v == "off" {
-				c.httpAddr = ""
-			} else if err := checkAddr(v); err != nil {
-				errs = append(errs, envError(EnvHTTPAddr, v, err.Error()))
-			} else {
-				c.httpAddr = v
-			}
-		}
+		r.HostPort(EnvHTTPAddr, &c.httpAddr)
 	} else if c.httpAddr != "" {
-		if err := checkAddr(c.httpAddr); err != nil {
-			errs = append(errs, fmt.Errorf("WithHTTPAddr(%q): %v", c.httpAddr, err))
+		if err := cfgpkg.CheckHostPort(c.httpAddr); err != nil {
+			r.Add(fmt.Errorf("WithHTTPAddr(%q): %v", c.httpAddr, err))
 		}
 	}
-	boolVar(EnvPprof, &c.pprof, c.pprofSet)
-	boolVar(EnvDebugRemote, &c.remoteDebug, c.remoteDebugSet)
-	boolVar(EnvAllowMultiple, &c.allowMultiple, c.allowMultipleSet)
+	if !c.pprofSet {
+		r.Bool(EnvPprof, &c.pprof)
+	}
+	if !c.remoteDebugSet {
+		r.Bool(EnvDebugRemote, &c.remoteDebug)
+	}
+	if !c.allowMultipleSet {
+		r.Bool(EnvAllowMultiple, &c.allowMultiple)
+	}
 	if !c.debugTokenSet {
-		if v, ok := get(EnvDebugToken); ok {
-			c.debugToken = v
-		}
+		r.String(EnvDebugToken, &c.debugToken)
 	}
+}
+
+// resolveMetrics reads the metric groups, histogram mode and FD bound.
+func (c *config) resolveMetrics(r *cfgpkg.Reader) {
 	if !c.groupsSet {
 		c.groups = rtmetrics.AllGroups
-		if v, ok := get(EnvMetrics); ok {
-			g, err := parseGroups(v)
-			if err != nil {
-				errs = append(errs, envError(EnvMetrics, v, err.Error()))
-			} else {
-				c.groups = g
-			}
-		}
+		r.Func(EnvMetrics, func(v string) (err error) {
+			c.groups, err = parseGroups(v)
+			return err
+		})
 	}
 	if !c.histSet {
-		if v, ok := get(EnvHistograms); ok {
-			switch v {
-			case "explicit":
-				c.histograms = rtmetrics.HistogramExplicit
-			case "exponential":
-				c.histograms = rtmetrics.HistogramExponential
-			default:
-				errs = append(errs, envError(EnvHistograms, v, `want "explicit" or "exponential"`))
-			}
+		mode := ""
+		r.Enum(EnvHistograms, &mode, "explicit", "exponential")
+		if mode == "exponential" {
+			c.histograms = rtmetrics.HistogramExponential
 		}
 	}
-	if v, ok := get(EnvMaxFDs); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, envError(EnvMaxFDs, v, "not an integer"))
-		} else {
-			c.maxFDs = n
-		}
-	}
+	r.Int(EnvMaxFDs, &c.maxFDs, 1, maxMaxFDs)
+}
 
+// resolveExport reads the exporters, the OTLP protocol and endpoint, and
+// the export interval and timeout.
+func (c *config) resolveExport(r *cfgpkg.Reader) {
 	c.exporters = []string{"prometheus"}
-	_, ep1 := get(envOTLPEndpoint)
-	_, ep2 := get(envOTLPMEndpoint)
-	if ep1 || ep2 {
+	if r.Has(envOTLPEndpoint) || r.Has(envOTLPMEndpoint) {
 		c.exporters = append(c.exporters, "otlp")
 	}
-	if v, ok := get(envMetricsExporter); ok {
-		list, err := parseExporters(v)
-		if err != nil {
-			errs = append(errs, envError(envMetricsExporter, v, err.Error()))
-		} else {
-			c.exporters = list
-		}
-	}
+	r.Func(envMetricsExporter, func(v string) (err error) {
+		c.exporters, err = parseExporters(v)
+		return err
+	})
 	for _, op := range c.exporterOps {
 		c.exporters = op(c.exporters)
 	}
 	if c.otlpProtocol == "" {
 		c.otlpProtocol = "http/protobuf"                                   // the OTLP specification's default
 		for _, name := range []string{envOTLPProtocol, envOTLPMProtocol} { // the metrics-specific one wins
-			if v, ok := get(name); ok {
-				switch v {
-				case "grpc", "http/protobuf":
-					c.otlpProtocol = v
-				case "http/json":
-					errs = append(errs, envError(name, v, `not supported by the Go OTLP exporters; use "grpc" or "http/protobuf"`))
-				default:
-					errs = append(errs, envError(name, v, `want "grpc" or "http/protobuf"`))
+			r.Func(name, func(v string) error {
+				if v == "http/json" {
+					return errors.New(`not supported by the Go OTLP exporters; use "grpc" or "http/protobuf"`)
 				}
-			}
+				if v != "grpc" && v != "http/protobuf" {
+					return errors.New(`want "grpc" or "http/protobuf"`)
+				}
+				c.otlpProtocol = v
+				return nil
+			})
 		}
 	}
 	if c.otlpEndpoint == "" {
-		for _, name := range []string{envOTLPEndpoint, envOTLPMEndpoint} {
-			if v, ok := get(name); ok {
-				if err := checkURL(v); err != nil {
-					errs = append(errs, envError(name, v, err.Error()))
+		var ignored string // the OTLP exporter reads the endpoint itself
+		r.URL(envOTLPEndpoint, &ignored)
+		r.URL(envOTLPMEndpoint, &ignored)
+	} else if err := cfgpkg.CheckURL(c.otlpEndpoint); err != nil {
+		r.Add(fmt.Errorf("WithOTLP endpoint %q: %v", c.otlpEndpoint, err))
+	}
+	if !c.intervalSet {
+		r.Millis(envExportInterval, &c.interval, minExportInterval, maxExportInterval)
+	}
+	if !c.timeoutSet {
+		r.Millis(envExportTimeout, &c.timeout, minExportTimeout, maxExportTimeout)
+	}
+}
+
+// resolveOTLPEnv checks the OTEL_EXPORTER_OTLP_* variables the OTLP
+// exporter reads itself (headers, timeout, compression, TLS files,
+// temporality), so garbage fails Start naming the variable instead of
+// being ignored or logged later. They are checked whether or not OTLP is
+// on, like the profiling variables.
+func resolveOTLPEnv(r *cfgpkg.Reader) {
+	for _, pre := range []string{"OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_METRICS_"} {
+		r.KeyValues(pre+"HEADERS", true)
+		var d time.Duration
+		r.Millis(pre+"TIMEOUT", &d, minExportTimeout, maxExportTimeout)
+		var s string
+		r.Enum(pre+"COMPRESSION", &s, "gzip", "none")
+		var b bool
+		r.Bool(pre+"INSECURE", &b)
+		for _, f := range []string{"CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"} {
+			r.Func(pre+f, func(v string) error {
+				if _, err := os.Stat(v); err != nil {
+					return fmt.Errorf("cannot read the file: %v", err)
 				}
-			}
-		}
-	} else if err := checkURL(c.otlpEndpoint); err != nil {
-		errs = append(errs, fmt.Errorf("WithOTLP endpoint %q: %v", c.otlpEndpoint, err))
-	}
-	durVar := func(name string, dst *time.Duration, set bool) {
-		if set {
-			return
-		}
-		if v, ok := get(name); ok {
-			ms, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || ms <= 0 {
-				errs = append(errs, envError(name, v, "want a positive integer number of milliseconds"))
-				return
-			}
-			*dst = time.Duration(ms) * time.Millisecond
+				return nil
+			})
 		}
 	}
-	durVar(envExportInterval, &c.interval, c.intervalSet)
-	durVar(envExportTimeout, &c.timeout, c.timeoutSet)
-	errs = append(errs, c.resolveServer(get)...)    // listener.go
-	errs = append(errs, c.resolveProfiling(get)...) // profiling.go
-	errs = append(errs, c.resolveLeak(lookup)...)   // snapshots, captures, leak detection (leak.go)
-	errs = append(errs, c.resolveTrace(get)...)     // flight recording (trace.go)
-	return errors.Join(errs...)
-}
-
-func checkAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("not host:port: %v", err)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
-}
-
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("want an http:// or https:// URL with a host, e.g. http://localhost:4318")
-	}
-	return nil
+	r.Func("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", func(v string) error {
+		switch strings.ToLower(v) {
+		case "cumulative", "delta", "lowmemory":
+			return nil
+		}
+		return errors.New(`want "cumulative", "delta" or "lowmemory"`)
+	})
 }
 
 // parseGroups reads a comma-separated list of groups: "all", "recommended",

@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/cpuprof"
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/snapshot"
@@ -116,11 +117,13 @@ func WithOutputDir(dir string) Option {
 // WithOutputQuota bounds each output directory to maxBytes and maxFiles of
 // the agent's own files, deleting the oldest first (defaults 256 MiB and
 // 500 files, or PERFAGENT_OUTPUT_MAX_BYTES and PERFAGENT_OUTPUT_MAX_FILES).
-// Both must be positive.
+// maxBytes must be from 1 to 1 TiB, maxFiles from 1 to
+// 1000000.
 func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 	return optionFunc(func(c *config) error {
-		if maxBytes <= 0 || maxFiles <= 0 {
-			return fmt.Errorf("WithOutputQuota(%d, %d): both must be positive", maxBytes, maxFiles)
+		if maxBytes <= 0 || maxBytes > maxOutputBytes || maxFiles <= 0 || maxFiles > maxOutputFiles {
+			return fmt.Errorf("WithOutputQuota(%d, %d): want bytes from 1 to %d and files from 1 to %d",
+				maxBytes, maxFiles, int64(maxOutputBytes), maxOutputFiles)
 		}
 		c.leak.quota, c.leak.quotaSet = snapshot.StoreOptions{MaxBytes: maxBytes, MaxFiles: maxFiles}, true
 		return nil
@@ -129,11 +132,12 @@ func WithOutputQuota(maxBytes int64, maxFiles int) Option {
 
 // WithSnapshotInterval sets how often the agent samples the runtime and
 // the process into its history, triggers and leak detector (default 5s, or
-// PERFAGENT_SNAPSHOT_INTERVAL). It must be at least 10ms.
+// PERFAGENT_SNAPSHOT_INTERVAL). It must be from 10ms to
+// 1h.
 func WithSnapshotInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d < 10*time.Millisecond {
-			return fmt.Errorf("WithSnapshotInterval: %v is under 10ms", d)
+		if err := cfgpkg.CheckDuration("WithSnapshotInterval", d, minSnapshotInterval, maxSnapshotInterval); err != nil {
+			return err
 		}
 		c.leak.interval, c.leak.intervalSet = d, true
 		return nil
@@ -144,12 +148,14 @@ func WithSnapshotInterval(d time.Duration) Option {
 // 1440, two hours at 5s; or PERFAGENT_HISTORY_SIZE) and how often the
 // snapshots taken since the previous file are written to
 // monitoring/metrics-history-<ts>.json (default 10m, or
-// PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be
-// positive and flush not negative.
+// PERFAGENT_HISTORY_FLUSH; 0 writes only at Shutdown). size must be from 1
+// to 1000000 and flush 0 or from 1s to
+// 24h.
 func WithHistory(size int, flush time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if size <= 0 || flush < 0 {
-			return fmt.Errorf("WithHistory(%d, %v): size must be positive and flush not negative", size, flush)
+		if size <= 0 || size > maxHistorySize || (flush != 0 && (flush < minHistoryFlush || flush > maxHistoryFlush)) {
+			return fmt.Errorf("WithHistory(%d, %v): size must be from 1 to %d and flush 0 or from %v to %v",
+				size, flush, maxHistorySize, minHistoryFlush, maxHistoryFlush)
 		}
 		c.leak.historySize, c.leak.flush, c.leak.historySet, c.leak.flushSet = size, flush, true, true
 		return nil
@@ -199,188 +205,116 @@ func WithoutLeakDetection() Option {
 	})
 }
 
-// resolveLeak fills what no option set from the environment, then from
-// defaults, and returns every problem.
-func (c *config) resolveLeak(lookup func(string) (string, bool)) []error {
-	lc := &c.leak
-	var errs []error
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		v = strings.TrimSpace(v)
-		return v, ok && v != ""
-	}
-	dur := func(name string, dst *time.Duration, min time.Duration) {
-		v, ok := get(name)
-		if !ok || *dst != 0 {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < min {
-			errs = append(errs, envError(name, v, fmt.Sprintf("want a Go duration of at least %v, e.g. 30s or 5m", min)))
-			return
-		}
-		*dst = d
-	}
-	boolean := func(name string, dst *bool) {
-		if v, ok := get(name); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, envError(name, v, "not a boolean (want true or false)"))
-				return
-			}
-			*dst = b
-		}
-	}
+// Bounds of the snapshot and leak component's settings; options and
+// variables outside them fail Start.
+const (
+	minSnapshotInterval = 10 * time.Millisecond // WithSnapshotInterval, PERFAGENT_SNAPSHOT_INTERVAL
+	maxSnapshotInterval = time.Hour
+	maxHistorySize      = 1_000_000 // WithHistory, PERFAGENT_HISTORY_SIZE (from 1)
+	minHistoryFlush     = time.Second
+	maxHistoryFlush     = 24 * time.Hour // WithHistory, PERFAGENT_HISTORY_FLUSH (or off)
+	maxOutputBytes      = 1 << 40        // WithOutputQuota, PERFAGENT_OUTPUT_MAX_BYTES (from 1)
+	maxOutputFiles      = 1_000_000      // WithOutputQuota, PERFAGENT_OUTPUT_MAX_FILES (from 1)
+	// maxLeakDuration bounds PERFAGENT_LEAK_WARMUP, _WINDOW, _PERSIST and
+	// _REALERT (window and realert from 1s, the others from 0).
+	maxLeakDuration = 7 * 24 * time.Hour
+	// maxLeakMinGrowth bounds the size of PERFAGENT_LEAK_MIN_GROWTH and the
+	// count of PERFAGENT_LEAK_MIN_GOROUTINES (either sign: negative turns
+	// that detection off; zero is refused).
+	maxLeakMinGrowth     = 1 << 40
+	maxLeakMinGoroutines = 10_000_000
+	// maxLeakMinRatio bounds PERFAGENT_LEAK_MIN_RATIO (from 0).
+	maxLeakMinRatio = 100.0
+)
 
+// resolveLeak fills what no option set from the environment, then from
+// defaults, and records every problem in r.
+func (c *config) resolveLeak(r *cfgpkg.Reader) {
+	lc := &c.leak
 	if !lc.outputDirSet {
 		lc.outputDir = DefaultOutputDir
-		if v, ok := get(EnvOutputDir); ok {
-			lc.outputDir = v
-			if v == "off" {
-				lc.outputDir = ""
-			}
+		if r.String(EnvOutputDir, &lc.outputDir) && lc.outputDir == "off" {
+			lc.outputDir = ""
 		}
 	}
 	if !lc.quotaSet {
-		if v, ok := get(EnvOutputMaxBytes); ok {
-			n, err := parseBytes(v)
-			if err != nil || n <= 0 {
-				errs = append(errs, envError(EnvOutputMaxBytes, v, "want a positive size, e.g. 256MiB or 1048576"))
-			} else {
-				lc.quota.MaxBytes = n
-			}
-		}
-		if v, ok := get(EnvOutputMaxFiles); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				errs = append(errs, envError(EnvOutputMaxFiles, v, "want a positive integer"))
-			} else {
-				lc.quota.MaxFiles = n
-			}
-		}
+		r.Bytes(EnvOutputMaxBytes, &lc.quota.MaxBytes, 1, maxOutputBytes)
+		r.Int(EnvOutputMaxFiles, &lc.quota.MaxFiles, 1, maxOutputFiles)
 	}
 	if !lc.intervalSet {
-		dur(EnvSnapshotInterval, &lc.interval, 10*time.Millisecond)
-		if lc.interval == 0 {
-			lc.interval = DefaultSnapshotInterval
-		}
+		lc.interval = DefaultSnapshotInterval
+		r.Duration(EnvSnapshotInterval, &lc.interval, minSnapshotInterval, maxSnapshotInterval)
 	}
 	if !lc.historySet {
 		lc.historySize = snapshot.DefaultHistorySize
-		if v, ok := get(EnvHistorySize); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 || n > 1_000_000 {
-				errs = append(errs, envError(EnvHistorySize, v, "want a positive integer up to 1000000"))
-			} else {
-				lc.historySize = n
-			}
-		}
+		r.Int(EnvHistorySize, &lc.historySize, 1, maxHistorySize)
 	}
 	if !lc.flushSet {
 		lc.flush = DefaultHistoryFlush
-		if v, ok := get(EnvHistoryFlush); ok {
-			if v == "off" || v == "0" {
-				lc.flush = 0
-			} else if d, err := time.ParseDuration(v); err != nil || d < time.Second {
-				errs = append(errs, envError(EnvHistoryFlush, v, `want a Go duration of at least 1s, or "off"`))
-			} else {
-				lc.flush = d
-			}
-		}
+		r.DurationOrOff(EnvHistoryFlush, &lc.flush, minHistoryFlush, maxHistoryFlush)
 	}
-	if !lc.triggersSet {
-		on := true
-		boolean(EnvCaptureTriggers, &on)
-		if !on {
-			lc.triggers = snapshot.Off()
-		}
+	if on := true; !lc.triggersSet && r.Bool(EnvCaptureTriggers, &on) && !on {
+		lc.triggers = snapshot.Off()
 	}
-	if !lc.leakOffSet {
-		on := true
-		boolean(EnvLeak, &on)
+	if on := true; !lc.leakOffSet && r.Bool(EnvLeak, &on) {
 		lc.leakOff = !on
 	}
-	lcfg := &lc.leak
-	dur(EnvLeakWarmUp, &lcfg.WarmUp, 0)
-	dur(EnvLeakWindow, &lcfg.Window, time.Second)
-	dur(EnvLeakPersist, &lcfg.Persist, 0)
-	dur(EnvLeakRealert, &lcfg.Realert, time.Second)
-	if v, ok := get(EnvLeakMinGrowth); ok && lcfg.MinGrowth == 0 {
-		if n, err := parseBytes(v); err != nil || n == 0 {
-			errs = append(errs, envError(EnvLeakMinGrowth, v, "want a size, e.g. 1MiB or 524288 (negative turns heap detection off)"))
-		} else {
+	resolveLeakConfig(r, &lc.leak)
+}
+
+// resolveLeakConfig fills the leak thresholds the option left zero.
+func resolveLeakConfig(r *cfgpkg.Reader, lcfg *leak.Config) {
+	durs := []struct {
+		name string
+		dst  *time.Duration
+		min  time.Duration
+	}{{EnvLeakWarmUp, &lcfg.WarmUp, 0}, {EnvLeakWindow, &lcfg.Window, time.Second},
+		{EnvLeakPersist, &lcfg.Persist, 0}, {EnvLeakRealert, &lcfg.Realert, time.Second}}
+	for _, d := range durs {
+		if *d.dst == 0 {
+			r.Duration(d.name, d.dst, d.min, maxLeakDuration)
+		}
+	}
+	if lcfg.MinGrowth == 0 {
+		r.Func(EnvLeakMinGrowth, func(v string) error {
+			n, err := cfgpkg.ParseBytes(v)
+			if err != nil || n == 0 || n < -maxLeakMinGrowth || n > maxLeakMinGrowth {
+				return fmt.Errorf("want a non-zero size up to %d bytes, e.g. 1MiB or 524288 (negative turns heap detection off)", int64(maxLeakMinGrowth))
+			}
 			lcfg.MinGrowth = n
-		}
+			return nil
+		})
 	}
-	if v, ok := get(EnvLeakMinRatio); ok && lcfg.MinGrowthRatio == 0 {
-		if r, err := parseRatio(v); err != nil {
-			errs = append(errs, envError(EnvLeakMinRatio, v, "want a fraction such as 0.01 or a percentage such as 1%"))
-		} else {
-			lcfg.MinGrowthRatio = r
-		}
+	if lcfg.MinGrowthRatio == 0 {
+		r.Ratio(EnvLeakMinRatio, &lcfg.MinGrowthRatio, 0, maxLeakMinRatio)
 	}
-	if v, ok := get(EnvLeakMinGoroutine); ok && lcfg.MinGoroutineGrowth == 0 {
-		if n, err := strconv.Atoi(v); err != nil || n == 0 {
-			errs = append(errs, envError(EnvLeakMinGoroutine, v, "want a non-zero integer (negative turns goroutine detection off)"))
-		} else {
+	if lcfg.MinGoroutineGrowth == 0 {
+		r.Func(EnvLeakMinGoroutine, func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n == 0 || n < -maxLeakMinGoroutines || n > maxLeakMinGoroutines {
+				return fmt.Errorf("want a non-zero integer from -%d to %d (negative turns goroutine detection off)", maxLeakMinGoroutines, maxLeakMinGoroutines)
+			}
 			lcfg.MinGoroutineGrowth = n
-		}
+			return nil
+		})
 	}
 	if err := lcfg.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("leak detection: %w", err))
+		r.Add(fmt.Errorf("leak detection: %w", err))
 	}
-	return errs
 }
 
-// parseBytes reads a size: a non-negative or negative integer of bytes
-// with an optional unit B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
-// (powers of 1024).
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := len(s)
-	for i > 0 && (s[i-1] < '0' || s[i-1] > '9') && s[i-1] != '.' {
-		i--
-	}
-	num, unit := strings.TrimSpace(s[:i]), strings.TrimSpace(s[i:])
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}[strings.ToUpper(unit)]
-	if mult == 0 {
-		return 0, fmt.Errorf("unknown unit %q", unit)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v*mult) > math.MaxInt64/2 {
-		return 0, fmt.Errorf("not a size: %q", s)
-	}
-	return int64(v * mult), nil
-}
-
-// parseRatio reads "0.01" or "1%".
-func parseRatio(s string) (float64, error) {
-	pct := strings.HasSuffix(s, "%")
-	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "%")), 64)
-	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("not a ratio: %q", s)
-	}
-	if pct {
-		v /= 100
-	}
-	return v, nil
-}
-
-// leakAgent is the running component.
+// leakAgent is the running component: the sampling pipeline and its
+// observers.
 type leakAgent struct {
 	cfg      leakConfig
-	sampler  *snapshot.Sampler
+	pipeline *snapshot.Pipeline
 	history  *snapshot.History
 	monitor  *leak.Monitor // nil when leak detection is off
 	capturer *snapshot.Capturer
 	memory   *snapshot.Store // nil when files are off
 	monitorS *snapshot.Store
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
-
-	ticks   atomic.Int64
+	once    sync.Once
 	reports sync.Map // "kind/status" → *atomic.Int64
 }
 
@@ -388,49 +322,72 @@ type leakAgent struct {
 // the profiles store (nil when files are off).
 func (a *Agent) startLeak() error {
 	lc := a.cfg.leak
-	l := &leakAgent{cfg: lc, stop: make(chan struct{}), done: make(chan struct{})}
-	if lc.outputDir != "" {
-		var err error
-		open := func(sub string) *snapshot.Store {
-			if err != nil {
-				return nil
-			}
-			var s *snapshot.Store
-			s, err = snapshot.OpenStore(filepath.Join(lc.outputDir, sub), lc.quota)
-			return s
-		}
-		l.memory, l.monitorS, a.store = open(memoryDir), open(monitoringDir), open(profilesDir)
-		if err != nil {
-			return fmt.Errorf("perfagent: output directory: %w", err)
-		}
+	l := &leakAgent{cfg: lc}
+	if err := a.openStores(l); err != nil {
+		return err
 	}
-	l.sampler = snapshot.NewSampler(a.reader)
 	l.history = snapshot.NewHistory(lc.historySize)
 	l.capturer = snapshot.NewCapturer(a.store, snapshot.CaptureConfig{Triggers: lc.triggers, CPU: &a.cpu,
 		OnDemandEvery: DefaultCaptureEvery, OnDemandBurst: DefaultCaptureBurst})
 	l.capturer.OnPanic(func() { a.self.recoverPanic("capture") })
+	observers := []snapshot.Observer{l.history}
+	if lc.flush > 0 && l.monitorS != nil {
+		observers = append(observers, l.history.FlushEvery(l.monitorS, lc.flush, func(err error) { a.fileError("history", err) }))
+	}
+	observers = append(observers, l.capturer, snapshot.ObserverFunc(a.observeTrace)) // flight recorder triggers (trace.go)
 	if !lc.leakOff {
 		m, err := leak.NewMonitor(leak.MonitorOptions{
 			Config: lc.leak, Store: l.memory, History: l.history, Logger: a.log,
 			OnWriteError: func(err error) { a.fileError("leak report", err) },
-			OnReport: func(r *leak.Report) {
-				c, _ := l.reports.LoadOrStore(r.Kind+"/"+r.Status, new(atomic.Int64))
-				c.(*atomic.Int64).Add(1)
-			},
+			OnReport:     l.countReport,
 		})
 		if err != nil {
 			return fmt.Errorf("perfagent: %w", err)
 		}
 		l.monitor = m
+		observers = append(observers, m)
 	}
-	if err := a.registerLeakMetrics(l); err != nil {
-		return fmt.Errorf("perfagent: leak metrics: %w", err)
+	var err error
+	l.pipeline, err = snapshot.NewPipeline(snapshot.NewSampler(a.reader), snapshot.PipelineOptions{
+		Interval: lc.interval, Observers: observers, OnPanic: func(p any) {
+			a.self.recoverPanic("snapshot")
+			a.errlog.Log("snapshot-panic", slog.LevelError, "perfagent: recovered panic in the snapshot pipeline", slog.Any("panic", p))
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("perfagent: %w", err)
 	}
-	l.tick(a) // the first snapshot now: the history and rates start at Start
+	a.leakMetrics.Store(l) // the leak and capture metrics ride along in each collection (selfMetrics)
 	l.capturer.Start()
-	go l.run(a)
-	a.lk = l // only a started component is stopped by release
+	_ = l.pipeline.Start() // the first snapshot now: the history and rates start at Start
+	a.lk = l               // only a started component is stopped by release
 	return nil
+}
+
+// openStores opens the output directories (none when files are off).
+func (a *Agent) openStores(l *leakAgent) error {
+	if l.cfg.outputDir == "" {
+		return nil
+	}
+	var err error
+	open := func(sub string) *snapshot.Store {
+		if err != nil {
+			return nil
+		}
+		var s *snapshot.Store
+		s, err = snapshot.OpenStore(filepath.Join(l.cfg.outputDir, sub), l.cfg.quota)
+		return s
+	}
+	l.memory, l.monitorS, a.store = open(memoryDir), open(monitoringDir), open(profilesDir)
+	if err != nil {
+		return fmt.Errorf("perfagent: output directory: %w", err)
+	}
+	return nil
+}
+
+func (l *leakAgent) countReport(r *leak.Report) {
+	c, _ := l.reports.LoadOrStore(r.Kind+"/"+r.Status, new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
 }
 
 // fileError logs a file that could not be written (at most once a minute
@@ -440,67 +397,16 @@ func (a *Agent) fileError(what string, err error) {
 	a.errlog.Log("file:"+what, slog.LevelWarn, "perfagent: cannot write "+what+"; detection continues in memory", slog.String("error", err.Error()))
 }
 
-func (l *leakAgent) run(a *Agent) {
-	defer close(l.done)
-	t := time.NewTicker(l.cfg.interval)
-	defer t.Stop()
-	var flushC <-chan time.Time
-	if l.cfg.flush > 0 && l.monitorS != nil {
-		ft := time.NewTicker(l.cfg.flush)
-		defer ft.Stop()
-		flushC = ft.C
-	}
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.tick(a)
-		case <-flushC:
-			l.flush(a, 1)
-		}
-	}
-}
-
-// tick takes one snapshot and hands it to the history, the triggers and
-// the leak monitor. A panic is recovered and counted; the next tick runs.
-func (l *leakAgent) tick(a *Agent) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.self.recoverPanic("snapshot")
-			a.errlog.Log("snapshot-panic", slog.LevelError, "perfagent: recovered panic in the snapshot sampler", slog.Any("panic", p))
-		}
-	}()
-	var s snapshot.Snapshot
-	l.sampler.Sample(&s)
-	l.history.Add(&s)
-	l.capturer.Check(&s)
-	a.observeTrace(&s) // flight recorder triggers (trace.go)
-	if l.monitor != nil {
-		l.monitor.Observe(&s)
-	}
-	l.ticks.Add(1)
-}
-
-// flush writes the pending snapshots when there are at least min.
-func (l *leakAgent) flush(a *Agent, min int) {
-	if l.monitorS == nil || l.history.Pending() < min {
-		return
-	}
-	if _, err := l.history.Flush(l.monitorS); err != nil {
-		a.fileError("history", err)
-	}
-}
-
 // stopGrace is how long goroutines that were told to stop may take past
-// Shutdown's deadline: the sampler and capture loops stop at once when
+// Shutdown's deadline: the pipeline and capture loops stop at once when
 // signalled (a running capture is cancelled), so they are always waited
 // for, and no agent goroutine outlives Shutdown.
 const stopGrace = time.Second
 
-// stopLeak stops the component: the sampler and capture goroutines exit,
-// and the snapshots not yet in a file are written (when the run lasted at
-// least one interval, ctx has not ended, and Start did not fail).
+// stopLeak stops the component: the pipeline and capture goroutines exit,
+// and the snapshots not yet in a file, with the final one release takes,
+// are written (when there are at least two, ctx has not ended, and Start
+// did not fail).
 func (a *Agent) stopLeak(ctx context.Context) error {
 	l := a.lk
 	if l == nil {
@@ -508,18 +414,18 @@ func (a *Agent) stopLeak(ctx context.Context) error {
 	}
 	var err error
 	l.once.Do(func() {
-		// Signal both goroutines first, so both exit together.
-		close(l.stop)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
 		defer cancel()
+		// The pipeline first: it feeds the capturer.
+		perr := l.pipeline.Close(wctx)
 		err = l.capturer.Close(wctx) // cuts a running capture short
-		select {
-		case <-l.done:
-		case <-wctx.Done():
-			err = errors.Join(err, errors.New("the sampler did not stop"))
+		if perr != nil {
+			err = errors.Join(err, fmt.Errorf("the snapshot pipeline did not stop: %w", perr))
 		}
-		if err == nil && ctx.Err() == nil && !a.aborted {
-			l.flush(a, 2)
+		if err == nil && ctx.Err() == nil && !a.aborted && l.monitorS != nil && l.history.Pending() >= 2 {
+			if _, ferr := l.history.Flush(l.monitorS); ferr != nil {
+				a.fileError("history", ferr)
+			}
 		}
 	})
 	return err
@@ -674,20 +580,11 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// registerLeakMetrics registers the perfagent.leak.* and
-// perfagent.capture.* instruments.
-func (a *Agent) registerLeakMetrics(l *leakAgent) error {
-	// The leak and capture metrics ride along in each collection of
-	// runtime metrics (see selfMetrics), without SDK instruments.
-	a.leakMetrics.Store(l)
-	return nil
-}
-
 // metricsData returns the perfagent.leak.* and perfagent.capture.* metrics
 // as metric data (counters cumulative since start). Metrics with no point
 // (no capture taken yet) are left out.
-func (l *leakAgent) metricsData(start, now time.Time) metricdata.ScopeMetrics {
-	b := metricsBuilder{start: start, now: now, ms: make([]metricdata.Metrics, 0, 7)}
+func (l *leakAgent) metricsData(b *metricsBuilder) metricdata.ScopeMetrics {
+	now := b.now
 	if l.monitor != nil {
 		status := l.monitor.Detector().Status()
 		suspected := make([]metricdata.DataPoint[float64], 0, len(status))
@@ -744,6 +641,7 @@ func kindSet(kind string) attribute.Set {
 type metricsBuilder struct {
 	start, now time.Time
 	ms         []metricdata.Metrics
+	sets       *attrCache
 }
 
 func (b *metricsBuilder) point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
@@ -770,7 +668,19 @@ func (b *metricsBuilder) byKey(m map[string]int64, key string) []metricdata.Data
 	}
 	pts := make([]metricdata.DataPoint[int64], 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		pts = append(pts, metricdata.DataPoint[int64]{Attributes: cachedSet(key, k), StartTime: b.start, Time: b.now, Value: m[k]})
+		pts = append(pts, metricdata.DataPoint[int64]{Attributes: b.sets.one(key, k), StartTime: b.start, Time: b.now, Value: m[k]})
+	}
+	return pts
+}
+
+// byKeyAnd is byKey with a second, fixed attribute on every point.
+func (b *metricsBuilder) byKeyAnd(m map[string]int64, key, key2, value2 string) []metricdata.DataPoint[int64] {
+	if len(m) == 0 {
+		return nil
+	}
+	pts := make([]metricdata.DataPoint[int64], 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		pts = append(pts, metricdata.DataPoint[int64]{Attributes: b.sets.two(key, k, key2, value2), StartTime: b.start, Time: b.now, Value: m[k]})
 	}
 	return pts
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -279,40 +278,6 @@ func TestLeakConfiguration(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"1048576": 1 << 20, "1MiB": 1 << 20, "1.5 KiB": 1536, "2MB": 2e6, "-1": -1, "512kib": 512 << 10} {
-		if got, err := parseBytes(in); err != nil || got != want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "MiB", "1 XB", "1e400", "NaN"} {
-		if _, err := parseBytes(bad); err == nil {
-			t.Errorf("parseBytes(%q) accepted", bad)
-		}
-	}
-	if r, err := parseRatio("2.5%"); err != nil || r != 0.025 {
-		t.Errorf("parseRatio = %v, %v", r, err)
-	}
-}
-
-func FuzzParseBytes(f *testing.F) {
-	for _, s := range []string{"1MiB", "12 KB", "-3", "0.5GiB", "x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseBytes(s)
-		if err != nil {
-			return
-		}
-		// A size that parses is finite and re-parses to itself in bytes.
-		if back, err := parseBytes(strconvItoa(n)); err != nil || back != n {
-			t.Fatalf("%q → %d → %d, %v", s, n, back, err)
-		}
-	})
-}
-
-func strconvItoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 func grepLines(s, sub string) string {
@@ -350,7 +315,7 @@ func BenchmarkRetainedMemory(b *testing.B) {
 		}
 		if a.lk != nil {
 			for i := 0; i < snapshot.DefaultHistorySize+10; i++ {
-				a.lk.tick(a)
+				a.lk.pipeline.Tick()
 			}
 		}
 		// One scrape, so the metric pipeline holds its state too.
@@ -380,10 +345,10 @@ func BenchmarkTick(b *testing.B) {
 	}
 	defer a.Shutdown(context.Background())
 	for i := 0; i < 10; i++ {
-		a.lk.tick(a)
+		a.lk.pipeline.Tick()
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.lk.tick(a)
+		a.lk.pipeline.Tick()
 	}
 }

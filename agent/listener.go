@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 )
 
 // EnvHTTPMaxConns bounds the built-in listener's open connections.
@@ -54,7 +56,7 @@ func WithMaxConnections(n int) Option {
 
 // resolveServer fills the listener's bounds from the environment and
 // defaults.
-func (c *config) resolveServer(get func(string) (string, bool)) []error {
+func (c *config) resolveServer(r *cfgpkg.Reader) {
 	s := &c.server
 	for _, d := range []struct {
 		dst *time.Duration
@@ -64,18 +66,10 @@ func (c *config) resolveServer(get func(string) (string, bool)) []error {
 			*d.dst = d.def
 		}
 	}
-	if s.maxConnsSet {
-		return nil
+	if !s.maxConnsSet {
+		s.maxConns = DefaultMaxConnections
+		r.Int(EnvHTTPMaxConns, &s.maxConns, 1, maxMaxConnections)
 	}
-	s.maxConns = DefaultMaxConnections
-	if v, ok := get(EnvHTTPMaxConns); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxMaxConnections {
-			return []error{envError(EnvHTTPMaxConns, v, fmt.Sprintf("want an integer from 1 to %d", maxMaxConnections))}
-		}
-		s.maxConns = n
-	}
-	return nil
 }
 
 // bind opens the built-in listener, before anything else is built, so a

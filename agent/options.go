@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/rtmetrics"
 )
 
@@ -326,11 +327,12 @@ func withExporter(name string) Option {
 }
 
 // WithExportInterval sets how often push exporters export (default
-// OTEL_METRIC_EXPORT_INTERVAL, else 60s). It must be positive.
+// OTEL_METRIC_EXPORT_INTERVAL, in milliseconds, else 60s). It must be from
+// 100ms to 24h.
 func WithExportInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithExportInterval: %v is not positive", d)
+		if err := cfgpkg.CheckDuration("WithExportInterval", d, minExportInterval, maxExportInterval); err != nil {
+			return err
 		}
 		c.interval, c.intervalSet = d, true
 		return nil
@@ -338,11 +340,12 @@ func WithExportInterval(d time.Duration) Option {
 }
 
 // WithExportTimeout bounds each push export (default
-// OTEL_METRIC_EXPORT_TIMEOUT, else 30s). It must be positive.
+// OTEL_METRIC_EXPORT_TIMEOUT, in milliseconds, else 30s). It must be from
+// 10ms to 1h.
 func WithExportTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithExportTimeout: %v is not positive", d)
+		if err := cfgpkg.CheckDuration("WithExportTimeout", d, minExportTimeout, maxExportTimeout); err != nil {
+			return err
 		}
 		c.timeout, c.timeoutSet = d, true
 		return nil

@@ -6,21 +6,20 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/perfagent/perfagent/exporters"
-	"github.com/perfagent/perfagent/internal/rtsample"
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 )
 
 // Environment variables for continuous profiling. Options override them;
@@ -103,17 +102,18 @@ type Profiling struct {
 	// streaming.
 	Types []ProfileType
 	// Interval is the period between profiles (PERFAGENT_PROFILING_INTERVAL;
-	// default 15s when streaming, 1m for local files). It must be
-	// positive.
+	// default 15s when streaming, 1m for local files). It must be from
+	// 50ms to 24h.
 	Interval time.Duration
 	// CPUSlice profiles the CPU only for this long at the start of each
 	// period (PERFAGENT_PROFILING_CPU_SLICE; default: the whole period when
-	// streaming, 10s for local files). A slice as long as the period or
-	// longer means continuous.
+	// streaming, 10s for local files; at least 10ms). A slice as
+	// long as the period or longer means continuous.
 	CPUSlice time.Duration
 	// MutexProfileFraction and BlockProfileRate are set while mutex and
 	// block profiles are on (PERFAGENT_PROFILING_MUTEX_RATE,
-	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns) and restored
+	// PERFAGENT_PROFILING_BLOCK_RATE; defaults 10 and 10000ns; at most
+	// 1000000 and 1e9 (1s)) and restored
 	// at Shutdown (the block rate to 0: the runtime cannot report the
 	// previous one).
 	MutexProfileFraction, BlockProfileRate int
@@ -157,192 +157,171 @@ type profilingConfig struct {
 	mutexRate, block int
 }
 
+// Bounds of the profiling settings; options and variables outside them
+// fail Start.
+const (
+	// minProfilingInterval and maxProfilingInterval bound
+	// Profiling.Interval and PERFAGENT_PROFILING_INTERVAL.
+	minProfilingInterval = 50 * time.Millisecond
+	maxProfilingInterval = 24 * time.Hour
+	// minCPUSlice bounds Profiling.CPUSlice and
+	// PERFAGENT_PROFILING_CPU_SLICE from below (a slice as long as the
+	// interval or longer means continuous).
+	minCPUSlice = 10 * time.Millisecond
+	// maxMutexProfileFraction and maxBlockProfileRate bound the mutex and
+	// block rates (from 0).
+	maxMutexProfileFraction = 1_000_000
+	maxBlockProfileRate     = int(time.Second)
+)
+
 // resolveProfiling fills the profiling configuration from the option and
-// the environment, and validates it.
-func (c *config) resolveProfiling(get func(string) (string, bool)) []error {
+// the environment, and validates it. The variables are checked even while
+// profiling is off, so a mistake shows before profiling is turned on.
+func (c *config) resolveProfiling(r *cfgpkg.Reader) {
 	pc := &c.profiling
-	var errs []error
 	if !pc.enabledSet {
-		if v, ok := get(EnvProfiling); ok {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return []error{envError(EnvProfiling, v, "not a boolean (want true or false)")}
-			}
-			pc.enabled = b
-		} else {
-			_, pc.enabled = get(EnvPyroscopeServerAddress)
-		}
-	}
-	if !pc.enabled {
-		return nil
+		pc.enabled = r.Has(EnvPyroscopeServerAddress)
+		r.Bool(EnvProfiling, &pc.enabled)
 	}
 	o := pc.opt
-	str := func(opt, env string) (string, string) {
-		if opt != "" {
-			return opt, ""
+	if pc.server = o.ServerAddress; pc.server != "" {
+		if err := cfgpkg.CheckURL(pc.server); err != nil {
+			r.Add(fmt.Errorf("WithProfiling: Profiling.ServerAddress %q: %v (e.g. http://localhost:4040)", pc.server, err))
 		}
-		v, _ := get(env)
-		return v, env
+	} else {
+		r.URL(EnvPyroscopeServerAddress, &pc.server)
 	}
-	var src string
-	if pc.server, src = str(o.ServerAddress, EnvPyroscopeServerAddress); pc.server != "" {
-		if err := checkURL(pc.server); err != nil {
-			errs = append(errs, optOrEnvError(src, "ServerAddress", pc.server, err.Error()+" (e.g. http://localhost:4040)"))
-		}
-	}
-	if pc.app, src = str(o.ApplicationName, EnvPyroscopeApplicationName); pc.app != "" {
+	if pc.app = o.ApplicationName; pc.app != "" {
 		if err := exporters.ValidateApplicationName(pc.app); err != nil {
-			errs = append(errs, optOrEnvError(src, "ApplicationName", pc.app, err.Error()))
+			r.Add(fmt.Errorf("WithProfiling: Profiling.ApplicationName %q: %v", pc.app, err))
 		}
+	} else {
+		r.Func(EnvPyroscopeApplicationName, func(v string) error {
+			pc.app = v
+			return exporters.ValidateApplicationName(v)
+		})
 	}
-	pc.user, _ = str(o.BasicAuthUser, EnvPyroscopeBasicAuthUser)
-	pc.password, _ = str(o.BasicAuthPassword, EnvPyroscopeBasicAuthPassword)
+	pc.user, pc.password, pc.tenant = o.BasicAuthUser, o.BasicAuthPassword, o.TenantID
+	optString(r, EnvPyroscopeBasicAuthUser, &pc.user)
+	optString(r, EnvPyroscopeBasicAuthPassword, &pc.password)
+	optString(r, EnvPyroscopeTenantID, &pc.tenant)
 	if (pc.user == "") != (pc.password == "") {
-		errs = append(errs, fmt.Errorf("profiling basic auth needs both a user and a password (%s, %s, or Profiling.BasicAuthUser/Password)",
+		r.Add(fmt.Errorf("profiling basic auth needs both a user and a password (%s, %s, or Profiling.BasicAuthUser/Password)",
 			EnvPyroscopeBasicAuthUser, EnvPyroscopeBasicAuthPassword))
 	}
-	pc.tenant, _ = str(o.TenantID, EnvPyroscopeTenantID)
+	pc.tags = keyValues(r, EnvProfilingTags, "Tags", o.Tags, false, checkTag)
+	pc.headers = keyValues(r, EnvProfilingHeaders, "Headers", o.Headers, true, exporters.ValidateHeader)
+	pc.resolveTypes(r)
+	pc.resolveTimes(r)
+	if !pc.enabled {
+		*pc = profilingConfig{enabledSet: pc.enabledSet}
+	}
+}
 
-	kvVar := func(env, field string, over map[string]string, decode bool, check func(k, v string) error) map[string]string {
-		out := map[string]string{}
-		if v, ok := get(env); ok {
-			m, err := parseKV(v, decode)
-			if err != nil {
-				errs = append(errs, envError(env, v, err.Error()))
-			}
-			for k, val := range m {
-				if err := check(k, val); err != nil {
-					errs = append(errs, envError(env, v, err.Error()))
-				}
-				out[k] = val
-			}
+// optString reads the variable when the option left *dst empty.
+func optString(r *cfgpkg.Reader, env string, dst *string) {
+	if *dst == "" {
+		r.String(env, dst)
+	}
+}
+
+func checkTag(k, _ string) error {
+	if err := exporters.ValidateLabelName(k); err != nil {
+		return fmt.Errorf("tag %w", err)
+	}
+	return nil
+}
+
+// keyValues reads env as k=v pairs and adds over (the option's field) on
+// top, checking each pair.
+func keyValues(r *cfgpkg.Reader, env, field string, over map[string]string, decode bool, check func(k, v string) error) map[string]string {
+	out := map[string]string{}
+	r.Func(env, func(v string) error {
+		m, err := cfgpkg.ParseKeyValues(v, decode)
+		if err != nil {
+			return err
 		}
-		for k, val := range over {
-			if err := check(k, val); err != nil {
-				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s: %v", field, err))
-			}
+		var errs []error
+		for k, val := range m {
+			errs = append(errs, check(k, val))
 			out[k] = val
 		}
-		return out
-	}
-	pc.tags = kvVar(EnvProfilingTags, "Tags", o.Tags, false, func(k, _ string) error {
-		if err := exporters.ValidateLabelName(k); err != nil {
-			return fmt.Errorf("tag %w", err)
-		}
-		return nil
+		return errors.Join(errs...)
 	})
-	pc.headers = kvVar(EnvProfilingHeaders, "Headers", o.Headers, true, exporters.ValidateHeader)
-
-	local := pc.server == ""
-	switch {
-	case o.Types != nil:
-		if len(o.Types) == 0 {
-			errs = append(errs, errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+	for k, val := range over {
+		if err := check(k, val); err != nil {
+			r.Add(fmt.Errorf("WithProfiling: Profiling.%s: %v", field, err))
 		}
-		for _, t := range o.Types {
+		out[k] = val
+	}
+	return out
+}
+
+// resolveTypes sets the profile types: the option's, else the variable's,
+// else the defaults for the destination.
+func (pc *profilingConfig) resolveTypes(r *cfgpkg.Reader) {
+	if ts := pc.opt.Types; ts != nil {
+		if len(ts) == 0 {
+			r.Add(errors.New("WithProfiling: Profiling.Types is empty (leave it nil for the defaults)"))
+		}
+		for _, t := range ts {
 			if _, err := exporters.ParseProfileTypes(string(t)); err != nil || strings.Contains(string(t), ",") {
-				errs = append(errs, fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))
+				r.Add(fmt.Errorf("WithProfiling: Profiling.Types: unknown profile type %q", t))
 			}
 		}
-		pc.types = o.Types
-	default:
-		pc.types = exporters.DefaultProfileTypes()
-		if local {
-			pc.types = append(pc.types, ProfileGoroutines)
-		}
-		if v, ok := get(EnvProfilingTypes); ok {
-			t, err := exporters.ParseProfileTypes(v)
-			if err != nil {
-				errs = append(errs, envError(EnvProfilingTypes, v, err.Error()))
-			} else {
-				pc.types = t
-			}
-		}
+		pc.types = ts
+		return
 	}
+	pc.types = exporters.DefaultProfileTypes()
+	if pc.server == "" {
+		pc.types = append(pc.types, ProfileGoroutines)
+	}
+	r.Func(EnvProfilingTypes, func(v string) (err error) {
+		t, err := exporters.ParseProfileTypes(v)
+		if err == nil {
+			pc.types = t
+		}
+		return err
+	})
+}
 
-	durVar := func(opt time.Duration, env, field string, def time.Duration) time.Duration {
-		if opt < 0 {
-			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %v is negative", field, opt))
-			return def
-		}
-		if opt > 0 {
-			return opt
-		}
-		if v, ok := get(env); ok {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, envError(env, v, "want a positive duration such as 15s or 1m"))
-				return def
-			}
-			return d
-		}
-		return def
+// resolveTimes sets the interval, the CPU slice and the mutex and block
+// rates.
+func (pc *profilingConfig) resolveTimes(r *cfgpkg.Reader) {
+	o := pc.opt
+	pc.interval, pc.slice = DefaultProfilingInterval, 0
+	if pc.server == "" {
+		pc.interval, pc.slice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
 	}
-	defInterval, defSlice := DefaultProfilingInterval, time.Duration(0)
-	if local {
-		defInterval, defSlice = DefaultLocalProfilingInterval, DefaultLocalCPUSlice
-	}
-	pc.interval = durVar(o.Interval, EnvProfilingInterval, "Interval", defInterval)
-	pc.slice = durVar(o.CPUSlice, EnvProfilingCPUSlice, "CPUSlice", defSlice)
+	optDuration(r, o.Interval, "Interval", EnvProfilingInterval, &pc.interval, minProfilingInterval, maxProfilingInterval)
+	optDuration(r, o.CPUSlice, "CPUSlice", EnvProfilingCPUSlice, &pc.slice, minCPUSlice, maxProfilingInterval)
 	if pc.slice >= pc.interval {
 		pc.slice = 0 // continuous
 	}
-
-	intVar := func(opt int, env, field string) int {
-		if opt < 0 {
-			errs = append(errs, fmt.Errorf("WithProfiling: Profiling.%s %d is negative", field, opt))
-			return 0
-		}
-		if opt > 0 {
-			return opt
-		}
-		if v, ok := get(env); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				errs = append(errs, envError(env, v, "want a non-negative integer"))
-				return 0
-			}
-			return n
-		}
-		return 0
-	}
-	pc.mutexRate = intVar(o.MutexProfileFraction, EnvProfilingMutexRate, "MutexProfileFraction")
-	pc.block = intVar(o.BlockProfileRate, EnvProfilingBlockRate, "BlockProfileRate")
-	return errs
+	optInt(r, o.MutexProfileFraction, "MutexProfileFraction", EnvProfilingMutexRate, &pc.mutexRate, maxMutexProfileFraction)
+	optInt(r, o.BlockProfileRate, "BlockProfileRate", EnvProfilingBlockRate, &pc.block, maxBlockProfileRate)
 }
 
-// optOrEnvError names the variable when the value came from one, else the
-// option field.
-func optOrEnvError(env, field, value, problem string) error {
-	if env != "" {
-		return envError(env, value, problem)
+// optDuration sets *dst to opt when it is not zero (checking its bounds),
+// else reads env.
+func optDuration(r *cfgpkg.Reader, opt time.Duration, field, env string, dst *time.Duration, min, max time.Duration) {
+	if opt == 0 {
+		r.Duration(env, dst, min, max)
+		return
 	}
-	return fmt.Errorf("WithProfiling: Profiling.%s %q: %s", field, value, problem)
+	r.Add(cfgpkg.CheckDuration("WithProfiling: Profiling."+field, opt, min, max))
+	*dst = opt
 }
 
-// parseKV reads "k=v,k=v" (spaces around items trimmed); with decode, values
-// are URL-decoded as in OTEL_EXPORTER_OTLP_HEADERS.
-func parseKV(s string, decode bool) (map[string]string, error) {
-	out := map[string]string{}
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("item %q is not key=value", item)
-		}
-		if decode {
-			d, err := url.PathUnescape(v)
-			if err != nil {
-				return nil, fmt.Errorf("value of %q is not URL-encoded: %v", k, err)
-			}
-			v = d
-		}
-		out[k] = v
+// optInt sets *dst to opt when it is not zero (checking it is from 0 to
+// max), else reads env.
+func optInt(r *cfgpkg.Reader, opt int, field, env string, dst *int, max int) {
+	if opt == 0 {
+		r.Int(env, dst, 0, max)
+		return
 	}
-	return out, nil
+	r.Add(cfgpkg.CheckInt("WithProfiling: Profiling."+field, opt, 0, max))
+	*dst = opt
 }
 
 // profilingState is the running profiler of an Agent.
@@ -388,36 +367,39 @@ func (a *Agent) startProfiling(res *resource.Resource, store exporters.ProfileWr
 	if err := a.newProfileSink(st, store); err != nil {
 		return err
 	}
-	var (
-		gcMu     sync.Mutex
-		gcSample rtsample.Sample
-		err      error
-	)
+	var err error
 	st.profiler, err = exporters.StartProfiler(exporters.ProfilerConfig{
 		Types: pc.types, Interval: pc.interval, CPUSlice: pc.slice,
 		MutexProfileFraction: pc.mutexRate, BlockProfileRate: pc.block,
-		GCCycles: func() uint64 {
-			gcMu.Lock()
-			defer gcMu.Unlock()
-			a.reader.Read(&gcSample)
-			n, _ := gcSample.Uint(rtsample.GCCycles)
-			return n
-		},
-		Logger:  a.log,
-		OnPanic: func(c string) { a.self.recoverPanic(c) },
+		GCCycles: a.gcCycles,
+		Logger:   a.log,
+		OnPanic:  func(c string) { a.self.recoverPanic(c) },
 	}, st.sink)
 	if err != nil {
 		_ = st.sink.Close(context.Background())
 		return fmt.Errorf("perfagent: profiling: %w", err)
 	}
 	a.profiling = st
+	a.profMetrics.Store(st) // the profiling metrics ride along in each collection (selfMetrics)
 	a.cpu.SetOwner(st.profiler)
-	if err := a.registerProfilingMetrics(st); err != nil {
-		return fmt.Errorf("perfagent: profiling metrics: %w", err)
-	}
 	a.log.Info("perfagent: continuous profiling", "mode", st.mode, "application", st.app,
 		"server", redactURL(pc.server), "interval", pc.interval.String())
 	return nil
+}
+
+// gcCycles is the GC cycle count of the newest snapshot, which tells the
+// profiler whether a heap profile has changed.
+//
+// Note: the count is as old as the newest snapshot (at most one snapshot
+// interval), so a GC in that span shows in the next heap profile rather
+// than this one; nothing is lost, since heap profiles are deltas. Shutdown
+// takes a final snapshot before the final profiles.
+func (a *Agent) gcCycles() uint64 {
+	if a.lk == nil {
+		return 0
+	}
+	s, _ := a.lk.pipeline.Latest()
+	return s.GCCycles
 }
 
 // newProfileSink sets st.sink: a Pyroscope sink when a server is
@@ -529,58 +511,34 @@ func (a *Agent) profilingRoutes(mux *http.ServeMux) {
 	})
 }
 
-func (a *Agent) registerProfilingMetrics(st *profilingState) error {
-	m := a.mp.Meter("github.com/perfagent/perfagent/profiling", metric.WithInstrumentationVersion(a.version))
-	var errs []error
-	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
-	collected := counter("perfagent.profiling.collected", "{profile}", "Profiles taken, by kind.")
-	collectErrs := counter("perfagent.profiling.collection.errors", "{error}",
-		"Profiles that could not be taken, by reason (cpu_busy: the CPU profiler was held outside perfagent).")
-	uploaded := counter("perfagent.profiling.uploaded", "{profile}", "Profiles delivered (uploaded to Pyroscope or written to files), by kind and sink.")
-	failed := counter("perfagent.profiling.failed", "{profile}",
-		"Profiles given up after their attempts, by reason (rejected, throttled, server_error, network, write).")
-	dropped := counter("perfagent.profiling.dropped", "{profile}",
-		"Profiles never delivered, by reason (queue_full, shutdown, closed).")
-	retries := counter("perfagent.profiling.retries", "{attempt}", "Upload attempts repeated after a retryable failure.")
-	size := counter("perfagent.profiling.uploaded.size", "By", "Bytes of profiles delivered.")
-	collectTime, err := m.Float64ObservableCounter("perfagent.profiling.collection.time", metric.WithUnit("s"),
-		metric.WithDescription("Time spent taking profiles (the profiler's own cost, besides CPU sampling)."))
-	errs = append(errs, err)
-	queue, err := m.Int64ObservableGauge("perfagent.profiling.queue.size", metric.WithUnit("{profile}"),
-		metric.WithDescription("Profiles waiting for delivery."))
-	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	sinkAttr := attribute.String("sink", st.sink.Name())
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		ps, ss := st.profiler.Stats(), st.sink.Stats()
-		for k, v := range ps.Collected {
-			o.ObserveInt64(collected, v, metric.WithAttributes(attribute.String("kind", k)))
-		}
-		for k, v := range ps.Errors {
-			o.ObserveInt64(collectErrs, v, metric.WithAttributes(attribute.String("reason", k)))
-		}
-		for k, v := range ss.Delivered {
-			o.ObserveInt64(uploaded, v, metric.WithAttributes(attribute.String("kind", k), sinkAttr))
-		}
-		for k, v := range ss.Failed {
-			o.ObserveInt64(failed, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
-		}
-		for k, v := range ss.Dropped {
-			o.ObserveInt64(dropped, v, metric.WithAttributes(attribute.String("reason", k), sinkAttr))
-		}
-		o.ObserveInt64(retries, ss.Retries, metric.WithAttributes(sinkAttr))
-		o.ObserveInt64(size, ss.Bytes, metric.WithAttributes(sinkAttr))
-		o.ObserveInt64(queue, int64(ss.Queued), metric.WithAttributes(sinkAttr))
-		o.ObserveFloat64(collectTime, ps.CollectSeconds)
-		return nil
-	}, collected, collectErrs, uploaded, failed, dropped, retries, size, collectTime, queue)
-	return err
+// metricsData returns the perfagent.profiling.* metrics as metric data
+// (counters cumulative since start), read from the profiler's and the
+// sink's stats in each collection, without SDK instruments.
+func (st *profilingState) metricsData(b *metricsBuilder) metricdata.ScopeMetrics {
+	ps, ss := st.profiler.Stats(), st.sink.Stats()
+	sink := st.sink.Name()
+	b.counter("perfagent.profiling.collected", "Profiles taken, by kind.", "{profile}", b.byKey(ps.Collected, "kind"))
+	b.counter("perfagent.profiling.collection.errors",
+		"Profiles that could not be taken, by reason (cpu_busy: the CPU profiler was held outside perfagent).", "{error}", b.byKey(ps.Errors, "reason"))
+	b.counter("perfagent.profiling.uploaded", "Profiles delivered (uploaded to Pyroscope or written to files), by kind and sink.", "{profile}",
+		b.byKeyAnd(ss.Delivered, "kind", "sink", sink))
+	b.counter("perfagent.profiling.failed", "Profiles given up after their attempts, by reason (rejected, throttled, server_error, network, write).",
+		"{profile}", b.byKeyAnd(ss.Failed, "reason", "sink", sink))
+	b.counter("perfagent.profiling.dropped", "Profiles never delivered, by reason (queue_full, shutdown, closed).", "{profile}",
+		b.byKeyAnd(ss.Dropped, "reason", "sink", sink))
+	sinkSet := b.sets.one("sink", sink)
+	b.counter("perfagent.profiling.retries", "Upload attempts repeated after a retryable failure.", "{attempt}",
+		[]metricdata.DataPoint[int64]{{Attributes: sinkSet, StartTime: b.start, Time: b.now, Value: ss.Retries}})
+	b.counter("perfagent.profiling.uploaded.size", "Bytes of profiles delivered.", "By",
+		[]metricdata.DataPoint[int64]{{Attributes: sinkSet, StartTime: b.start, Time: b.now, Value: ss.Bytes}})
+	b.ms = append(b.ms,
+		metricdata.Metrics{Name: "perfagent.profiling.collection.time", Unit: "s",
+			Description: "Time spent taking profiles (the profiler's own cost, besides CPU sampling).",
+			Data: metricdata.Sum[float64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true,
+				DataPoints: []metricdata.DataPoint[float64]{{StartTime: b.start, Time: b.now, Value: ps.CollectSeconds}}}},
+		metricdata.Metrics{Name: "perfagent.profiling.queue.size", Unit: "{profile}", Description: "Profiles waiting for delivery.",
+			Data: metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{{Attributes: sinkSet, Time: b.now, Value: int64(ss.Queued)}}}})
+	return metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: "github.com/perfagent/perfagent/profiling"}, Metrics: b.ms}
 }
 
 // LabelSet is a set of profiler labels made by [Labels].

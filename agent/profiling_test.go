@@ -19,6 +19,8 @@ import (
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/perfagent/perfagent/exporters"
 )
@@ -271,6 +273,10 @@ func TestProfilingInvalidConfiguration(t *testing.T) {
 		{env: map[string]string{EnvPyroscopeServerAddress: "http://h", EnvProfilingMutexRate: "-2"}, want: EnvProfilingMutexRate},
 		{opt: &Profiling{ServerAddress: "http://h", Tags: map[string]string{"a b": "x"}}, want: "Profiling.Tags"},
 		{opt: &Profiling{ServerAddress: "http://h", Interval: -time.Second}, want: "Profiling.Interval"},
+		{opt: &Profiling{ServerAddress: "http://h", Interval: time.Nanosecond}, want: "Profiling.Interval"},
+		{opt: &Profiling{ServerAddress: "http://h", CPUSlice: time.Nanosecond}, want: "Profiling.CPUSlice"},
+		{env: map[string]string{EnvPyroscopeServerAddress: "http://h", EnvProfilingInterval: "1ns"}, want: "at least 50ms"},
+		{env: map[string]string{EnvPyroscopeServerAddress: "http://h", EnvProfilingInterval: "9999999h"}, want: EnvProfilingInterval},
 		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{"wall"}}, want: "Profiling.Types"},
 		{opt: &Profiling{ServerAddress: "http://h", Types: []ProfileType{}}, want: "Profiling.Types is empty"},
 		{opt: &Profiling{ServerAddress: "udp://h"}, want: "Profiling.ServerAddress"},
@@ -349,23 +355,6 @@ func TestTagHTTP(t *testing.T) {
 	}
 }
 
-func FuzzParseKV(f *testing.F) {
-	for _, s := range []string{"a=b", "a=b, c = d", "Authorization=Bearer%20x", "novalue", "=v", "a=%zz", ",,"} {
-		f.Add(s, true)
-	}
-	f.Fuzz(func(t *testing.T, s string, decode bool) {
-		m, err := parseKV(s, decode)
-		if err != nil {
-			return
-		}
-		for k := range m {
-			if k == "" || strings.Contains(k, ",") || k != strings.TrimSpace(k) {
-				t.Fatalf("%q: key %q", s, k)
-			}
-		}
-	})
-}
-
 // Stream CPU and heap profiles to Grafana Pyroscope, with the OTel service
 // name as the application name. The same from the environment alone:
 // PYROSCOPE_SERVER_ADDRESS=http://pyroscope:4040.
@@ -405,4 +394,47 @@ func ExampleTagHTTP() {
 	h := TagHTTP(mux) // serve h: http.ListenAndServe(addr, h)
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/42", nil))
 	// Output: GET /items/{id}
+}
+
+// The agent's own metrics (self, leak, capture, profiling) all come from
+// the producer: a reader that ignores the producer sees none of them, so
+// none is an SDK instrument.
+func TestOwnMetricsOnlyThroughProducer(t *testing.T) {
+	srv := newIngestServer(t)
+	var withP, withoutP *sdkmetric.ManualReader
+	a := start(t, WithProfiling(Profiling{ServerAddress: srv.URL, Interval: 50 * time.Millisecond}),
+		WithReader(func(p sdkmetric.Producer) sdkmetric.Reader {
+			withP = sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
+			return withP
+		}),
+		WithReader(func(sdkmetric.Producer) sdkmetric.Reader {
+			withoutP = sdkmetric.NewManualReader()
+			return withoutP
+		}))
+	for a.ProfilingStatus().Profiler.Collected[exporters.KindCPU] == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	names := func(r *sdkmetric.ManualReader) map[string]bool {
+		var rm metricdata.ResourceMetrics
+		if err := r.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				out[m.Name] = true
+			}
+		}
+		return out
+	}
+	got := names(withP)
+	for _, want := range []string{"perfagent.profiling.collected", "perfagent.profiling.queue.size", "perfagent.profiling.collection.time",
+		"perfagent.agent.collection.count", "go.goroutine.count"} {
+		if !got[want] {
+			t.Errorf("producer lacks %s", want)
+		}
+	}
+	for name := range names(withoutP) {
+		t.Errorf("%s is an SDK instrument (seen by a reader without the producer)", name)
+	}
 }

@@ -74,7 +74,7 @@ func (s *selfStats) counts(m *map[string]int64) map[string]int64 {
 func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 	panics, dropped := a.self.counts(&a.self.panics), a.self.counts(&a.self.dropped)
 	b := selfBuilder{
-		start: a.started, now: now,
+		start: a.started, now: now, sets: &a.sets,
 		ints: make([]metricdata.DataPoint[int64], 0, 2+2*len(a.readers)+len(panics)+len(dropped)),
 		ms:   make([]metricdata.Metrics, 0, 8),
 	}
@@ -103,7 +103,12 @@ func (a *Agent) selfMetrics(now time.Time) []metricdata.ScopeMetrics {
 		Metrics: b.ms,
 	}
 	if l := a.leakMetrics.Load(); l != nil {
-		sm := l.metricsData(b.start, now)
+		sm := l.metricsData(&metricsBuilder{start: b.start, now: now, sets: &a.sets, ms: make([]metricdata.Metrics, 0, 7)})
+		sm.Scope.Version = a.version
+		out = append(out, sm)
+	}
+	if st := a.profMetrics.Load(); st != nil {
+		sm := st.metricsData(&metricsBuilder{start: b.start, now: now, sets: &a.sets, ms: make([]metricdata.Metrics, 0, 9)})
 		sm.Scope.Version = a.version
 		out = append(out, sm)
 	}
@@ -121,7 +126,7 @@ func (a *Agent) exportMetrics(b *selfBuilder) {
 	statuses := stBuf[:0]
 	for _, r := range a.readers {
 		if r.Health != nil {
-			statuses = append(statuses, exporterStatus{cachedSet("exporter", r.Name), r.Health.Status()})
+			statuses = append(statuses, exporterStatus{a.sets.one("exporter", r.Name), r.Health.Status()})
 		}
 	}
 	n := len(b.ints)
@@ -140,6 +145,7 @@ func (a *Agent) exportMetrics(b *selfBuilder) {
 // int64 points of every sum share one backing array (ints).
 type selfBuilder struct {
 	start, now time.Time
+	sets       *attrCache
 	ints       []metricdata.DataPoint[int64]
 	ms         []metricdata.Metrics
 }
@@ -171,37 +177,49 @@ func (b *selfBuilder) keyed(m map[string]int64, key string) int {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		b.pt(m[k], cachedSet(key, k))
+		b.pt(m[k], b.sets.one(key, k))
 	}
 	return from
 }
 
-// attrSets caches one-attribute sets by key and value: the metric data
-// built on every collection reuses them instead of building (and
-// allocating) a set per point. The values are few and fixed (exporter
-// names, components, profile types, reasons), so the cache stays small.
-var attrSets struct {
+// attrCache caches attribute sets of one or two attributes by their keys
+// and values: the metric data built on every collection reuses them instead
+// of building (and allocating) a set per point. The values are few and fixed
+// (exporter names, components, profile kinds, reasons, sinks), so the cache
+// stays small. Each Agent has its own; the zero value is ready to use.
+type attrCache struct {
 	mu sync.RWMutex
-	m  map[[2]string]attribute.Set
+	m  map[[4]string]attribute.Set
 }
 
-func cachedSet(key, value string) attribute.Set {
-	id := [2]string{key, value}
-	attrSets.mu.RLock()
-	s, ok := attrSets.m[id]
-	attrSets.mu.RUnlock()
+// one returns the set {key=value}.
+func (c *attrCache) one(key, value string) attribute.Set {
+	return c.get([4]string{key, value}, func() attribute.Set { return attribute.NewSet(attribute.String(key, value)) })
+}
+
+// two returns the set {k1=v1, k2=v2}.
+func (c *attrCache) two(k1, v1, k2, v2 string) attribute.Set {
+	return c.get([4]string{k1, v1, k2, v2}, func() attribute.Set {
+		return attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2))
+	})
+}
+
+func (c *attrCache) get(id [4]string, build func() attribute.Set) attribute.Set {
+	c.mu.RLock()
+	s, ok := c.m[id]
+	c.mu.RUnlock()
 	if ok {
 		return s
 	}
-	attrSets.mu.Lock()
-	defer attrSets.mu.Unlock()
-	if attrSets.m == nil {
-		attrSets.m = map[[2]string]attribute.Set{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[4]string]attribute.Set{}
 	}
-	if s, ok := attrSets.m[id]; ok {
+	if s, ok := c.m[id]; ok {
 		return s
 	}
-	s = attribute.NewSet(attribute.String(key, value))
-	attrSets.m[id] = s
+	s = build()
+	c.m[id] = s
 	return s
 }

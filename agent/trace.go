@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cfgpkg "github.com/perfagent/perfagent/internal/config"
 	"github.com/perfagent/perfagent/internal/flightrec"
 	"github.com/perfagent/perfagent/snapshot"
 )
@@ -210,7 +211,7 @@ func (c *config) resolveTrace(get func(string) (string, bool)) []error {
 			*dst = -1
 			return
 		}
-		x, err := parseRatio(v)
+		x, err := cfgpkg.ParseRatio(v)
 		if err != nil || x < lo || x > hi {
 			errs = append(errs, envError(name, v, fmt.Sprintf(`want a number from %g to %g, or "off"`, lo, hi)))
 			return
@@ -219,7 +220,7 @@ func (c *config) resolveTrace(get func(string) (string, bool)) []error {
 	}
 	dur(EnvTraceWindow, &f.Window, flightrec.MinWindow, flightrec.MaxWindow, false)
 	if v, ok := get(EnvTraceMaxBytes); ok && f.MaxBytes == 0 {
-		n, err := parseBytes(v)
+		n, err := cfgpkg.ParseBytes(v)
 		if err != nil || n < flightrec.MinMaxBytes || n > flightrec.MaxMaxBytes {
 			errs = append(errs, envError(EnvTraceMaxBytes, v, "want a size from 1MiB to 256MiB"))
 		} else {

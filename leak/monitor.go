@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/perfagent/perfagent/internal/rtsample"
 	"github.com/perfagent/perfagent/snapshot"
 )
 
@@ -281,7 +280,7 @@ func projectLimit(s *snapshot.Snapshot, slope float64, now time.Time) *Projectio
 	if s.MemLimit > 0 {
 		best = projection(s.MemLimit, s.MemTotal-min(s.HeapReleased, s.MemTotal), "GOMEMLIMIT", slope, now)
 	}
-	if limit, ok := rtsample.CgroupMemoryMax(); ok && s.RSS > 0 {
+	if limit := s.CgroupMemLimit; limit > 0 && s.RSS > 0 {
 		if p := projection(limit, s.RSS, "cgroup memory.max", slope, now); best == nil || (p != nil && p.Seconds < best.Seconds) {
 			best = p
 		}

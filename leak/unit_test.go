@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 const dump = `goroutine 1 [running]:
@@ -399,5 +401,24 @@ func TestDurationFormat(t *testing.T) {
 		if got := duration(d); got != want {
 			t.Errorf("duration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// The time to the memory limit comes from the snapshot alone: GOMEMLIMIT
+// and the cgroup limit it carries, whichever is reached first.
+func TestProjectLimitFromSnapshot(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := &snapshot.Snapshot{MemLimit: 1 << 30, MemTotal: 600 << 20, HeapReleased: 100 << 20, RSS: 700 << 20}
+	if p := projectLimit(s, 1<<20, at); p == nil || p.Source != "GOMEMLIMIT" || p.Seconds != 524 {
+		t.Errorf("GOMEMLIMIT only: %+v", p)
+	}
+	s.CgroupMemLimit = 800 << 20 // 100 MiB left by RSS, sooner than GOMEMLIMIT's 524 MiB
+	if p := projectLimit(s, 1<<20, at); p == nil || p.Source != "cgroup memory.max" || p.Seconds != 100 {
+		t.Errorf("cgroup sooner: %+v", p)
+	}
+	s.MemLimit = 0
+	s.CgroupMemLimit = 0
+	if p := projectLimit(s, 1<<20, at); p != nil {
+		t.Errorf("no limit: %+v", p)
 	}
 }

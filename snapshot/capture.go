@@ -453,6 +453,10 @@ func (c *Capturer) Check(s *Snapshot) int {
 	return len(fired)
 }
 
+// Observe checks the triggers on s (see [Capturer.Check]): a Capturer is a
+// [Pipeline] observer.
+func (c *Capturer) Observe(s *Snapshot) { c.Check(s) }
+
 // fire applies the cooldown and rate limit to one firing and queues its
 // captures.
 func (c *Capturer) fire(f firing, s *Snapshot) {

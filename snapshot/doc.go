@@ -1,7 +1,7 @@
 // Package snapshot records the state of a Go process over time and keeps
 // profiles of it on disk.
 //
-// It has four parts, each usable on its own:
+// It has five parts, each usable on its own:
 //
 //   - [Snapshot] is one sampling of the runtime and the process: live heap
 //     after the last GC, heap goal, total memory, allocation rate, GC cycles
@@ -9,6 +9,11 @@
 //     quantiles over the interval, RSS, process CPU, open files and
 //     threads. A [Sampler] produces them from perfagent's one reader of the
 //     runtime (no stop-the-world calls, no allocation per sample).
+//   - [Pipeline] is the sampling loop: one read per tick, each Snapshot
+//     handed to its [Observer]s in order (the history, its periodic
+//     flush, the triggered captures, the leak monitor), with an injectable
+//     ticker, Start and Close(ctx). The agent wires one; it runs nothing
+//     else on its goroutine.
 //   - [History] is a bounded ring of snapshots (its memory is fixed at
 //     creation) that is flushed to monitoring/metrics-history-<ts>.json
 //     files, each holding the snapshots since the previous one.
@@ -37,9 +42,10 @@
 //
 // # Concurrency
 //
-// History, Store and Capturer are safe for concurrent use. A Sampler is
-// driven by one goroutine. A Capturer runs one goroutine of its own between
-// Start and Close.
+// History, Store, Capturer and Pipeline are safe for concurrent use. A
+// Sampler is driven by one goroutine (a Pipeline's). Observers are called
+// on the Pipeline's goroutine, one snapshot at a time. A Capturer and a
+// Pipeline each run one goroutine of their own between Start and Close.
 //
 // # Example
 //
@@ -47,10 +53,10 @@
 //	defer s.Close()
 //	h := snapshot.NewHistory(0)
 //	store, _ := snapshot.OpenStore("perf/monitoring", snapshot.StoreOptions{})
-//	var snap snapshot.Snapshot
-//	for range time.Tick(10 * time.Second) {
-//		s.Sample(&snap)
-//		h.Add(&snap)
-//	}
-//	path, err := h.Flush(store) // perf/monitoring/metrics-history-<ts>.json
+//	p, _ := snapshot.NewPipeline(s, snapshot.PipelineOptions{
+//		Interval:  10 * time.Second,
+//		Observers: []snapshot.Observer{h, h.FlushEvery(store, 10*time.Minute, nil)},
+//	})
+//	_ = p.Start()
+//	defer p.Close(ctx)
 package snapshot

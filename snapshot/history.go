@@ -194,6 +194,32 @@ func (h *History) Flush(store *Store) (string, error) {
 	return path, nil
 }
 
+// Observe adds s: a History is a [Pipeline] observer.
+func (h *History) Observe(s *Snapshot) { h.Add(s) }
+
+// FlushEvery returns an observer that flushes the history to store (see
+// [History.Flush]) whenever every has passed, by the snapshots' time, since
+// the previous file (or the first snapshot it saw). Files are written on
+// the pipeline's goroutine; onError, when set, receives a failed write.
+// Put it after the history among the observers so each file includes the
+// newest snapshot.
+func (h *History) FlushEvery(store *Store, every time.Duration, onError func(error)) Observer {
+	var last time.Time
+	return ObserverFunc(func(s *Snapshot) {
+		if last.IsZero() {
+			last = s.Time
+			return
+		}
+		if s.Time.Sub(last) < every {
+			return
+		}
+		last = s.Time
+		if _, err := h.Flush(store); err != nil && onError != nil {
+			onError(err)
+		}
+	})
+}
+
 // Pending returns the number of snapshots not yet flushed.
 func (h *History) Pending() int {
 	h.mu.Lock()

@@ -39,6 +39,11 @@ type Snapshot struct {
 	// MemLimit is the runtime's memory limit (GOMEMLIMIT); 0 when none is
 	// set.
 	MemLimit uint64 `json:"memory_limit_bytes,omitempty"`
+	// CgroupMemLimit is the memory limit of the process's cgroup
+	// (memory.max, or memory.limit_in_bytes under cgroup v1); 0 when there
+	// is none or it cannot be read. The Sampler re-reads it once every
+	// [CgroupRefresh].
+	CgroupMemLimit uint64 `json:"cgroup_memory_limit_bytes,omitempty"`
 	// AllocBytes is the cumulative number of bytes allocated on the heap.
 	AllocBytes uint64 `json:"alloc_bytes_total"`
 	// AllocRate and AllocObjectsRate are heap allocations per second over
@@ -112,16 +117,25 @@ type Sampler struct {
 	own       bool
 	cur, prev rtsample.Sample
 	havePrev  bool
+
+	cgroupLimit func() (uint64, bool)
+	cgroup      uint64
+	cgroupAt    time.Time // when cgroup was read; zero before the first read
 }
+
+// CgroupRefresh is how often a [Sampler] re-reads the cgroup memory limit
+// (a few small files; limits change rarely, when an operator resizes the
+// container).
+const CgroupRefresh = time.Minute
 
 // NewSampler returns a Sampler reading r, perfagent's shared reader (the
 // agent passes its own). With r nil, the Sampler creates a reader of the
 // runtime and the process and owns it; [Sampler.Close] releases it.
 func NewSampler(r *rtsample.Reader) *Sampler {
 	if r == nil {
-		return &Sampler{r: rtsample.New(rtsample.Options{Process: true}), own: true}
+		return &Sampler{r: rtsample.New(rtsample.Options{Process: true}), own: true, cgroupLimit: rtsample.CgroupMemoryMax}
 	}
-	return &Sampler{r: r}
+	return &Sampler{r: r, cgroupLimit: rtsample.CgroupMemoryMax}
 }
 
 // Close releases the reader the Sampler created (a shared reader is left
@@ -133,12 +147,18 @@ func (s *Sampler) Close() error {
 	return nil
 }
 
-// Sample reads the runtime and the process once and fills out.
+// Sample reads the runtime and the process once and fills out. It
+// allocates only when it re-reads the cgroup limit (see [CgroupRefresh]).
 func (s *Sampler) Sample(out *Snapshot) {
 	s.prev, s.cur = s.cur, s.prev
 	s.r.Read(&s.cur)
 	fill(out, &s.cur, &s.prev, s.havePrev)
 	s.havePrev = true
+	if s.cgroupAt.IsZero() || out.Time.Sub(s.cgroupAt) >= CgroupRefresh || out.Time.Before(s.cgroupAt) {
+		s.cgroup, _ = s.cgroupLimit()
+		s.cgroupAt = out.Time
+	}
+	out.CgroupMemLimit = s.cgroup
 }
 
 func u(x *rtsample.Sample, k rtsample.Key) uint64 {
@@ -197,11 +217,23 @@ func fill(out *Snapshot, cur, prev *rtsample.Sample, havePrev bool) {
 			out.CPUUtilization = math.Max(0, out.CPUSeconds-(prev.Process.CPUUser+prev.Process.CPUSystem)) / dt
 		}
 	}
-	if total := f(cur, rtsample.CPUTotal) - f(prev, rtsample.CPUTotal); total > 0 {
-		out.GCCPUFraction = math.Min(1, math.Max(0, (f(cur, rtsample.CPUGC)-f(prev, rtsample.CPUGC))/total))
-	}
+	out.GCCPUFraction, _ = GCCPUFraction(f(prev, rtsample.CPUGC), f(prev, rtsample.CPUTotal), f(cur, rtsample.CPUGC), f(cur, rtsample.CPUTotal))
 	out.SchedLatency = quantiles(&cur.SchedLatency, &prev.SchedLatency)
 	out.GCPauseMax = quantiles(&cur.GCPauses, &prev.GCPauses).Max
+}
+
+// GCCPUFraction is the share of CPU time the GC used between two readings
+// of the runtime's cumulative CPU classes (/cpu/classes/gc/total:cpu-seconds
+// and /cpu/classes/total:cpu-seconds), clamped to [0, 1]. ok is false, and
+// the fraction 0, when no CPU time passed between the readings: the runtime
+// updates these classes at the end of each GC, so equal totals mean no GC
+// ran in between. It is perfagent's one definition of the GC CPU fraction.
+func GCCPUFraction(gcPrev, totalPrev, gcCur, totalCur float64) (fraction float64, ok bool) {
+	total := totalCur - totalPrev
+	if !(total > 0) {
+		return 0, false
+	}
+	return math.Min(1, math.Max(0, (gcCur-gcPrev)/total)), true
 }
 
 func sub(a, b uint64) uint64 {

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/semconv/v1.43.0/processconv"
 
 	"github.com/perfagent/perfagent/internal/rtsample"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // Groups selects sets of metrics. Combine with |.
@@ -375,11 +376,13 @@ func (p *Producer) Produce(context.Context) (out []metricdata.ScopeMetrics, err 
 func (p *Producer) updateWindow() {
 	gc, ok1 := p.cur.Float(rtsample.CPUGC)
 	total, ok2 := p.cur.Float(rtsample.CPUTotal)
-	if !ok1 || !ok2 || total <= p.wTotal {
+	if !ok1 || !ok2 {
 		return
 	}
-	p.frac = (gc - p.wGC) / (total - p.wTotal)
-	p.wGC, p.wTotal, p.haveFrac = gc, total, true
+	if frac, ok := snapshot.GCCPUFraction(p.wGC, p.wTotal, gc, total); ok {
+		p.frac = frac
+		p.wGC, p.wTotal, p.haveFrac = gc, total, true
+	}
 }
 
 // startTime is the start of cumulative series: the process start when known.
