@@ -49,7 +49,7 @@ func decodeErrors(t *testing.T, name, data string) []string {
 func TestPositions(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, data string
-		want           []string
+		want             []string
 	}{
 		{"yaml unknown key", "f.yaml", "a:\n  a: 1\n  b: 2\n", []string{"f.yaml:3:3: a.b: unknown key"}},
 		{"json unknown key", "f.json", "{\n  \"a\": [{\"a\": 1, \"x.y\": 2}]\n}", []string{`f.json:2:18: a[0]["x.y"]: unknown key`}},
