@@ -265,7 +265,7 @@ func TestBytesByType(t *testing.T) {
 	}
 	text := verdictText(v)
 	for _, w := range []string{
-		"FAIL page " + first.URL + "/ bytes-script: " + budget.Bytes.Format(float64(want["script"])) + " > budget 100 KiB (budgets.yaml:2)",
+		"FAIL page " + first.URL + "/ bytes-script: " + budget.Bytes.Format(float64(want["script"])) + " > budget 100KiB (budgets.yaml:2)",
 		"FAIL page " + first.URL + "/ requests-third-party: 1 > budget 0 (budgets.yaml:3)",
 		"pass page " + first.URL + "/ bytes-image:",
 	} {

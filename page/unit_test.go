@@ -288,7 +288,7 @@ func TestRenderSVG(t *testing.T) {
 			t.Fatalf("not well-formed: %v\n%s", err, out)
 		}
 	}
-	for _, w := range []string{"<svg ", "median of 2 runs", "run 1 (median load time)", "cdn.other/&lt;x&gt;&amp;.png", "120 KiB, 1 req", "LCP 300ms", "third party", "unfinished"} {
+	for _, w := range []string{"<svg ", "median of 2 runs", "run 1 (median load time)", "cdn.other/&lt;x&gt;&amp;.png", "120KiB, 1 req", "LCP 300ms", "third party", "unfinished"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("svg lacks %q", w)
 		}
@@ -308,7 +308,7 @@ func TestWriteMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, w := range []string{"### http://h/", "2 of 3 runs loaded", "| LCP | 300ms | 300ms | 300ms | 2 |", "| script | 120 KiB |", "| third-party | 4.88 KiB |", "- run 2 failed: load http://h/: net::ERR_CONNECTION_RESET"} {
+	for _, w := range []string{"### http://h/", "2 of 3 runs loaded", "| LCP | 300ms | 300ms | 300ms | 2 |", "| script | 120KiB |", "| third-party | 4.88KiB |", "- run 2 failed: load http://h/: net::ERR_CONNECTION_RESET"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("markdown lacks %q:\n%s", w, out)
 		}
