@@ -217,12 +217,12 @@ func sampleReport() *Report {
 		add := func(u, typ string, start, end time.Duration, n int64, third bool) {
 			l.Requests = append(l.Requests, Request{URL: u, Type: typ, Status: 200, Start: start, End: end, Bytes: n, ThirdParty: third})
 			for _, t := range []string{typ, "total"} {
-				l.resource(t).Bytes += n
-				l.resource(t).Requests++
+				l.Resource(t).Bytes += n
+				l.Resource(t).Requests++
 			}
 			if third {
-				l.resource("third-party").Bytes += n
-				l.resource("third-party").Requests++
+				l.Resource("third-party").Bytes += n
+				l.Resource("third-party").Requests++
 			}
 		}
 		add("http://h/", "document", time.Millisecond, 20*time.Millisecond, 2000, false)
@@ -233,7 +233,7 @@ func sampleReport() *Report {
 	r := &Report{Schema: ReportSchema, URL: "http://h/", Settings: Settings{Runs: 3, CPUSlowdown: 1}, Runs: []Load{
 		run(1, 500*time.Millisecond), {Index: 2, Error: "load http://h/: net::ERR_CONNECTION_RESET"}, run(3, 700*time.Millisecond),
 	}}
-	r.summarizeRuns()
+	r.Summarize()
 	return r
 }
 
