@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/results/pageload"
 	"github.com/perfagent/perfagent/report"
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/results/pageload"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
