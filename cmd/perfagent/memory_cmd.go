@@ -20,7 +20,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/load"
 	"github.com/perfagent/perfagent/report"
