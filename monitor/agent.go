@@ -27,7 +27,7 @@ type AgentSource struct {
 }
 
 var (
-	_ Source   = (*AgentSource)(nil)
+	_ Source       = (*AgentSource)(nil)
 	_ HeapCapturer = (*AgentSource)(nil)
 )
 
