@@ -56,7 +56,7 @@ func parseValue(q Quantity, s string) (float64, error) {
 	case Bytes:
 		v, err = units.ParseBytes(s)
 	case Fraction:
-		v, err = parseFraction(s)
+		v, err = units.ParseFraction(s)
 	case Count:
 		var n uint64
 		n, err = strconv.ParseUint(s, 10, 53)
@@ -98,27 +98,6 @@ func parseDuration(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is not a duration (write e.g. 50ms, 1.8s)", s)
 	}
 	return float64(d), nil
-}
-
-func parseFraction(s string) (float64, error) {
-	if num, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a percentage", s)
-		}
-		if v > 100 {
-			return 0, fmt.Errorf("percentage %q is over 100%%", s)
-		}
-		return v / 100, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a fraction (write e.g. 0.1%% or 0.001)", s)
-	}
-	if v > 1 {
-		return 0, fmt.Errorf("fraction %q is over 1 (write %s%% for a percentage)", s, s)
-	}
-	return v, nil
 }
 
 // Format writes v, in q's base unit, the way a verdict prints it: durations

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/perfagent/perfagent/internal/posdecode"
+	"github.com/perfagent/perfagent/internal/units"
 )
 
 // LoadScenarioFile reads and parses a scenario file (YAML, or JSON when the
@@ -218,14 +219,13 @@ func (d *decoder) number(n *yaml.Node, field string) float64 {
 
 // fraction accepts 0.001 or "0.1%".
 func (d *decoder) fraction(n *yaml.Node, field string) float64 {
-	if n.Kind == yaml.ScalarNode {
-		if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(p), 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
-				return v / 100
-			}
-		} else if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		v, err := units.ParseFraction(n.Value)
+		if err == nil {
 			return v
 		}
+		d.errf(n, field, "%v", err)
+		return 0
 	}
 	d.errf(n, field, "want a fraction (0.001) or a percentage (\"0.1%%\"), got %s", kindName(n))
 	return 0

@@ -169,15 +169,7 @@ func (s Series) ParseLimit(text string) (float64, error) {
 		}
 		v = d.Seconds()
 	case qFraction:
-		if p, ok := strings.CutSuffix(t, "%"); ok {
-			v, err = parseNumber(p)
-			v /= 100
-		} else {
-			v, err = parseNumber(t)
-		}
-		if err == nil && v > 1 {
-			err = fmt.Errorf("%q is more than 100%%", t)
-		}
+		v, err = units.ParseFraction(t)
 	default:
 		v, err = parseNumber(t)
 	}

@@ -128,7 +128,7 @@ func TestParseLimit(t *testing.T) {
 		{CPU, "0", 0, "positive"},
 		{GCCPU, "25%", 0.25, ""},
 		{GCCPU, "0.1", 0.1, ""},
-		{GCCPU, "150%", 0, "more than 100%"},
+		{GCCPU, "150%", 0, "over 100%"},
 		{Goroutines, "10000", 10000, ""},
 		{Goroutines, "NaN", 0, "not a number"},
 		{Goroutines, "", 0, "empty"},

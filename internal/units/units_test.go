@@ -66,3 +66,23 @@ func FuzzParseBytes(f *testing.F) {
 		}
 	})
 }
+
+func TestParseFraction(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		err  string
+	}{
+		{"0.001", 0.001, ""}, {"0.1%", 0.001, ""}, {" 5 %", 0.05, ""}, {"100%", 1, ""}, {"1", 1, ""}, {"0", 0, ""},
+		{"-1%", -0.01, ""}, {"101%", 0, "over 100%"}, {"5", 0, "write 5% for a percentage"}, {"x%", 0, "not a percentage"},
+		{"NaN", 0, "not a fraction"}, {"Inf%", 0, "not a percentage"}, {"", 0, "not a fraction"},
+	} {
+		got, err := ParseFraction(tc.in)
+		switch {
+		case tc.err == "" && (err != nil || math.Abs(got-tc.want) > 1e-15):
+			t.Errorf("ParseFraction(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseFraction(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.err)
+		}
+	}
+}
