@@ -11,6 +11,14 @@ import (
 	"time"
 )
 
+// The output root's layout (the CLI's default root is ./perf): the
+// directories under it that each kind of file goes to.
+const (
+	BenchmarksDir = "benchmarks" // benchmark-<ts>.json and .txt, report-<ts>.html, baseline.json
+	MemoryDir     = "memory"     // memory profiles and charts, heap profiles, leak reports
+	MonitoringDir = "monitoring" // metrics-history-<ts>.json, report-<ts>.md
+)
+
 // TimestampLayout is the time layout of the <ts> part of file names
 // (benchmark-<ts>.json, report-<ts>.html): UTC, second resolution, sorting
 // lexically in time order. When a name is taken, a suffix _0002, _0003, ...

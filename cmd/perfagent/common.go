@@ -29,9 +29,9 @@ func outputRoot(e *env, fs *flag.FlagSet) *string {
 	return fs.String("out", def, "output root: benchmarks/, memory/ and monitoring/ go below it (env PERFAGENT_OUTPUT_DIR)")
 }
 
-func benchDir(root string) string      { return filepath.Join(root, "benchmarks") }
-func memoryDir(root string) string     { return filepath.Join(root, "memory") }
-func monitoringDir(root string) string { return filepath.Join(root, "monitoring") }
+func benchDir(root string) string      { return filepath.Join(root, results.BenchmarksDir) }
+func memoryDir(root string) string     { return filepath.Join(root, results.MemoryDir) }
+func monitoringDir(root string) string { return filepath.Join(root, results.MonitoringDir) }
 
 // interactive reports whether progress may be drawn on w: a terminal, and
 // not under CI.
