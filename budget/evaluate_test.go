@@ -158,7 +158,7 @@ func TestEvaluatePage(t *testing.T) {
 			t.Errorf("%s: %v", tc.metric, c)
 		}
 	}
-	if !strings.Contains(text(v), "FAIL page http://127.0.0.1:8080/ bytes-image: 600 KiB > budget 500 KiB (default)") {
+	if !strings.Contains(text(v), "FAIL page http://127.0.0.1:8080/ bytes-image: 600KiB > budget 500KiB (default)") {
 		t.Errorf("text:\n%s", text(v))
 	}
 	// A page result without LCP lists the LCP budget as not measured for that page.

@@ -54,7 +54,7 @@ func ExampleParse_lighthouse() {
 	fmt.Println(budget.Bytes.Format(sizes["script"].Value))
 	// Output:
 	// 0 3s budget.json:3
-	// 125 KiB
+	// 125KiB
 }
 
 // Errors name the file, line, column and field.

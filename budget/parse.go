@@ -1,58 +1,26 @@
 package budget
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/perfagent/perfagent/internal/posdecode"
 )
 
 // MaxFileSize bounds a budgets file; larger files are rejected before
 // parsing.
 const MaxFileSize = 1 << 20
 
-// maxErrors bounds the errors one parse reports; maxNodes bounds the nodes
-// it visits, so a file of nested aliases cannot make it do unbounded work.
-const (
-	maxErrors = 20
-	maxNodes  = 100_000
-)
-
-// ParseError is a problem in a budgets file, with its position.
-type ParseError struct {
-	File   string
-	Line   int    // 1-based; 0 when unknown
-	Column int    // 1-based; 0 when unknown
-	Field  string // dotted path of the field, e.g. "api.health.p95" or "[0].timings[1].budget"; empty for syntax errors
-	Err    error
-}
-
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-		if e.Column > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Column))
-		}
-	}
-	if e.Field != "" {
-		b.WriteString(": " + e.Field)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-func (e *ParseError) Unwrap() error { return e.Err }
+// ParseError is a problem in a budgets file, with its position; its
+// Field is the dotted path of the field, e.g. "api.health.p95" or
+// "[0].timings[1].budget", empty for syntax errors.
+type ParseError = posdecode.Error
 
 // Load reads a budgets file: perfagent's YAML (or the same schema in JSON)
 // or Lighthouse's budget.json (a JSON array of budgets). See [Parse].
@@ -89,8 +57,7 @@ func Parse(name string, data []byte) (*Budgets, error) {
 	if len(data) > MaxFileSize {
 		return nil, &ParseError{File: name, Err: fmt.Errorf("file is larger than %d bytes", MaxFileSize)}
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	root, err := parseTree(name, data)
+	root, err := posdecode.Parse(name, data, posdecode.Limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +66,7 @@ func Parse(name string, data []byte) (*Budgets, error) {
 	if root == nil {
 		return b, nil
 	}
-	d := &decoder{file: name}
+	d := &decoder{Decoder: posdecode.NewDecoder(name, posdecode.Limits{})}
 	switch root.Kind {
 	case yaml.SequenceNode:
 		b.Page = d.lighthouse(root)
@@ -109,264 +76,38 @@ func Parse(name string, data []byte) (*Budgets, error) {
 	default:
 		d.fail(root, "", "a budgets file is a mapping (perfagent) or an array of budgets (Lighthouse)")
 	}
-	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
+	if err := d.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// parseTree returns the document's root node, or nil for an empty document.
-// JSON is read with encoding/json (YAML parsers reject some valid JSON,
-// such as the "\/" escape) into the same node tree YAML gives.
-func parseTree(name string, data []byte) (*yaml.Node, error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '{') {
-		return parseJSON(name, data)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ParseError{File: name, Line: yamlErrorLine(err), Err: errors.New(strings.TrimPrefix(err.Error(), "yaml: "))}
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, nil
-	}
-	return doc.Content[0], nil
-}
-
-// yamlErrorLine finds "line N" in a yaml error message.
-func yamlErrorLine(err error) int {
-	_, rest, ok := strings.Cut(err.Error(), "line ")
-	if !ok {
-		return 0
-	}
-	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-	if end < 0 {
-		end = len(rest)
-	}
-	n, _ := strconv.Atoi(rest[:end])
-	return n
-}
-
-// jsonParser turns a JSON document into yaml nodes with line and column
-// positions.
-type jsonParser struct {
-	name       string
-	data       []byte
-	dec        *json.Decoder
-	lineStarts []int
-	nodes      int
-}
-
-func parseJSON(name string, data []byte) (*yaml.Node, error) {
-	p := &jsonParser{name: name, data: data, dec: json.NewDecoder(bytes.NewReader(data)), lineStarts: []int{0}}
-	p.dec.UseNumber()
-	for i, c := range data {
-		if c == '\n' {
-			p.lineStarts = append(p.lineStarts, i+1)
-		}
-	}
-	n, err := p.value()
-	if err != nil {
-		return nil, err
-	}
-	line, col := p.pos()
-	if _, err := p.dec.Token(); err != io.EOF {
-		return nil, &ParseError{File: name, Line: line, Column: col, Err: errors.New("unexpected data after the JSON value")}
-	}
-	return n, nil
-}
-
-// pos returns the position of the next token.
-func (p *jsonParser) pos() (line, col int) {
-	off := int(p.dec.InputOffset())
-	for off < len(p.data) && strings.IndexByte(" \t\r\n,:", p.data[off]) >= 0 {
-		off++
-	}
-	return p.lineCol(off)
-}
-
-func (p *jsonParser) lineCol(off int) (line, col int) {
-	i := sort.Search(len(p.lineStarts), func(i int) bool { return p.lineStarts[i] > off }) - 1
-	return i + 1, off - p.lineStarts[i] + 1
-}
-
-func (p *jsonParser) syntaxError(err error) error {
-	pe := &ParseError{File: p.name, Err: err}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		pe.Line, pe.Column = p.lineCol(int(se.Offset))
-	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		pe.Line, pe.Column = p.lineCol(len(p.data))
-		pe.Err = errors.New("unexpected end of JSON input")
-	}
-	return pe
-}
-
-func (p *jsonParser) value() (*yaml.Node, error) {
-	if p.nodes++; p.nodes > maxNodes {
-		return nil, &ParseError{File: p.name, Err: fmt.Errorf("more than %d values", maxNodes)}
-	}
-	line, col := p.pos()
-	tok, err := p.dec.Token()
-	if err != nil {
-		return nil, p.syntaxError(err)
-	}
-	n := &yaml.Node{Line: line, Column: col}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '{' {
-			n.Kind, n.Tag = yaml.MappingNode, "!!map"
-		} else {
-			n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
-		}
-		for p.dec.More() {
-			if t == '{' {
-				kl, kc := p.pos()
-				k, err := p.dec.Token()
-				if err != nil {
-					return nil, p.syntaxError(err)
-				}
-				ks, _ := k.(string) // the decoder only returns strings as keys
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ks, Line: kl, Column: kc})
-			}
-			v, err := p.value()
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, v)
-		}
-		if _, err := p.dec.Token(); err != nil { // the closing delimiter
-			return nil, p.syntaxError(err)
-		}
-	case string:
-		n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!str", t
-	case json.Number:
-		n.Kind, n.Value = yaml.ScalarNode, t.String()
-		n.Tag = "!!int"
-		if strings.ContainsAny(n.Value, ".eE") {
-			n.Tag = "!!float"
-		}
-	case bool:
-		n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!bool", strconv.FormatBool(t)
-	case nil:
-		n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!null", "null"
-	}
-	return n, nil
-}
-
 // decoder reads the budgets schemas from a node tree, collecting errors.
 type decoder struct {
-	file  string
-	errs  []error
-	nodes int
+	*posdecode.Decoder
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
-	if len(d.errs) >= maxErrors {
-		return
-	}
-	e := &ParseError{File: d.file, Field: field, Err: fmt.Errorf(format, args...)}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	d.errs = append(d.errs, e)
-	if len(d.errs) == maxErrors {
-		d.errs = append(d.errs, &ParseError{File: d.file, Err: errors.New("too many errors")})
-	}
+	d.Fail(n, field, format, args...)
 }
 
-func (d *decoder) source(n *yaml.Node) string { return d.file + ":" + strconv.Itoa(n.Line) }
+func (d *decoder) source(n *yaml.Node) string { return d.File() + ":" + strconv.Itoa(n.Line) }
 
-// resolve follows aliases and counts visited nodes; it returns nil (after
-// reporting) when the visit budget is spent.
-func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if d.nodes++; d.nodes == maxNodes+1 {
-		d.fail(n, "", "file too complex: more than %d values (nested aliases?)", maxNodes)
-	}
-	if d.nodes > maxNodes {
-		return nil
-	}
-	return n
-}
+func (d *decoder) resolve(n *yaml.Node) *yaml.Node { return d.Resolve(n) }
 
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	if strings.ContainsAny(key, ". ") {
-		return field + "[" + strconv.Quote(key) + "]"
-	}
-	return field + "." + key
-}
-
-func index(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
-
-// mapping calls fn for each key of a mapping node, in file order,
-// rejecting other kinds of node, duplicate keys and merge keys.
 func (d *decoder) mapping(n *yaml.Node, field string, fn func(key string, k, v *yaml.Node)) {
-	n = d.resolve(n)
-	if n == nil {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, field, "want a mapping of keys to values, found %s", describe(n))
-		return
-	}
-	seen := make(map[string]bool, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := d.resolve(n.Content[i]), n.Content[i+1]
-		if k == nil {
-			return
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k, field, "a key must be a plain string")
-			continue
-		}
-		if k.Tag == "!!merge" {
-			d.fail(k, field, "merge keys (<<) are not supported")
-			continue
-		}
-		if seen[k.Value] {
-			d.fail(k, join(field, k.Value), "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		fn(k.Value, k, v)
-	}
+	d.Mapping(n, field, func(key, _ string, k, v *yaml.Node) { fn(key, k, v) })
 }
 
-// sequence calls fn for each element of a sequence node.
 func (d *decoder) sequence(n *yaml.Node, field string, fn func(i int, v *yaml.Node)) {
-	n = d.resolve(n)
-	if n == nil {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.fail(n, field, "want a list, found %s", describe(n))
-		return
-	}
-	for i, v := range n.Content {
-		fn(i, v)
-	}
+	d.Sequence(n, field, 0, func(i int, _ string, v *yaml.Node) { fn(i, v) })
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "no value"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "nothing"
-}
+var (
+	describe = posdecode.Describe
+	join     = posdecode.Join
+	index    = posdecode.Index
+)
 
 // isOff reports whether n is the scalar off.
 func isOff(n *yaml.Node) bool {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/perfagent/perfagent/internal/units"
 )
 
 // Quantity says what a budget's value measures and so how it is written in a
@@ -39,18 +41,6 @@ func (q Quantity) String() string {
 	return "quantity(" + strconv.Itoa(int(q)) + ")"
 }
 
-// byteUnits are the size suffixes a budgets file may use: SI (powers of
-// 1000) and IEC (powers of 1024), so "1MB" and "1MiB" each mean what they
-// say. Longest suffixes first so "KiB" is not read as "B".
-var byteUnits = [...]struct {
-	suffix string
-	factor float64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-	{"B", 1},
-}
-
 // parseValue reads one budget value written as q expects. It never returns
 // NaN, an infinity or a negative number without an error.
 func parseValue(q Quantity, s string) (float64, error) {
@@ -64,9 +54,9 @@ func parseValue(q Quantity, s string) (float64, error) {
 	case Duration:
 		v, err = parseDuration(s)
 	case Bytes:
-		v, err = parseBytes(s)
+		v, err = units.ParseBytes(s)
 	case Fraction:
-		v, err = parseFraction(s)
+		v, err = units.ParseFraction(s)
 	case Count:
 		var n uint64
 		n, err = strconv.ParseUint(s, 10, 53)
@@ -110,50 +100,9 @@ func parseDuration(s string) (float64, error) {
 	return float64(d), nil
 }
 
-func parseBytes(s string) (float64, error) {
-	for _, u := range byteUnits {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-			if err != nil || num == "" {
-				return 0, fmt.Errorf("%q is not a size (write e.g. 15KiB, 512MB, 1000)", s)
-			}
-			return math.Round(v * u.factor), nil
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a size (write e.g. 15KiB, 512MB, 1000)", s)
-	}
-	if v != math.Trunc(v) {
-		return 0, fmt.Errorf("size %q without a unit must be a whole number of bytes", s)
-	}
-	return v, nil
-}
-
-func parseFraction(s string) (float64, error) {
-	if num, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a percentage", s)
-		}
-		if v > 100 {
-			return 0, fmt.Errorf("percentage %q is over 100%%", s)
-		}
-		return v / 100, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a fraction (write e.g. 0.1%% or 0.001)", s)
-	}
-	if v > 1 {
-		return 0, fmt.Errorf("fraction %q is over 1 (write %s%% for a percentage)", s, s)
-	}
-	return v, nil
-}
-
 // Format writes v, in q's base unit, the way a verdict prints it: durations
-// with three significant digits ("132ms", "1.85s"), sizes in KiB or MiB with
-// the exact byte count for small values, fractions as percentages.
+// with three significant digits ("132ms", "1.85s"), sizes as [units.FormatBytes] writes them
+// ("1.50MiB"), fractions as percentages.
 func (q Quantity) Format(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
@@ -162,16 +111,7 @@ func (q Quantity) Format(v float64) string {
 	case Duration:
 		return formatDuration(v)
 	case Bytes:
-		switch a := math.Abs(v); {
-		case a < 1<<10:
-			return strconv.FormatFloat(v, 'f', 0, 64) + " B"
-		case a < 1<<20:
-			return sig3(v/(1<<10)) + " KiB"
-		case a < 1<<30:
-			return sig3(v/(1<<20)) + " MiB"
-		default:
-			return sig3(v/(1<<30)) + " GiB"
-		}
+		return units.FormatBytes(v)
 	case Fraction:
 		return strconv.FormatFloat(v*100, 'g', 4, 64) + "%"
 	case Count:

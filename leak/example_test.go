@@ -64,7 +64,7 @@ func ExampleDetector() {
 			}
 		}
 	}
-	// Output: heap leak after 3m30s: 4.0 MiB/min
+	// Output: heap leak after 3m30s: 4.00MiB/min
 }
 
 // Run a workload in rounds: a cache filled in the warm-up round is

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/perfagent/perfagent/internal/units"
 )
 
 // ReportSchema is the value of [Report.Schema] this version writes.
@@ -239,24 +241,10 @@ func mdCode(s string) string {
 	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
 }
 
-// FormatBytes formats a byte count with binary units ("1.5 MiB"); negative
-// values keep their sign.
-func FormatBytes(v float64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%s%.0f B", sign, v)
-	}
-	return fmt.Sprintf("%s%.1f %s", sign, v, units[i])
-}
+// FormatBytes formats a byte count as every perfagent output does, with
+// three significant digits and binary units ("1.50MiB"); negative values
+// keep their sign.
+func FormatBytes(v float64) string { return units.FormatBytes(v) }
 
 // duration formats d rounded to the second for reading ("4m30s", "2m",
 // "3h5m"), or in days beyond one.

@@ -64,7 +64,7 @@ func TestMemoryRoundsRule(t *testing.T) {
 	if v.Growth != 1200*kib || v.Slope != 300*kib || v.MinGrowth != 256*kib || v.RisingRounds != 4 {
 		t.Errorf("steady leak evidence %+v", v)
 	}
-	for _, want := range []string{"16.0 KiB", "256.0 KiB", "5%", "1/R!", "0.0083 for 5 rounds", "warm-up"} {
+	for _, want := range []string{"16.0KiB", "256KiB", "5%", "1/R!", "0.0083 for 5 rounds", "warm-up"} {
 		if !strings.Contains(v.Rule, want) {
 			t.Errorf("rule %q lacks %q", v.Rule, want)
 		}

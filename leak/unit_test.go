@@ -223,7 +223,7 @@ func TestReportRoundTripAndMarkdown(t *testing.T) {
 	}
 	var md bytes.Buffer
 	r.WriteMarkdown(&md)
-	for _, want := range []string{"# Heap leak", "1.0 MiB/min", "main.(*Cache).Put\\|x", "/src/cache.go:42", "GOMEMLIMIT", "go tool pprof -diff_base=a b", "a note"} {
+	for _, want := range []string{"# Heap leak", "1.00MiB/min", "main.(*Cache).Put\\|x", "/src/cache.go:42", "GOMEMLIMIT", "go tool pprof -diff_base=a b", "a note"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md.String())
 		}
@@ -237,7 +237,7 @@ func TestReportRoundTripAndMarkdown(t *testing.T) {
 			t.Errorf("%s: %v", in, err)
 		}
 	}
-	if FormatBytes(1536) != "1.5 KiB" || FormatBytes(-3<<20) != "-3.0 MiB" || FormatBytes(12) != "12 B" {
+	if FormatBytes(1536) != "1.50KiB" || FormatBytes(-3<<20) != "-3.00MiB" || FormatBytes(12) != "12B" {
 		t.Error("FormatBytes")
 	}
 }

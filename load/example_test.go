@@ -3,10 +3,12 @@ package load_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
-	"github.com/perfagent/perfagent/demo"
 	"github.com/perfagent/perfagent/load"
 )
 
@@ -60,17 +62,39 @@ func ExampleExpand() {
 	// Output: Bearer abc costs $5 <nil>
 }
 
-// Run the built-in scenario against the built-in demo target.
+// Run a scenario against a service: here a local test server with a login
+// that hands out a token and an endpoint that needs it.
 func ExampleRun() {
-	ctx := context.Background()
-	srv, err := demo.Start(ctx, demo.Options{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /auth/login", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"token":"t0k"}`)
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /api/items", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer t0k" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `[]`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	s, err := load.ParseScenario("api.yaml", []byte(`
+name: shop
+base_url: `+srv.URL+`
+setup:
+  - {name: login, method: POST, path: /auth/login, expect_status: 200, extract: {token: {json: /token}}}
+endpoints:
+  - {name: health, path: /health, category: health}
+  - {name: items, path: /api/items, headers: {Authorization: "Bearer ${token}"}, expect_status: 200, weight: 3}
+`))
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
-
-	rep, err := load.Run(ctx, load.DefaultScenario(srv.URL()), load.Options{
-		Load: load.Load{Concurrency: 2, Duration: 500 * time.Millisecond},
+	rep, err := load.Run(context.Background(), s, load.Options{
+		Load: load.Load{Concurrency: 2, Duration: 300 * time.Millisecond},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -78,17 +102,12 @@ func ExampleRun() {
 	// rep.WriteSummary(os.Stdout) prints the table; results go to files
 	// through rep.BenchResults().
 	for _, ep := range rep.Endpoints {
-		fmt.Printf("%-10s %-14s errors=%d\n", ep.Name, ep.Category, ep.Errors)
+		fmt.Printf("%-6s %-7s errors=%d\n", ep.Name, ep.Category, ep.Errors)
 	}
 	fmt.Println("setup:", rep.Setup[0].Name, rep.Setup[0].Phase)
 	// Output:
-	// health     health         errors=0
-	// auth-login authentication errors=0
-	// metrics    metrics        errors=0
-	// items      api            errors=0
-	// search     database       errors=0
-	// cache      cache          errors=0
-	// infer      ai-inference   errors=0
+	// health health  errors=0
+	// items  api     errors=0
 	// setup: login setup
 }
 

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/perfagent/perfagent/internal/posdecode"
+	"github.com/perfagent/perfagent/internal/units"
 )
 
 // LoadScenarioFile reads and parses a scenario file (YAML, or JSON when the
@@ -77,27 +80,17 @@ func LoadScenarioFile(path string) (*Scenario, error) {
 // The JSON form has the same fields. Durations need a unit ("250ms");
 // budgets are fractions (0.001) or percentages ("0.1%").
 func ParseScenario(name string, data []byte) (*Scenario, error) {
-	var root *yaml.Node
-	if isJSON(name, data) {
-		n, err := jsonNode(data)
-		if err != nil {
-			return nil, jsonSyntaxError(name, data, err)
-		}
-		root = n
-	} else {
-		var doc yaml.Node
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, yamlSyntaxError(name, err)
-		}
-		if doc.Kind == 0 || len(doc.Content) == 0 {
-			return nil, &ScenarioError{File: name, Msg: "empty file"}
-		}
-		root = doc.Content[0]
+	root, err := posdecode.Parse(name, data, posdecode.Limits{})
+	if err != nil {
+		return nil, scenarioErrors([]error{err})
 	}
-	d := &decoder{file: name, pos: map[string]*yaml.Node{}}
+	if root == nil {
+		return nil, &ScenarioError{File: name, Msg: "empty file"}
+	}
+	d := &decoder{Decoder: posdecode.NewDecoder(name, posdecode.Limits{}), pos: map[string]*yaml.Node{}}
 	s := d.scenario(root)
-	if len(d.errs) > 0 {
-		return nil, joinScenarioErrors(d.errs)
+	if errs := d.Errors(); len(errs) > 0 {
+		return nil, scenarioErrors(errs)
 	}
 	verrs := s.validate()
 	for _, e := range verrs {
@@ -112,28 +105,30 @@ func ParseScenario(name string, data []byte) (*Scenario, error) {
 	return s, nil
 }
 
-func isJSON(name string, data []byte) bool {
-	if strings.HasSuffix(strings.ToLower(name), ".json") {
-		return true
+// scenarioErrors turns the decoder's [*posdecode.Error] values into
+// [*ScenarioError] values, joined.
+func scenarioErrors(errs []error) error {
+	out := make([]*ScenarioError, 0, len(errs))
+	for _, err := range errs {
+		var pe *posdecode.Error
+		if errors.As(err, &pe) {
+			out = append(out, &ScenarioError{File: pe.File, Line: pe.Line, Column: pe.Column, Field: pe.Field, Msg: pe.Err.Error()})
+		} else {
+			out = append(out, &ScenarioError{Msg: err.Error()})
+		}
 	}
-	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
-	return len(t) > 0 && t[0] == '{'
+	return joinScenarioErrors(out)
 }
 
 // decoder walks a YAML node tree into a Scenario, collecting errors with
 // positions and remembering each field's node for validation errors.
 type decoder struct {
-	file string
-	errs []*ScenarioError
-	pos  map[string]*yaml.Node
+	*posdecode.Decoder
+	pos map[string]*yaml.Node
 }
 
 func (d *decoder) errf(n *yaml.Node, field, format string, args ...any) {
-	e := &ScenarioError{File: d.file, Field: field, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	d.errs = append(d.errs, e)
+	d.Fail(n, field, format, args...)
 }
 
 // nodeFor returns the node of field or of its closest recorded parent.
@@ -151,76 +146,33 @@ func (d *decoder) nodeFor(field string) *yaml.Node {
 	return d.pos[""]
 }
 
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 // mapping calls fn for each key of a mapping node, in order, rejecting
-// duplicate keys and keys fn does not know (fn returns false).
+// keys not in known (nil: any key) and recording each field's node.
 func (d *decoder) mapping(n *yaml.Node, field string, known []string, fn func(key string, v *yaml.Node, field string)) {
-	n = resolve(n)
-	d.pos[field] = n
-	if n.Kind != yaml.MappingNode {
-		d.errf(n, field, "want a mapping, got %s", kindName(n))
-		return
+	if r := d.Resolve(n); r != nil {
+		d.pos[field] = r
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolve(n.Content[i+1])
-		key := k.Value
-		sub := key
-		if field != "" {
-			sub = field + "." + key
-		}
-		if seen[key] {
-			d.errf(k, sub, "duplicate key")
-			continue
-		}
-		seen[key] = true
+	d.Mapping(n, field, func(key, sub string, k, v *yaml.Node) {
 		if known != nil && !slices.Contains(known, key) {
 			d.errf(k, sub, "unknown field (known: %s)", strings.Join(known, ", "))
-			continue
+			return
 		}
 		d.pos[sub] = v
 		fn(key, v, sub)
-	}
+	})
 }
 
 func (d *decoder) sequence(n *yaml.Node, field string, limit int, fn func(i int, v *yaml.Node, field string)) {
-	d.pos[field] = n
-	if n.Kind != yaml.SequenceNode {
-		d.errf(n, field, "want a list, got %s", kindName(n))
-		return
+	if r := d.Resolve(n); r != nil {
+		d.pos[field] = r
 	}
-	if len(n.Content) > limit {
-		d.errf(n, field, "at most %d entries, got %d", limit, len(n.Content))
-		return
-	}
-	for i, v := range n.Content {
-		v = resolve(v)
-		sub := fmt.Sprintf("%s[%d]", field, i)
+	d.Sequence(n, field, limit, func(i int, sub string, v *yaml.Node) {
 		d.pos[sub] = v
 		fn(i, v, sub)
-	}
+	})
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "nothing"
-}
+var kindName = posdecode.Describe
 
 func (d *decoder) str(n *yaml.Node, field string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
@@ -267,14 +219,13 @@ func (d *decoder) number(n *yaml.Node, field string) float64 {
 
 // fraction accepts 0.001 or "0.1%".
 func (d *decoder) fraction(n *yaml.Node, field string) float64 {
-	if n.Kind == yaml.ScalarNode {
-		if p, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(p), 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
-				return v / 100
-			}
-		} else if v, err := strconv.ParseFloat(n.Value, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		v, err := units.ParseFraction(n.Value)
+		if err == nil {
 			return v
 		}
+		d.errf(n, field, "%v", err)
+		return 0
 	}
 	d.errf(n, field, "want a fraction (0.001) or a percentage (\"0.1%%\"), got %s", kindName(n))
 	return 0
@@ -507,159 +458,4 @@ func (d *decoder) endpoint(n *yaml.Node, field string) Endpoint {
 		}
 	})
 	return e
-}
-
-// yamlSyntaxError turns a yaml.v3 error ("yaml: line 3: ...") into a
-// ScenarioError with the line.
-func yamlSyntaxError(file string, err error) error {
-	e := &ScenarioError{File: file, Msg: err.Error()}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = strings.TrimPrefix(te.Errors[0], "yaml: ")
-	}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			if line, err := strconv.Atoi(rest[:i]); err == nil {
-				e.Line = line
-				msg = strings.TrimSpace(rest[i+1:])
-			}
-		}
-	}
-	e.Msg = "invalid YAML: " + msg
-	return e
-}
-
-// jsonNode parses JSON into a yaml.Node tree with line and column positions,
-// so JSON and YAML files share one decoder.
-func jsonNode(data []byte) (*yaml.Node, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	lines := lineIndex(data)
-	var parse func(depth int) (*yaml.Node, error)
-	parse = func(depth int) (*yaml.Node, error) {
-		if depth > 64 {
-			return nil, &jsonPosError{off: dec.InputOffset(), msg: "nested too deeply"}
-		}
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		n := &yaml.Node{}
-		// InputOffset is after the previous token; skip separators to find
-		// where this one starts.
-		off = skipJSONSpace(data, off)
-		n.Line, n.Column = lines.pos(off)
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				n.Kind, n.Tag = yaml.MappingNode, "!!map"
-				for dec.More() {
-					koff := skipJSONSpace(data, dec.InputOffset())
-					ktok, err := dec.Token()
-					if err != nil {
-						return nil, err
-					}
-					k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ktok.(string)}
-					k.Line, k.Column = lines.pos(koff)
-					v, err := parse(depth + 1)
-					if err != nil {
-						return nil, err
-					}
-					n.Content = append(n.Content, k, v)
-				}
-			case '[':
-				n.Kind, n.Tag = yaml.SequenceNode, "!!seq"
-				for dec.More() {
-					v, err := parse(depth + 1)
-					if err != nil {
-						return nil, err
-					}
-					n.Content = append(n.Content, v)
-				}
-			}
-			if _, err := dec.Token(); err != nil { // closing delimiter
-				return nil, err
-			}
-		case string:
-			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!str", t
-		case json.Number:
-			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!float", t.String()
-		case bool:
-			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!bool", strconv.FormatBool(t)
-		case nil:
-			n.Kind, n.Tag, n.Value = yaml.ScalarNode, "!!null", "null"
-		}
-		return n, nil
-	}
-	root, err := parse(0)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &jsonPosError{off: dec.InputOffset(), msg: "unexpected data after the top-level object"}
-	}
-	return root, nil
-}
-
-func skipJSONSpace(data []byte, off int64) int64 {
-	for off < int64(len(data)) {
-		switch data[off] {
-		case ' ', '\t', '\r', '\n', ',', ':':
-			off++
-			continue
-		}
-		break
-	}
-	return off
-}
-
-type jsonPosError struct {
-	off int64
-	msg string
-}
-
-func (e *jsonPosError) Error() string { return e.msg }
-
-func jsonSyntaxError(file string, data []byte, err error) error {
-	e := &ScenarioError{File: file, Msg: "invalid JSON: " + err.Error()}
-	var se *json.SyntaxError
-	var pe *jsonPosError
-	switch {
-	case errors.As(err, &se):
-		e.Line, e.Column = lineIndex(data).pos(se.Offset)
-	case errors.As(err, &pe):
-		e.Line, e.Column = lineIndex(data).pos(pe.off)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		e.Msg = "invalid JSON: unexpected end of file"
-		e.Line, e.Column = lineIndex(data).pos(int64(len(data)))
-	}
-	return e
-}
-
-// lineIndex holds the offsets where lines start.
-type lineStarts []int64
-
-func lineIndex(data []byte) lineStarts {
-	ls := lineStarts{0}
-	for i, c := range data {
-		if c == '\n' {
-			ls = append(ls, int64(i+1))
-		}
-	}
-	return ls
-}
-
-// pos returns the 1-based line and column of byte offset off.
-func (ls lineStarts) pos(off int64) (line, col int) {
-	i, found := slices.BinarySearch(ls, off)
-	if !found {
-		i--
-	}
-	if i < 0 {
-		i = 0
-	}
-	return i + 1, int(off-ls[i]) + 1
 }

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 	"github.com/perfagent/perfagent/results"
 )
 

@@ -86,7 +86,7 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"bad model", "s.yaml", base + "load: {model: half-open}\n", []string{`load.model: unknown model "half-open"`}},
 		{"bad status", "s.yaml", base + "    expect_status: 700\n", []string{"endpoints[0].expect_status: not an HTTP status code"}},
 		{"bad weight", "s.yaml", base + "    weight: 0\n", []string{"endpoints[0].weight: must be between 1"}},
-		{"bad budget", "s.yaml", base + "budgets: {error_rate: 5}\n", []string{"budgets.error_rate: must be a fraction"}},
+		{"bad budget", "s.yaml", base + "budgets: {error_rate: 5}\n", []string{"budgets.error_rate: fraction \"5\" is over 1"}},
 		{"extract both", "s.yaml", "base_url: http://x\nsetup:\n  - name: l\n    path: /l\n    extract: {t: {json: /t, header: X}}\nendpoints: [{name: a, path: /}]\n",
 			[]string{"setup[0].extract[0]: set either json"}},
 		{"reserved header", "s.yaml", base + "    headers: {Host: other}\n", []string{"endpoints[0].headers.Host: set by the client"}},

@@ -16,7 +16,7 @@ import (
 // exposition at <base>/metrics every interval, and its status at
 // <base>/debug/perfagent/ once, on the first Read, to confirm the target is
 // an agent (and learn its version). It asks the agent for heap profiles
-// with POST <base>/debug/perfagent/capture?type=heap ([Capturer]).
+// with POST <base>/debug/perfagent/capture?type=heap ([HeapCapturer]).
 type AgentSource struct {
 	base, redacted string
 	sc             *scraper
@@ -27,8 +27,8 @@ type AgentSource struct {
 }
 
 var (
-	_ Source   = (*AgentSource)(nil)
-	_ Capturer = (*AgentSource)(nil)
+	_ Source       = (*AgentSource)(nil)
+	_ HeapCapturer = (*AgentSource)(nil)
 )
 
 // NewAgentSource returns a source for the agent whose HTTP handler is

@@ -11,7 +11,7 @@
 //   - [AgentSource]: a service running perfagent's agent, by its base URL.
 //     It confirms the target is an agent through /debug/perfagent/, scrapes
 //     /metrics (the OpenTelemetry-named exposition) every interval, and
-//     implements [Capturer]: POST /debug/perfagent/capture?type=heap, with a
+//     implements [HeapCapturer]: POST /debug/perfagent/capture?type=heap, with a
 //     bearer token for agents that require one.
 //   - [PrometheusSource]: any Prometheus exposition endpoint, parsed with
 //     github.com/prometheus/common/expfmt. It recognises the OpenTelemetry

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -32,54 +30,20 @@ func (f Files) Chart(s Series) string {
 	return filepath.Join(f.Dir, "report-"+f.Stem+"-"+s.Key()+".svg")
 }
 
-// maxStems bounds the search for a free stem.
-const maxStems = 10000
-
 // CreateFiles picks the stem for a run that started at start and claims it
-// by writing h as the history file: atomically (a complete temporary file
-// linked to its name) and without replacing anything, so two monitors
-// starting in the same second get different stems. It creates dir.
+// by writing h as the history file, with [results.WriteNewSet]: atomically
+// and without replacing anything, and only under a stem whose report name
+// is free too, so two monitors starting in the same second get different
+// stems. It creates dir.
 func CreateFiles(dir string, start time.Time, h *History) (Files, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Files{}, fmt.Errorf("monitor: create %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, ".metrics-history-*.tmp")
+	stem, _, err := results.WriteNewSet(dir, start, []results.FileSpec{
+		{Prefix: "metrics-history-", Ext: ".json", Write: h.WriteJSON},
+		{Prefix: "report-", Ext: ".md"}, // written at the end of the run
+	})
 	if err != nil {
-		return Files{}, fmt.Errorf("monitor: create history in %s: %w", dir, err)
+		return Files{}, fmt.Errorf("monitor: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	werr := h.WriteJSON(tmp)
-	if werr == nil {
-		werr = tmp.Chmod(0o644)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return Files{}, fmt.Errorf("monitor: write history in %s: %w", dir, werr)
-	}
-	base := results.Timestamp(start)
-	for try := 1; try <= maxStems; try++ {
-		f := Files{Dir: dir, Stem: base}
-		if try > 1 {
-			f.Stem = fmt.Sprintf("%s_%04d", base, try)
-		}
-		if _, err := os.Lstat(f.Report()); err == nil {
-			continue
-		}
-		err := os.Link(tmp.Name(), f.History())
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return Files{}, fmt.Errorf("monitor: write %s: %w", f.History(), err)
-		}
-		return f, nil
-	}
-	return Files{}, fmt.Errorf("monitor: no free file name in %s for timestamp %s", dir, base)
+	return Files{Dir: dir, Stem: stem}, nil
 }
 
 // WriteHistory replaces the history file with h, atomically.

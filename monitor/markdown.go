@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/budget"
+	"github.com/perfagent/perfagent/internal/units"
 	"github.com/perfagent/perfagent/report"
 	"github.com/perfagent/perfagent/results"
 )
@@ -231,7 +232,7 @@ func writeSystem(p func(string, ...any), h *History, b *budget.Budgets) {
 func systemFormat(key string, v float64) string {
 	switch key {
 	case "memory-baseline", "memory-peak":
-		return report.FormatBytes(v)
+		return units.FormatBytes(v)
 	case "cpu-idle":
 		return fmt.Sprintf("%.2f%%", 100*v)
 	case "scheduler-lag":

@@ -29,7 +29,7 @@ type Options struct {
 	// error. The run takes the reading due at Duration and stops.
 	Duration time.Duration
 	// Thresholds are limits on series; a reading above one is a breach,
-	// recorded in the history and, on sources implementing [Capturer],
+	// recorded in the history and, on sources implementing [HeapCapturer],
 	// answered with a heap capture.
 	Thresholds []Threshold
 	// MaxSamples bounds the samples kept in memory and in the history file
@@ -128,7 +128,7 @@ func (o Options) withDefaults() (Options, error) {
 // Status StatusStopped for a run without a duration (its normal end) or
 // StatusInterrupted (Partial) when the duration had not passed.
 //
-// When a reading breaches a threshold and src implements [Capturer], Run
+// When a reading breaches a threshold and src implements [HeapCapturer], Run
 // asks for a heap capture, at most once per o.CaptureCooldown and
 // o.MaxCaptures times per run; the capture is recorded in the history.
 // Run starts no goroutines.
@@ -144,7 +144,7 @@ func Run(ctx context.Context, src Source, o Options) (*History, error) {
 	}
 	rc := newRecorder(src.Target(), start, &o)
 	m := &run{o: o, src: src, rc: rc, start: start}
-	if c, ok := src.(Capturer); ok && !o.NoCapture {
+	if c, ok := src.(HeapCapturer); ok && !o.NoCapture {
 		m.capturer = c
 	}
 	m.observe(ctx, &r)
@@ -189,7 +189,7 @@ type run struct {
 	src      Source
 	rc       *recorder
 	start    time.Time
-	capturer Capturer
+	capturer HeapCapturer
 	lastCap  time.Time
 	lastCkpt time.Time
 	last     Sample

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,55 +13,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/perfagent/perfagent/internal/rtsample"
 )
-
-// procStat is what the monitor reads from /proc/<pid>/stat.
-type procStat struct {
-	state     byte    // R, S, D, Z, X, ...
-	cpu       float64 // utime + stime, seconds
-	threads   int64
-	startTime uint64 // clock ticks after boot: with the PID, identifies the process
-	rssPages  int64
-}
-
-// clockTicks is USER_HZ, the unit of times in /proc/<pid>/stat: 100 on every
-// Linux architecture Go supports (the kernel's ABI, whatever CONFIG_HZ is).
-const clockTicks = 100
-
-var errMalformedStat = errors.New("malformed /proc stat line")
-
-// parseStat reads the fields the monitor needs from the contents of
-// /proc/<pid>/stat. The command name (field 2) may hold spaces and
-// parentheses, so fields are counted after its last ')'.
-func parseStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, errMalformedStat
-	}
-	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 22 {           // up to field 24 (rss)
-		return procStat{}, errMalformedStat
-	}
-	num := func(field int) (uint64, error) { return strconv.ParseUint(string(f[field-3]), 10, 64) }
-	var st procStat
-	if len(f[0]) != 1 {
-		return procStat{}, errMalformedStat
-	}
-	st.state = f[0][0]
-	ut, err1 := num(14)
-	stime, err2 := num(15)
-	thr, err3 := num(20)
-	start, err4 := num(22)
-	rss, err5 := strconv.ParseInt(string(f[24-3]), 10, 64)
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || thr > 1<<31 || rss < 0 {
-		return procStat{}, errMalformedStat
-	}
-	st.cpu = float64(ut+stime) / clockTicks
-	st.threads = int64(thr)
-	st.startTime = start
-	st.rssPages = rss
-	return st, nil
-}
 
 // parseHWM returns VmHWM (peak resident set) in bytes from the contents of
 // /proc/<pid>/status, or 0 when absent.
@@ -166,37 +119,37 @@ func (p *ProcessSource) Read(_ context.Context, r *Reading) error {
 	if err != nil {
 		return fmt.Errorf("process %d: %w", p.pid, err)
 	}
-	st, err := parseStat(b)
+	st, err := rtsample.ParseStat(b)
 	if err != nil {
 		return fmt.Errorf("process %d: %w", p.pid, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.started {
-		p.start, p.started = st.startTime, true
+		p.start, p.started = st.StartTicks, true
 		if c, err := os.ReadFile(filepath.Join(p.dir, "comm")); err == nil {
 			if name := strings.TrimSpace(string(c)); name != "" {
 				p.target.Name = name
 			}
 		}
-	} else if st.startTime != p.start {
+	} else if st.StartTicks != p.start {
 		return fmt.Errorf("process %d: the PID now names another process (the monitored one exited): %w", p.pid, ErrTargetGone)
 	}
-	if st.state == 'Z' || st.state == 'X' || st.state == 'x' {
-		return fmt.Errorf("process %d: exited (state %c): %w", p.pid, st.state, ErrTargetGone)
+	if st.State == 'Z' || st.State == 'X' || st.State == 'x' {
+		return fmt.Errorf("process %d: exited (state %c): %w", p.pid, st.State, ErrTargetGone)
 	}
 	r.Time = p.o.Now()
-	r.CPUSeconds, r.HasCPU = st.cpu, true
+	r.CPUSeconds, r.HasCPU = st.CPUSeconds(), true
 	r.Origins[CPU] = "/proc/<pid>/stat utime+stime"
-	r.Gauges.Set(RSS, float64(st.rssPages)*p.page)
+	r.Gauges.Set(RSS, float64(st.RSSPages)*p.page)
 	r.Origins[RSS] = "/proc/<pid>/stat rss"
-	r.Gauges.Set(Threads, float64(st.threads))
+	r.Gauges.Set(Threads, float64(st.Threads))
 	r.Origins[Threads] = "/proc/<pid>/stat num_threads"
 	if s, err := os.ReadFile(filepath.Join(p.dir, "status")); err == nil {
 		r.RSSPeak = parseHWM(s)
 	}
 	if !p.noFDs {
-		n, err := countFDs(filepath.Join(p.dir, "fd"), p.o.MaxFDs)
+		n, _, err := rtsample.CountFDs(filepath.Join(p.dir, "fd"), p.o.MaxFDs)
 		switch {
 		case err == nil:
 			r.Gauges.Set(FDs, float64(n))
@@ -206,31 +159,6 @@ func (p *ProcessSource) Read(_ context.Context, r *Reading) error {
 		}
 	}
 	return nil
-}
-
-// countFDs counts the entries of an fd directory, at most limit. Linux 6.2
-// and later report the count as the directory's size, which saves the walk.
-func countFDs(dir string, limit int) (int, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		return int(min(fi.Size(), int64(limit))), nil
-	}
-	n := 0
-	for n < limit {
-		names, err := f.Readdirnames(256)
-		n += len(names)
-		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	return min(n, limit), nil
 }
 
 // Close does nothing: a ProcessSource holds no open files between reads.

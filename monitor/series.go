@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfagent/perfagent/internal/units"
 	"github.com/perfagent/perfagent/report"
 )
 
@@ -111,7 +112,7 @@ func (s Series) Format(v float64) string {
 	}
 	switch s.info().q {
 	case qBytes:
-		return report.FormatBytes(v)
+		return units.FormatBytes(v)
 	case qSeconds:
 		return report.FormatDuration(v * 1e9)
 	case qFraction:
@@ -159,7 +160,7 @@ func (s Series) ParseLimit(text string) (float64, error) {
 	var err error
 	switch s.info().q {
 	case qBytes:
-		v, err = parseBytes(t)
+		v, err = units.ParseBytes(t)
 	case qSeconds:
 		var d time.Duration
 		d, err = time.ParseDuration(t)
@@ -168,15 +169,7 @@ func (s Series) ParseLimit(text string) (float64, error) {
 		}
 		v = d.Seconds()
 	case qFraction:
-		if p, ok := strings.CutSuffix(t, "%"); ok {
-			v, err = parseNumber(p)
-			v /= 100
-		} else {
-			v, err = parseNumber(t)
-		}
-		if err == nil && v > 1 {
-			err = fmt.Errorf("%q is more than 100%%", t)
-		}
+		v, err = units.ParseFraction(t)
 	default:
 		v, err = parseNumber(t)
 	}
@@ -193,38 +186,6 @@ func parseNumber(s string) (float64, error) {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("%q is not a number", s)
-	}
-	return v, nil
-}
-
-type byteUnit struct {
-	suffix string
-	factor float64
-}
-
-// byteUnits returns the size suffixes ParseLimit accepts, longest first so
-// "KiB" is not read as "B".
-func byteUnits() [10]byteUnit {
-	return [10]byteUnit{
-		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-		{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-		{"B", 1},
-	}
-}
-
-func parseBytes(s string) (float64, error) {
-	for _, u := range byteUnits() {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			v, err := parseNumber(num)
-			if err != nil {
-				return 0, fmt.Errorf("%q is not a size like 512MiB or 2GB", s)
-			}
-			return v * u.factor, nil
-		}
-	}
-	v, err := parseNumber(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a size like 512MiB or 2GB", s)
 	}
 	return v, nil
 }

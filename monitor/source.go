@@ -50,10 +50,10 @@ type Source interface {
 	Close() error
 }
 
-// Capturer is implemented by sources that can ask the target to capture a
+// HeapCapturer is implemented by sources that can ask a remote target to capture a
 // heap profile ([AgentSource]). The monitor calls it when a threshold is
 // breached, at most once per cooldown.
-type Capturer interface {
+type HeapCapturer interface {
 	// CaptureHeap asks the target to write a heap profile and returns the
 	// path the target wrote it to (a path on the target's machine). An
 	// error wrapping [ErrCaptureUnsupported] turns captures off for the

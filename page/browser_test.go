@@ -210,18 +210,18 @@ func TestBytesByType(t *testing.T) {
 	}
 	// Chromium fetches the favicon on its own; it is a real transfer of
 	// type other when the page loaded long enough for it.
-	want["other"] = run.resource("other").Bytes
-	if run.resource("other").Requests > 0 {
+	want["other"] = run.Resource("other").Bytes
+	if run.Resource("other").Requests > 0 {
 		want["other"] = served["/favicon.ico"]
 	}
 	want["total"] = want["document"] + want["script"] + want["stylesheet"] + want["image"] + want["other"]
 	for typ, w := range want {
-		if got := run.resource(typ).Bytes; got != w {
+		if got := run.Resource(typ).Bytes; got != w {
 			t.Errorf("bytes-%s = %d, served %d", typ, got, w)
 		}
 	}
 	for typ, n := range map[string]int{"document": 1, "script": 2, "stylesheet": 1, "image": 2, "third-party": 1, "font": 0, "media": 0} {
-		if got := run.resource(typ).Requests; got != n {
+		if got := run.Resource(typ).Requests; got != n {
 			t.Errorf("requests-%s = %d, want %d", typ, got, n)
 		}
 	}
@@ -265,7 +265,7 @@ func TestBytesByType(t *testing.T) {
 	}
 	text := verdictText(v)
 	for _, w := range []string{
-		"FAIL page " + first.URL + "/ bytes-script: " + budget.Bytes.Format(float64(want["script"])) + " > budget 100 KiB (budgets.yaml:2)",
+		"FAIL page " + first.URL + "/ bytes-script: " + budget.Bytes.Format(float64(want["script"])) + " > budget 100KiB (budgets.yaml:2)",
 		"FAIL page " + first.URL + "/ requests-third-party: 1 > budget 0 (budgets.yaml:3)",
 		"pass page " + first.URL + "/ bytes-image:",
 	} {

@@ -11,7 +11,7 @@
 //	report, err := page.Run(ctx, "https://example.com/", page.Options{Runs: 5})
 //	if errors.Is(err, page.ErrNoBrowser) { ... } // usage error: exit 2
 //	result, err := report.Result()              // a results.Benchmark of Kind "page"
-//	page.RenderSVG(w, report)                    // bytes-by-type chart and waterfall
+//	page.RenderSVG(w, report)                    // bytes-by-type chart and waterfall (package results/pageload)
 //
 // [Launch] starts one browser for several URLs; [Browser.Measure] measures
 // one URL with it; [Browser.Close] stops it. Measure calls on one Browser

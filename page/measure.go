@@ -134,7 +134,7 @@ func (b *Browser) Measure(ctx context.Context, rawURL string) (*Report, error) {
 		}
 	}
 	r.FinishedAt = time.Now().UTC()
-	r.summarizeRuns()
+	r.Summarize()
 	if ctx.Err() != nil {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("interrupted after %d of %d runs", len(r.Runs), o.Runs))
 		return r, fmt.Errorf("page: %w", ctx.Err())
@@ -461,7 +461,7 @@ func (r *recorder) fill(l *Load, origin float64, _ time.Time) {
 		l.Resources[i].Type = t
 	}
 	add := func(typ string, bytes int64) {
-		res := l.resource(typ)
+		res := l.Resource(typ)
 		res.Bytes += bytes
 		res.Requests++
 	}

@@ -59,15 +59,6 @@ type Options struct {
 	OnRun func(url string, l Load)
 }
 
-// Network is an emulated network: every request waits Latency before its
-// response headers and shares the download and upload rates.
-type Network struct {
-	Name     string        `json:"name,omitempty"`
-	Latency  time.Duration `json:"latency_ns"`
-	Download float64       `json:"download_bytes_per_s"` // 0 means unlimited
-	Upload   float64       `json:"upload_bytes_per_s"`   // 0 means unlimited
-}
-
 // Network presets of [ParseNetwork], after Chrome DevTools' Slow 3G, Fast 3G
 // and Fast 4G throttling profiles (latency is added to each request).
 var networkPresets = map[string]Network{

@@ -217,12 +217,12 @@ func sampleReport() *Report {
 		add := func(u, typ string, start, end time.Duration, n int64, third bool) {
 			l.Requests = append(l.Requests, Request{URL: u, Type: typ, Status: 200, Start: start, End: end, Bytes: n, ThirdParty: third})
 			for _, t := range []string{typ, "total"} {
-				l.resource(t).Bytes += n
-				l.resource(t).Requests++
+				l.Resource(t).Bytes += n
+				l.Resource(t).Requests++
 			}
 			if third {
-				l.resource("third-party").Bytes += n
-				l.resource("third-party").Requests++
+				l.Resource("third-party").Bytes += n
+				l.Resource("third-party").Requests++
 			}
 		}
 		add("http://h/", "document", time.Millisecond, 20*time.Millisecond, 2000, false)
@@ -233,7 +233,7 @@ func sampleReport() *Report {
 	r := &Report{Schema: ReportSchema, URL: "http://h/", Settings: Settings{Runs: 3, CPUSlowdown: 1}, Runs: []Load{
 		run(1, 500*time.Millisecond), {Index: 2, Error: "load http://h/: net::ERR_CONNECTION_RESET"}, run(3, 700*time.Millisecond),
 	}}
-	r.summarizeRuns()
+	r.Summarize()
 	return r
 }
 
@@ -288,7 +288,7 @@ func TestRenderSVG(t *testing.T) {
 			t.Fatalf("not well-formed: %v\n%s", err, out)
 		}
 	}
-	for _, w := range []string{"<svg ", "median of 2 runs", "run 1 (median load time)", "cdn.other/&lt;x&gt;&amp;.png", "120 KiB, 1 req", "LCP 300ms", "third party", "unfinished"} {
+	for _, w := range []string{"<svg ", "median of 2 runs", "run 1 (median load time)", "cdn.other/&lt;x&gt;&amp;.png", "120KiB, 1 req", "LCP 300ms", "third party", "unfinished"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("svg lacks %q", w)
 		}
@@ -308,7 +308,7 @@ func TestWriteMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, w := range []string{"### http://h/", "2 of 3 runs loaded", "| LCP | 300ms | 300ms | 300ms | 2 |", "| script | 120 KiB |", "| third-party | 4.88 KiB |", "- run 2 failed: load http://h/: net::ERR_CONNECTION_RESET"} {
+	for _, w := range []string{"### http://h/", "2 of 3 runs loaded", "| LCP | 300ms | 300ms | 300ms | 2 |", "| script | 120KiB |", "| third-party | 4.88KiB |", "- run 2 failed: load http://h/: net::ERR_CONNECTION_RESET"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("markdown lacks %q:\n%s", w, out)
 		}

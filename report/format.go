@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfagent/perfagent/internal/units"
 	"github.com/perfagent/perfagent/results"
 )
 
@@ -73,19 +74,8 @@ func FormatDuration(ns float64) string {
 }
 
 // FormatBytes renders a byte count with 3 significant digits in B, KiB, MiB
-// or GiB.
-func FormatBytes(b float64) string {
-	a := math.Abs(b)
-	switch {
-	case a < 1<<10:
-		return sig3(b) + "B"
-	case a < 1<<20:
-		return sig3(b/(1<<10)) + "KiB"
-	case a < 1<<30:
-		return sig3(b/(1<<20)) + "MiB"
-	}
-	return sig3(b/(1<<30)) + "GiB"
-}
+// or GiB, as every perfagent output does (see internal/units).
+func FormatBytes(b float64) string { return units.FormatBytes(b) }
 
 // FormatByteRate renders bytes per second with 3 significant digits in
 // B/s, KiB/s, MiB/s or GiB/s.

@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/results/pageload"
 )
 
 //go:embed page.html.tmpl
@@ -343,12 +343,12 @@ func newBenchView(b results.Benchmark) (benchView, error) {
 	if b.Kind == results.KindPage && len(b.Detail) > 0 {
 		// Page loads: bytes by type and the waterfall of the median run,
 		// drawn by the package that measured them.
-		if r, err := page.DecodeDetail(b.Detail); err == nil {
+		if r, err := pageload.DecodeDetail(b.Detail); err == nil {
 			buf.Reset()
-			if err := page.RenderSVG(&buf, r); err != nil {
+			if err := pageload.RenderSVG(&buf, r); err != nil {
 				return v, err
 			}
-			v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: page.RenderSVG escapes all text
+			v.Charts = append(v.Charts, template.HTML(buf.String())) // #nosec: pageload.RenderSVG escapes all text
 			return v, nil
 		}
 	}

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/page"
 	"github.com/perfagent/perfagent/report"
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/results/pageload"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -248,8 +248,8 @@ func TestFormatValue(t *testing.T) {
 }
 
 func TestHTMLDrawsPageLoads(t *testing.T) {
-	r := &page.Report{Schema: page.ReportSchema, URL: "http://h/", Runs: []page.Load{{Index: 1, LoadEvent: 500 * time.Millisecond,
-		Requests: []page.Request{{URL: "http://h/", Type: "document", Status: 200, End: 20 * time.Millisecond, Bytes: 2000}}}}}
+	r := &pageload.Report{Schema: pageload.ReportSchema, URL: "http://h/", Runs: []pageload.Load{{Index: 1, LoadEvent: 500 * time.Millisecond,
+		Requests: []pageload.Request{{URL: "http://h/", Type: "document", Status: 200, End: 20 * time.Millisecond, Bytes: 2000}}}}}
 	detail, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -261,6 +261,6 @@ func TestHTMLDrawsPageLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "Page load of http://h/") {
-		t.Error("the page result's chart (page.RenderSVG) is missing")
+		t.Error("the page result's chart (pageload.RenderSVG) is missing")
 	}
 }

@@ -11,6 +11,14 @@ import (
 	"time"
 )
 
+// The output root's layout (the CLI's default root is ./perf): the
+// directories under it that each kind of file goes to.
+const (
+	BenchmarksDir = "benchmarks" // benchmark-<ts>.json and .txt, report-<ts>.html, baseline.json
+	MemoryDir     = "memory"     // memory profiles and charts, heap profiles, leak reports
+	MonitoringDir = "monitoring" // metrics-history-<ts>.json, report-<ts>.md
+)
+
 // TimestampLayout is the time layout of the <ts> part of file names
 // (benchmark-<ts>.json, report-<ts>.html): UTC, second resolution, sorting
 // lexically in time order. When a name is taken, a suffix _0002, _0003, ...
@@ -20,6 +28,31 @@ const TimestampLayout = "20060102T150405Z"
 
 // Timestamp formats t for a file name with [TimestampLayout].
 func Timestamp(t time.Time) string { return t.UTC().Format(TimestampLayout) }
+
+// FreePath returns dir/<prefix><stem><ext> for the first stem derived from
+// t (as [WriteNewSet] derives them) whose file does not exist yet, for a
+// file that another program writes (a heap profile from go test). Unlike
+// WriteNewSet it does not claim the name.
+func FreePath(dir, prefix, ext string, t time.Time) (string, error) {
+	base := Timestamp(t)
+	for try := 1; try <= maxStemTries; try++ {
+		stem := stemFor(base, try)
+		p := filepath.Join(dir, prefix+stem+ext)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, base, maxStemTries)
+}
+
+// stemFor returns the stem of the try'th attempt at a timestamp: base, then
+// base_0002, base_0003, ...
+func stemFor(base string, try int) string {
+	if try <= 1 {
+		return base
+	}
+	return fmt.Sprintf("%s_%04d", base, try)
+}
 
 // maxStemTries bounds the search for a free timestamp suffix.
 const maxStemTries = 10000
@@ -82,7 +115,7 @@ func writeTemp(path string, write func(w io.Writer) error) (string, error) {
 // benchmark-<ts>.json and benchmark-<ts>.txt.
 type FileSpec struct {
 	Prefix, Ext string                // "benchmark-", ".json"
-	Write       func(io.Writer) error // writes the file's content
+	Write       func(io.Writer) error // writes the file's content; nil: the name is only reserved
 }
 
 // Path returns dir/<Prefix><stem><Ext>.
@@ -92,7 +125,10 @@ func (s FileSpec) Path(dir, stem string) string { return filepath.Join(dir, s.Pr
 // the first stem for which none of the files exists. Each file is written
 // atomically and without replacing anything (a hard link from the complete
 // temporary file, which fails when the name is taken, e.g. by another process
-// in the same second). It returns the stem and the paths in spec order.
+// in the same second). A spec whose Write is nil names a file the caller
+// writes later under the same stem (a report after a run): the stem is only
+// taken when that name is free too, and nothing is written for it. It
+// returns the stem and the paths in spec order.
 func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("create output dir: %w", err)
@@ -106,6 +142,9 @@ func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, e
 		}
 	}()
 	for i, s := range specs {
+		if s.Write == nil {
+			continue
+		}
 		tmp, err := writeTemp(s.Path(dir, "x"), s.Write)
 		if err != nil {
 			return "", nil, err
@@ -114,10 +153,7 @@ func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, e
 	}
 	base := Timestamp(t)
 	for try := 1; try <= maxStemTries; try++ {
-		stem := base
-		if try > 1 {
-			stem = fmt.Sprintf("%s_%04d", base, try)
-		}
+		stem := stemFor(base, try)
 		paths, err := linkSet(dir, stem, specs, tmps)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -135,18 +171,25 @@ func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, e
 // fs.ErrExist.
 func linkSet(dir, stem string, specs []FileSpec, tmps []string) ([]string, error) {
 	paths := make([]string, 0, len(specs))
-	undo := func() {
-		for _, p := range paths {
-			_ = os.Remove(p)
-		}
-	}
-	for i, s := range specs {
+	for _, s := range specs {
 		p := s.Path(dir, stem)
-		if err := linkNew(tmps[i], p); err != nil {
-			undo()
-			return nil, err
+		if _, err := os.Lstat(p); s.Write == nil && err == nil {
+			return nil, fmt.Errorf("write %s: %w", p, fs.ErrExist)
 		}
 		paths = append(paths, p)
+	}
+	var linked []string
+	for i, s := range specs {
+		if s.Write == nil {
+			continue
+		}
+		if err := linkNew(tmps[i], paths[i]); err != nil {
+			for _, p := range linked {
+				_ = os.Remove(p)
+			}
+			return nil, err
+		}
+		linked = append(linked, paths[i])
 	}
 	return paths, nil
 }

@@ -1,9 +1,10 @@
 package system
 
 import (
-	"math"
 	"runtime/metrics"
 	"slices"
+
+	"github.com/perfagent/perfagent/internal/rtsample"
 )
 
 // histReader reads the change of a cumulative runtime/metrics histogram
@@ -66,41 +67,14 @@ func (h hist) total() uint64 {
 // (the lower bound when that bucket is unbounded above): an upper estimate
 // at the histogram's resolution. It returns 0 for an empty histogram.
 func (h hist) quantile(q float64) float64 {
-	total := h.total()
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(total)))
-	rank = min(max(rank, 1), total)
-	var cum uint64
-	for i, c := range h.counts {
-		cum += c
-		if cum >= rank {
-			return h.bound(i)
-		}
-	}
-	return h.bound(len(h.counts) - 1)
+	v, _ := rtsample.Quantile(h.buckets, h.counts, nil, q)
+	return v
 }
 
 // max returns the bound of the highest non-empty bucket, as quantile does.
 func (h hist) max() float64 {
-	for i := len(h.counts) - 1; i >= 0; i-- {
-		if h.counts[i] > 0 {
-			return h.bound(i)
-		}
-	}
-	return 0
-}
-
-// bound is bucket i's finite upper bound, or its lower bound.
-func (h hist) bound(i int) float64 {
-	if hi := h.buckets[i+1]; !math.IsInf(hi, 0) {
-		return hi
-	}
-	if lo := h.buckets[i]; !math.IsInf(lo, 0) {
-		return lo
-	}
-	return 0
+	v, _ := rtsample.Max(h.buckets, h.counts, nil)
+	return v
 }
 
 func uint64Of(s metrics.Sample) uint64 {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/perfagent/perfagent/agent"
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 	"github.com/perfagent/perfagent/load"
 )
 

@@ -29,9 +29,9 @@ func outputRoot(e *env, fs *flag.FlagSet) *string {
 	return fs.String("out", def, "output root: benchmarks/, memory/ and monitoring/ go below it (env PERFAGENT_OUTPUT_DIR)")
 }
 
-func benchDir(root string) string      { return filepath.Join(root, "benchmarks") }
-func memoryDir(root string) string     { return filepath.Join(root, "memory") }
-func monitoringDir(root string) string { return filepath.Join(root, "monitoring") }
+func benchDir(root string) string      { return filepath.Join(root, results.BenchmarksDir) }
+func memoryDir(root string) string     { return filepath.Join(root, results.MemoryDir) }
+func monitoringDir(root string) string { return filepath.Join(root, results.MonitoringDir) }
 
 // interactive reports whether progress may be drawn on w: a terminal, and
 // not under CI.
@@ -106,27 +106,20 @@ func latestResults(root string) (string, error) {
 	return p, nil
 }
 
-// writeHTMLReport writes report-<ts>.html next to the results.
+// writeHTMLReport writes report-<ts>.html next to the results, under a
+// fresh stem.
 func writeHTMLReport(dir string, res *results.Run, cmp *bench.Comparison) (string, error) {
 	ts := res.FinishedAt
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	path := uniquePath(dir, "report-"+results.Timestamp(ts), ".html")
-	err := results.WriteFileAtomic(path, func(w io.Writer) error { return report.HTML(w, res, cmp) })
-	return path, err
-}
-
-// uniquePath returns dir/prefix+ext, or with a -N suffix when it exists, so
-// timestamps never collide.
-func uniquePath(dir, prefix, ext string) string {
-	p := filepath.Join(dir, prefix+ext)
-	for i := 2; ; i++ {
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			return p
-		}
-		p = filepath.Join(dir, fmt.Sprintf("%s-%d%s", prefix, i, ext))
+	_, paths, err := results.WriteNewSet(dir, ts, []results.FileSpec{
+		{Prefix: "report-", Ext: ".html", Write: func(w io.Writer) error { return report.HTML(w, res, cmp) }},
+	})
+	if err != nil {
+		return "", err
 	}
+	return paths[0], nil
 }
 
 func printJSON(w io.Writer, v any) error {

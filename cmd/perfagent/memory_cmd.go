@@ -20,7 +20,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfagent/perfagent/bench"
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/load"
 	"github.com/perfagent/perfagent/report"
@@ -256,8 +256,11 @@ func runMemoryCommand(ctx context.Context, e *env, r *bench.Runner, dir string, 
 	}
 	heap := ""
 	if !has("-memprofile") {
-		heap = uniquePath(dir, "heap-"+results.Timestamp(time.Now()), ".pb.gz")
-		abs, err := filepath.Abs(heap)
+		free, err := results.FreePath(dir, "heap-", ".pb.gz", time.Now())
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(free)
 		if err != nil {
 			return err
 		}

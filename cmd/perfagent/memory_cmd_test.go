@@ -20,7 +20,7 @@ import (
 
 	"github.com/perfagent/perfagent/bench"
 	"github.com/perfagent/perfagent/budget"
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 	"github.com/perfagent/perfagent/leak"
 	"github.com/perfagent/perfagent/results"
 )
@@ -154,7 +154,7 @@ func TestBenchMemoryRounds(t *testing.T) {
 	if strings.Contains(string(top), "allocatedBeforeTheSuite") {
 		t.Errorf("the heap profile holds an allocation made before the workload:\n%s", top)
 	}
-	if !strings.Contains(string(top), "perfagent/demo.") || !strings.Contains(string(top), "perfagent/load.") {
+	if !strings.Contains(string(top), "perfagent/internal/demo.") || !strings.Contains(string(top), "perfagent/load.") {
 		t.Errorf("the heap profile lacks the workload's allocations (demo and load):\n%s", top)
 	}
 

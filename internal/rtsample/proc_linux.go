@@ -2,6 +2,7 @@ package rtsample
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -23,10 +24,6 @@ type procReader struct {
 	page   uint64
 	start  time.Time
 }
-
-// clockTicks is USER_HZ, the unit of /proc/self/stat times. It is 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
 
 func newProcReader(maxFDs int) *procReader {
 	p := &procReader{stat: -1, fdDir: -1, maxFDs: maxFDs, page: uint64(os.Getpagesize())}
@@ -64,7 +61,7 @@ func processStart(p *procReader) time.Time {
 		return time.Time{}
 	}
 	ticks := parseUint(field(f, 22))
-	return time.Unix(btime, 0).Add(time.Duration(ticks) * time.Second / clockTicks)
+	return time.Unix(btime, 0).Add(time.Duration(ticks) * time.Second / ClockTicks)
 }
 
 // Note: CPU time comes from /proc/self/stat (in clock ticks, 10ms) rather
@@ -79,8 +76,8 @@ func (p *procReader) read(out *Process) {
 		if n, err := syscall.Pread(p.stat, p.buf[:], 0); err == nil {
 			if f := statFields(p.buf[:n]); f != nil {
 				out.OK = true
-				out.CPUUser = float64(parseUint(field(f, 14))) / clockTicks
-				out.CPUSystem = float64(parseUint(field(f, 15))) / clockTicks
+				out.CPUUser = float64(parseUint(field(f, 14))) / ClockTicks
+				out.CPUSystem = float64(parseUint(field(f, 15))) / ClockTicks
 				out.Threads = int64(parseUint(field(f, 20)))
 				out.Virtual = parseUint(field(f, 23))
 				out.RSS = parseUint(field(f, 24)) * p.page
@@ -106,31 +103,66 @@ func tvSeconds(tv syscall.Timeval) float64 {
 
 // countFDs returns the number of open descriptors, at most maxFDs.
 func (p *procReader) countFDs() (int64, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(p.fdDir, &st); err == nil && st.Size > 0 {
-		// Linux ≥ 6.2 reports the number of open descriptors as the size.
-		return st.Size, false
-	}
-	return p.walkFDs()
+	return countFDsAt(p.fdDir, p.maxFDs, p.dents[:])
 }
 
 // walkFDs counts directory entries of /proc/self/fd, stopping at maxFDs.
 func (p *procReader) walkFDs() (int64, bool) {
-	if _, err := syscall.Seek(p.fdDir, 0, 0); err != nil {
+	return walkFDsAt(p.fdDir, p.maxFDs, p.dents[:])
+}
+
+// CountFDs counts the open file descriptors of a process from its fd
+// directory (such as /proc/1234/fd), at most limit (limit > 0; truncated
+// says the count stopped there). Linux 6.2 and later report the count as
+// the directory's size, which saves the walk. An unreadable directory (as
+// another user's process is) gives an error matching [fs.ErrPermission].
+func CountFDs(dir string, limit int) (n int64, truncated bool, err error) {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer syscall.Close(fd)
+	var buf [8192]byte
+	n, truncated = countFDsAt(fd, limit, buf[:])
+	if n < 0 {
+		return 0, false, &fs.PathError{Op: "readdirent", Path: dir, Err: syscall.EIO}
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, truncated, nil
+}
+
+// countFDsAt counts the entries of the open fd directory dirFD, using buf
+// for directory entries; -1 when it cannot be read. The kernel's count is
+// returned as is; a walk stops at limit.
+func countFDsAt(dirFD, limit int, buf []byte) (int64, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(dirFD, &st); err == nil && st.Size > 0 {
+		// Linux ≥ 6.2 reports the number of open descriptors as the size.
+		return st.Size, false
+	}
+	return walkFDsAt(dirFD, limit, buf)
+}
+
+// walkFDsAt counts the entries of the open fd directory dirFD, stopping at
+// limit.
+func walkFDsAt(dirFD, limit int, buf []byte) (int64, bool) {
+	if _, err := syscall.Seek(dirFD, 0, 0); err != nil {
 		return -1, false
 	}
 	var n int64
 	for {
-		m, err := syscall.ReadDirent(p.fdDir, p.dents[:])
+		m, err := syscall.ReadDirent(dirFD, buf)
 		if err != nil {
 			return -1, false
 		}
 		if m <= 0 {
 			return n, false
 		}
-		n += countDirents(p.dents[:m])
-		if n >= int64(p.maxFDs) {
-			return int64(p.maxFDs), true
+		n += countDirents(buf[:m])
+		if n >= int64(limit) {
+			return int64(limit), true
 		}
 	}
 }
@@ -154,43 +186,6 @@ func countDirents(buf []byte) int64 {
 		buf = buf[reclen:]
 	}
 	return n
-}
-
-// statFields returns the part of /proc/self/stat after the command name
-// (which may contain spaces and parentheses), starting at field 3.
-func statFields(b []byte) []byte {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return nil
-	}
-	return b[i+2:]
-}
-
-// field returns field n (1-based, as in proc(5)) from the slice statFields
-// returned, which starts at field 3.
-func field(f []byte, n int) []byte {
-	for i := 3; i < n; i++ {
-		j := bytes.IndexByte(f, ' ')
-		if j < 0 {
-			return nil
-		}
-		f = f[j+1:]
-	}
-	if j := bytes.IndexByte(f, ' '); j >= 0 {
-		f = f[:j]
-	}
-	return f
-}
-
-func parseUint(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			break
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v
 }
 
 func (p *procReader) close() error {

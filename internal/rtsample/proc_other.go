@@ -3,6 +3,8 @@
 package rtsample
 
 import (
+	"errors"
+	"io/fs"
 	"syscall"
 )
 
@@ -23,3 +25,9 @@ func (p *procReader) read(out *Process) {
 }
 
 func (p *procReader) close() error { return nil }
+
+// CountFDs counts the open file descriptors of a process from its fd
+// directory. Without /proc it returns [errors.ErrUnsupported].
+func CountFDs(dir string, limit int) (n int64, truncated bool, err error) {
+	return 0, false, &fs.PathError{Op: "open", Path: dir, Err: errors.ErrUnsupported}
+}

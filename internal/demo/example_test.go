@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/perfagent/perfagent/demo"
+	"github.com/perfagent/perfagent/internal/demo"
 )
 
 func ExampleStart() {

@@ -1,6 +1,7 @@
 // Package demo is perfagent's built-in demo target: a small HTTP service
 // that API and page benchmarks can run against out of the box (perfagent
-// demo; perfagent bench api without a URL).
+// demo; perfagent bench api without a URL). It is internal: the command and
+// perfagent's own tests use it; services measure themselves, not it.
 //
 // Routes:
 //

@@ -1,4 +1,4 @@
-package page
+package pageload
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		net = r.Settings.Network.Name
 	}
 	fmt.Fprintf(&b, "%d of %d runs loaded; %s; viewport %dx%d; CPU slowdown %gx; network %s\n\n",
-		r.successfulRuns(), len(r.Runs), mdEscape(orUnknown(r.Browser)), r.Settings.Width, r.Settings.Height, r.Settings.CPUSlowdown, mdEscape(net))
+		r.SuccessfulRuns(), len(r.Runs), mdEscape(orUnknown(r.Browser)), r.Settings.Width, r.Settings.Height, r.Settings.CPUSlowdown, mdEscape(net))
 	b.WriteString("| metric | median | min | max | runs |\n|---|---:|---:|---:|---:|\n")
 	for _, m := range []struct {
 		name, unit string

@@ -1,4 +1,4 @@
-package page
+package pageload
 
 import (
 	"bufio"
@@ -61,7 +61,7 @@ func RenderSVG(w io.Writer, r *Report) error {
 
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" class="perfagent-page" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, width, height, width, height)
 	fmt.Fprintf(bw, `<title>%s</title>`, esc("Page load of "+r.URL))
-	fmt.Fprintf(bw, `<text x="0" y="16" font-size="13" font-weight="bold">%s</text>`, esc(fmt.Sprintf("Transfer size by resource type (median of %d runs)", r.successfulRuns())))
+	fmt.Fprintf(bw, `<text x="0" y="16" font-size="13" font-weight="bold">%s</text>`, esc(fmt.Sprintf("Transfer size by resource type (median of %d runs)", r.SuccessfulRuns())))
 	for i, b := range bars {
 		y := barsTop + i*rowH
 		bw0 := (width - labelW - 170) * b.bytes / maxBytes
@@ -150,7 +150,8 @@ func requestTitle(q Request) string {
 	return s
 }
 
-func (r *Report) successfulRuns() int {
+// SuccessfulRuns counts the runs that loaded the page.
+func (r *Report) SuccessfulRuns() int {
 	n := 0
 	for _, l := range r.Runs {
 		if l.Error == "" {
