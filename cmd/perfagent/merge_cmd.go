@@ -142,17 +142,20 @@ func writeShardResult(e *env, dest, root string, sr *load.ShardResult) error {
 		}
 		return load.WriteShard(e.last, sr)
 	}
+	write := func(w io.Writer) error { return load.WriteShard(w, sr) }
 	if dest == "" {
-		dir := benchDir(root)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		_, paths, err := results.WriteNewSet(benchDir(root), sr.FinishedAt, []results.FileSpec{
+			{Prefix: fmt.Sprintf("shard-%d-of-%d-", sr.Shard, sr.Shards), Ext: ".json", Write: write}})
+		if err != nil {
 			return fmt.Errorf("--shard-result: %w", err)
 		}
-		dest = uniquePath(dir, fmt.Sprintf("shard-%d-of-%d-%s", sr.Shard, sr.Shards, results.Timestamp(sr.FinishedAt)), ".json")
+		fmt.Fprintf(e.stderr, "shard result: %s\n", paths[0])
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return fmt.Errorf("--shard-result: %w", err)
 	}
-	if err := results.WriteFileAtomic(dest, func(w io.Writer) error { return load.WriteShard(w, sr) }); err != nil {
+	if err := results.WriteFileAtomic(dest, write); err != nil {
 		return fmt.Errorf("--shard-result: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "shard result: %s\n", dest)
