@@ -360,20 +360,37 @@ func hangingPeer() (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		var held []net.Conn
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				for _, c := range held {
-					c.Close()
-				}
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	go hang(l)
 	return l, nil
+}
+
+// hang accepts on l and never answers; it reads what each client sends and
+// closes its side when the client closes (so the peer's own descriptors do
+// not count as the agent's), and closes every connection when l closes.
+func hang(l net.Listener) {
+	var mu sync.Mutex
+	held := map[net.Conn]bool{}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			mu.Lock()
+			for c := range held {
+				c.Close()
+			}
+			mu.Unlock()
+			return
+		}
+		mu.Lock()
+		held[c] = true
+		mu.Unlock()
+		go func() {
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+			mu.Lock()
+			delete(held, c)
+			mu.Unlock()
+		}()
+	}
 }
 
 // flappingCollector is one address that is in turn a real OTLP receiver
@@ -427,19 +444,7 @@ func (c *flappingCollector) set(state string) error {
 		if err != nil {
 			return err
 		}
-		go func() {
-			var held []net.Conn
-			for {
-				conn, err := l.Accept()
-				if err != nil {
-					for _, h := range held {
-						h.Close()
-					}
-					return
-				}
-				held = append(held, conn)
-			}
-		}()
+		go hang(l)
 		c.hang = l
 	}
 	return nil
