@@ -769,7 +769,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	stopAbort := context.AfterFunc(e.abort, e.stop)
 	defer stopAbort()
 	var durTimer *time.Timer
-	if e.load.Duration > 0 {
+	if e.load.Duration > 0 && e.load.Model != ModelOpen {
 		durTimer = time.AfterFunc(time.Until(e.start.Add(e.load.Duration)), e.stop)
 		defer durTimer.Stop()
 	}
@@ -825,16 +825,25 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 
 // pace is the open model's arrival process: it hands each request to a
 // free worker at its intended time, never earlier; requests due while
-// every worker is busy wait, keeping their intended time.
+// every worker is busy wait, keeping their intended time. See the package
+// doc ("The pacer") for its design and cost.
+//
+// Every request due before the end of the run is dispatched, however late
+// the pacer itself wakes: the end of a duration-bounded open run is the
+// pacer's to declare (no duration timer races its last requests). Past the
+// end, requests still waiting for a connection wait at most one request
+// timeout (the longest a connection stays busy); the rest are dropped.
 func (e *engine) pace() {
 	defer close(e.tokens)
+	defer e.stop()
 	defer e.recoverWorker()
 	sched := newSchedule(e.load)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// Note: timers cost tens of microseconds; a request due sooner than
-	// spin is awaited by yielding instead, so it is never sent early.
-	const spin = 50 * time.Microsecond
+	// Note: the runtime's timers are late by up to a millisecond or two
+	// (epoll_pwait has millisecond resolution); the pacer sleeps on one
+	// until coarse before the due time, then on a precise clock.
+	const coarse = 2 * time.Millisecond
 	var busyUntil time.Time
 	// A shard sends the schedule's requests of its residue class; those
 	// already due when a late shard starts queued behind its start, not
@@ -844,12 +853,15 @@ func (e *engine) pace() {
 		first, step = int64(e.shard.Index), int64(e.shard.Count)
 	}
 	startedAt := e.start.Add(e.late)
+	var end time.Time
+	if e.load.Duration > 0 {
+		end = e.start.Add(e.load.Duration)
+	}
 	for i := first; ; i += step {
 		if e.stopped.Load() {
-			return
+			return // cancelled or a worker panicked
 		}
 		if e.load.Requests > 0 && i >= e.load.Requests {
-			e.stop()
 			return
 		}
 		off := sched.at(i)
@@ -857,17 +869,15 @@ func (e *engine) pace() {
 			return
 		}
 		at := e.start.Add(off)
-		if d := time.Until(at); d > spin {
-			timer.Reset(d)
+		if d := time.Until(at); d > coarse {
+			timer.Reset(d - coarse)
 			select {
 			case <-timer.C:
 			case <-e.stopCh:
 				return
 			}
 		}
-		for time.Now().Before(at) {
-			runtime.Gosched()
-		}
+		preciseSleep(at)
 		// A request that became due while the pacer was still handing out
 		// requests that had waited for a connection waited too: it queued
 		// behind them, not behind a slow generator.
@@ -876,9 +886,7 @@ func (e *engine) pace() {
 		case e.tokens <- tok:
 		default:
 			tok.waited = true
-			select {
-			case e.tokens <- tok:
-			case <-e.stopCh:
+			if !e.handOff(tok, end) {
 				return
 			}
 		}
@@ -888,6 +896,25 @@ func (e *engine) pace() {
 		}
 		e.pacer.dispatched++
 	}
+}
+
+// handOff waits for a free worker to take tok. Past end (when not zero)
+// it waits at most one request timeout after end; it returns false when
+// tok was not taken.
+func (e *engine) handOff(tok token, end time.Time) bool {
+	var giveUp <-chan time.Time
+	if !end.IsZero() {
+		t := time.NewTimer(time.Until(end.Add(e.cfg.timeout)))
+		defer t.Stop()
+		giveUp = t.C
+	}
+	select {
+	case e.tokens <- tok:
+		return true
+	case <-e.stopCh:
+	case <-giveUp:
+	}
+	return false
 }
 
 // worker is one virtual user (closed) or connection (open).

@@ -1,0 +1,148 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/metrics"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchTargetEnv makes the test binary serve canned responses instead of
+// running tests (see TestMain).
+const benchTargetEnv = "PERFAGENT_LOAD_BENCH_TARGET"
+
+// serveBenchTarget answers every request with one fixed response on a
+// loopback port it prints, until its standard input closes.
+func serveBenchTarget() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(ln.Addr())
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		os.Exit(0)
+	}()
+	out := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 1
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if len(line) <= 2 {
+						break
+					}
+				}
+				if _, err := c.Write(out); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// startBenchTarget starts the canned target in its own process.
+func startBenchTarget(b *testing.B) string {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), benchTargetEnv+"=1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.TrimSpace(addr)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+}
+
+// gcPauses returns the number of the process's GC pauses so far and an
+// upper bound of the longest (the bucket's upper edge).
+func gcPauses() (n uint64, longest time.Duration) {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0, 0
+	}
+	h := s[0].Value.Float64Histogram()
+	for i, c := range h.Counts {
+		if c > 0 {
+			n += c
+			longest = time.Duration(h.Buckets[i+1] * 1e9)
+		}
+	}
+	return n, longest
+}
+
+// BenchmarkPacer runs the open model for 3 s at 100, 1,000 and 10,000
+// req/s against a canned target in another process on the same machine
+// and reports the send lag (p50, p99, max), the generator's CPU time per
+// second of load and its GC pauses during the run beside them. One run per
+// rate: use -benchtime=1x.
+//
+//	go test -run '^$' -bench Pacer -benchtime=1x ./load/
+func BenchmarkPacer(b *testing.B) {
+	addr := startBenchTarget(b)
+	for _, rate := range []float64{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("rate=%g", rate), func(b *testing.B) {
+			const dur = 3 * time.Second
+			for b.Loop() {
+				n0, _ := gcPauses()
+				c0 := cpuTime()
+				rep, err := Run(context.Background(), scenario("http://"+addr, ep("a", "/")), Options{
+					Load: Load{Model: ModelOpen, Rate: rate, Duration: dur, Concurrency: 64}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu := cpuTime() - c0
+				n1, longest := gcPauses()
+				o := rep.Open
+				if rep.Total.Errors > 0 {
+					b.Fatalf("%d errors", rep.Total.Errors)
+				}
+				b.ReportMetric(float64(o.SendLag.P50.Microseconds()), "lag-p50-µs")
+				b.ReportMetric(float64(o.SendLag.P99.Microseconds()), "lag-p99-µs")
+				b.ReportMetric(float64(o.SendLag.Max.Microseconds()), "lag-max-µs")
+				b.ReportMetric(float64(cpu.Milliseconds())/dur.Seconds(), "cpu-ms/s")
+				b.ReportMetric(float64(n1-n0), "gc-pauses")
+				b.ReportMetric(float64(longest.Microseconds()), "gc-pause-max-µs")
+				b.ReportMetric(o.Achieved, "req/s")
+			}
+		})
+	}
+}
