@@ -197,6 +197,7 @@ type merger struct {
 	first  time.Time
 	last   time.Time
 	late   time.Duration
+	behind time.Duration // the longest of the shards' stretches behind schedule
 	warns  []string
 	refr   int64
 	refrE  []string
@@ -384,6 +385,7 @@ func (m *merger) add(sr *ShardResult) error {
 		m.disp += o.Dispatched
 		m.waited += o.Waited
 		m.end = max(m.end, o.End)
+		m.behind = max(m.behind, o.Behind)
 		if err := m.into(m.acc.sendLag, o.SendLag, coarseDigits); err != nil {
 			return fmt.Errorf("send lag: %w", err)
 		}
@@ -451,7 +453,7 @@ func (m *merger) report(shards []*ShardResult) (*Report, error) {
 	e, ref := m.e, shards[0]
 	e.shards = []*shard{m.acc}
 	e.merge = &m.state
-	e.pacer = pacerStats{dispatched: m.disp, waited: m.waited}
+	e.pacer = pacerStats{dispatched: m.disp, waited: m.waited, behind: m.behind}
 	e.stopAt.Store(int64(m.end))
 	e.refreshes, e.refreshErrs = m.refr, m.refrE
 	e.rounds.wins = m.wins

@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,6 +87,25 @@ func startBenchTarget(b *testing.B) string {
 	return strings.TrimSpace(addr)
 }
 
+// runqueueWait sums the time the process's live threads spent runnable
+// but waiting for a CPU (/proc/self/task/*/schedstat, second field): send
+// lag the machine's other load causes, which no pacer can avoid.
+func runqueueWait() time.Duration {
+	paths, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	var sum time.Duration
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += time.Duration(n)
+		}
+	}
+	return sum
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -112,7 +133,8 @@ func gcPauses() (n uint64, longest time.Duration) {
 // BenchmarkPacer runs the open model for 3 s at 100, 1,000 and 10,000
 // req/s against a canned target in another process on the same machine
 // and reports the send lag (p50, p99, max), the generator's CPU time per
-// second of load and its GC pauses during the run beside them. One run per
+// second of load, and beside them its GC pauses during the run and the
+// time its threads waited for a CPU the machine's other load held. One run per
 // rate: use -benchtime=1x.
 //
 //	go test -run '^$' -bench Pacer -benchtime=1x ./load/
@@ -123,13 +145,13 @@ func BenchmarkPacer(b *testing.B) {
 			const dur = 3 * time.Second
 			for b.Loop() {
 				n0, _ := gcPauses()
-				c0 := cpuTime()
+				c0, w0 := cpuTime(), runqueueWait()
 				rep, err := Run(context.Background(), scenario("http://"+addr, ep("a", "/")), Options{
 					Load: Load{Model: ModelOpen, Rate: rate, Duration: dur, Concurrency: 64}})
 				if err != nil {
 					b.Fatal(err)
 				}
-				cpu := cpuTime() - c0
+				cpu, wait := cpuTime()-c0, runqueueWait()-w0
 				n1, longest := gcPauses()
 				o := rep.Open
 				if rep.Total.Errors > 0 {
@@ -139,6 +161,7 @@ func BenchmarkPacer(b *testing.B) {
 				b.ReportMetric(float64(o.SendLag.P99.Microseconds()), "lag-p99-µs")
 				b.ReportMetric(float64(o.SendLag.Max.Microseconds()), "lag-max-µs")
 				b.ReportMetric(float64(cpu.Milliseconds())/dur.Seconds(), "cpu-ms/s")
+				b.ReportMetric(float64(wait.Milliseconds())/dur.Seconds(), "runq-wait-ms/s")
 				b.ReportMetric(float64(n1-n0), "gc-pauses")
 				b.ReportMetric(float64(longest.Microseconds()), "gc-pause-max-µs")
 				b.ReportMetric(o.Achieved, "req/s")

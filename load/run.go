@@ -278,6 +278,7 @@ type engine struct {
 
 type pacerStats struct {
 	dispatched, waited int64
+	behind             time.Duration // longest stretch behind schedule
 }
 
 func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) {
@@ -844,7 +845,7 @@ func (e *engine) pace() {
 	// (epoll_pwait has millisecond resolution); the pacer sleeps on one
 	// until coarse before the due time, then on a precise clock.
 	const coarse = 2 * time.Millisecond
-	var busyUntil time.Time
+	var busyUntil, behindFrom time.Time
 	// A shard sends the schedule's requests of its residue class; those
 	// already due when a late shard starts queued behind its start, not
 	// behind a slow generator.
@@ -890,9 +891,19 @@ func (e *engine) pace() {
 				return
 			}
 		}
+		now := time.Now()
 		if tok.waited {
 			e.pacer.waited++
-			busyUntil = time.Now()
+			busyUntil = now
+		} else if now.Sub(at) > e.opts.LateAfter {
+			// Behind schedule with a connection free: the generator's
+			// own delay, measured over the schedule it fell behind.
+			if behindFrom.IsZero() {
+				behindFrom = at
+			}
+			e.pacer.behind = max(e.pacer.behind, at.Sub(behindFrom))
+		} else {
+			behindFrom = time.Time{}
 		}
 		e.pacer.dispatched++
 	}

@@ -189,6 +189,9 @@ type ShardOpen struct {
 	// End is the sending window's end from the start.
 	End     time.Duration `json:"end_ns"`
 	SendLag string        `json:"send_lag"`
+	// Behind is the shard's longest stretch behind its schedule
+	// ([OpenReport].Behind); a merge takes the longest.
+	Behind time.Duration `json:"behind_longest_ns,omitempty"`
 }
 
 // keep reports whether the run keeps the lossless data of a shard result.
@@ -389,7 +392,7 @@ func (e *engine) shardResult(rep *Report, scenario []byte) *ShardResult {
 		for _, sh := range e.shards {
 			lags = append(lags, sh.sendLag)
 		}
-		sr.Open = &ShardOpen{Intended: o.Intended, Dispatched: o.Dispatched, Waited: o.Waited, Achieved: o.Achieved, End: e.sendEnd(), SendLag: encodeOrEmpty(merged(lags))}
+		sr.Open = &ShardOpen{Intended: o.Intended, Dispatched: o.Dispatched, Waited: o.Waited, Achieved: o.Achieved, End: e.sendEnd(), SendLag: encodeOrEmpty(merged(lags)), Behind: o.Behind}
 	}
 	return sr
 }
