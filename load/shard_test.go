@@ -313,3 +313,35 @@ func FuzzReadAndMergeShard(f *testing.F) {
 		}
 	})
 }
+
+// A merge judges saturation by the single run's rule on the merged data:
+// the longest stretch behind schedule of any shard, and the merged send
+// lag against the merged latency percentiles.
+func TestMergeJudgesSaturationByTheRunsRule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	reps, _, _ := runShards(t, scenario(srv.URL, ep("a", "/a")), Options{Load: Load{Model: ModelOpen, Rate: 400, Requests: 80, Concurrency: 4}}, 2)
+	srs := shardResults(reps)
+	rep, err := MergeShards(srs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Saturation == "" {
+		t.Fatalf("merged report does not say why its generator verdict is what it is: %+v", rep.Open)
+	}
+	want := rep.Open
+	got := *rep.Open
+	judgeSaturation(&got, rep.Total.Latency, rep.Total.Requests)
+	if got.Saturated != want.Saturated || got.Saturation != want.Saturation {
+		t.Errorf("merged verdict %q, the rule on the merged figures gives %q", want.Saturation, got.Saturation)
+	}
+
+	srs[1].Open.Behind = SustainedBehind
+	rep, err = MergeShards(srs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Behind != SustainedBehind || !rep.Open.Saturated || !strings.Contains(rep.Open.Saturation, "fell behind its schedule") || rep.Verdict().Pass {
+		t.Errorf("a shard behind its schedule for %v: merged %+v", SustainedBehind, rep.Open)
+	}
+}
