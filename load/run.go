@@ -857,6 +857,9 @@ func (e *engine) pace() {
 	var end time.Time
 	if e.load.Duration > 0 {
 		end = e.start.Add(e.load.Duration)
+		if e.late >= e.load.Duration {
+			return // started after the whole run: nothing to measure
+		}
 	}
 	for i := first; ; i += step {
 		if e.stopped.Load() {
@@ -867,6 +870,14 @@ func (e *engine) pace() {
 		}
 		off := sched.at(i)
 		if e.load.Duration > 0 && off >= e.load.Duration {
+			// The sending window is the whole duration.
+			if d := time.Until(end); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-e.stopCh:
+				}
+			}
 			return
 		}
 		at := e.start.Add(off)

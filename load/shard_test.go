@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,5 +344,19 @@ func TestMergeJudgesSaturationByTheRunsRule(t *testing.T) {
 	}
 	if rep.Open.Behind != SustainedBehind || !rep.Open.Saturated || !strings.Contains(rep.Open.Saturation, "fell behind its schedule") || rep.Verdict().Pass {
 		t.Errorf("a shard behind its schedule for %v: merged %+v", SustainedBehind, rep.Open)
+	}
+}
+
+func TestStartAfterTheWholeRunSendsNothing(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{
+		Load: Load{Model: ModelOpen, Rate: 100, Duration: time.Second, Concurrency: 2}, StartAt: time.Now().Add(-2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Dispatched != 0 || hits.Load() != 0 {
+		t.Errorf("a start 2s after the shared start of a 1s run sent %d requests (%d reached the target)", rep.Open.Dispatched, hits.Load())
 	}
 }
