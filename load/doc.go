@@ -59,10 +59,11 @@
 // its delay materially distorts the latencies, which count from the
 // intended send: when it fell behind its schedule for [SustainedBehind]
 // without a break (every request it handed to a free connection more than
-// LateAfter late), or when the send lag at p50 or p99 exceeds both
-// LateAfter and [DistortionFraction] of the latency at that percentile
-// while its own late sends (with a connection free) are numerous enough to
-// reach that percentile. Bursts of lateness below these bounds are
+// LateAfter late), or when its own send lag (that of the requests due with
+// a connection free; waits for a busy connection are the target's) at p50
+// or p99 exceeds both LateAfter and [DistortionFraction] of the latency at
+// that percentile while its late sends are numerous enough to reach that
+// percentile. Bursts of lateness below these bounds are
 // reported with their figures and do not fail the run; [OpenReport]
 // Saturation says why the verdict is what it is. A merge of shards applies
 // the same rule to the merged histograms and counts (taking the longest

@@ -227,7 +227,7 @@ func newMerger(e *engine, ref *ShardResult) *merger {
 	m.rrate = make([][]float64, len(e.eps))
 	m.rate = make([]float64, len(e.eps))
 	if m.open {
-		m.acc.sendLag = newCoarse()
+		m.acc.sendLag, m.acc.genLag = newCoarse(), newCoarse()
 	}
 	e.setup = &shard{}
 	for range e.steps {
@@ -388,6 +388,9 @@ func (m *merger) add(sr *ShardResult) error {
 		m.behind = max(m.behind, o.Behind)
 		if err := m.into(m.acc.sendLag, o.SendLag, coarseDigits); err != nil {
 			return fmt.Errorf("send lag: %w", err)
+		}
+		if err := m.into(m.acc.genLag, o.GeneratorLag, coarseDigits); err != nil {
+			return fmt.Errorf("generator lag: %w", err)
 		}
 	}
 	m.refr += sr.Refreshes

@@ -193,7 +193,11 @@ type OpenReport struct {
 	Waited int64 `json:"waited"`
 	// SendLag is actual send − intended send over every request; Late and
 	// GeneratorLate as in EndpointReport, summed.
-	SendLag       Summary       `json:"send_lag"`
+	SendLag Summary `json:"send_lag"`
+	// GeneratorLag is the send lag of the requests that became due with a
+	// connection free: the generator's own delay, without the waits for a
+	// busy connection.
+	GeneratorLag  Summary       `json:"generator_lag"`
 	LateAfter     time.Duration `json:"late_after_ns"`
 	Late          int64         `json:"late"`
 	GeneratorLate int64         `json:"generator_late"`
@@ -204,7 +208,7 @@ type OpenReport struct {
 	Behind time.Duration `json:"behind_longest_ns,omitempty"`
 	// Saturated is true when the generator materially distorted the
 	// latencies: it fell behind its schedule for at least [SustainedBehind]
-	// (Behind), or the send lag at p50 or p99 exceeds both LateAfter and
+	// (Behind), or GeneratorLag at p50 or p99 exceeds both LateAfter and
 	// [DistortionFraction] of the latency at that percentile while the
 	// generator's own late sends alone reach that percentile. Bursts of
 	// lateness below these bounds are reported (Late, GeneratorLate,
@@ -242,16 +246,16 @@ func judgeSaturation(o *OpenReport, lat Summary, requests int64) {
 		name     string
 		lag, lat time.Duration
 		tail     float64 // share of requests at or above the percentile
-	}{{"p50", o.SendLag.P50, lat.P50, 0.5}, {"p99", o.SendLag.P99, lat.P99, 0.01}} {
+	}{{"p50", o.GeneratorLag.P50, lat.P50, 0.5}, {"p99", o.GeneratorLag.P99, lat.P99, 0.01}} {
 		if q.lag > o.LateAfter && float64(q.lag) > DistortionFraction*float64(q.lat) && float64(o.GeneratorLate) >= q.tail*float64(requests) {
 			o.Saturated = true
-			o.Saturation = fmt.Sprintf("saturated: send lag %s %v is %.0f%% of latency %s %v (limit %.0f%% when above %v) and %d of %d sends were late with a connection free: the generator's delay distorts the latency",
+			o.Saturation = fmt.Sprintf("saturated: the generator's send lag %s %v is %.0f%% of latency %s %v (limit %.0f%% when above %v) and %d of %d sends were late with a connection free: the generator's delay distorts the latency",
 				q.name, roundDur(q.lag), 100*float64(q.lag)/float64(max(q.lat, 1)), q.name, roundDur(q.lat), 100*DistortionFraction, o.LateAfter, o.GeneratorLate, requests)
 			return
 		}
 	}
-	o.Saturation = fmt.Sprintf("not saturated: send lag p50 %v, p99 %v, max %v against latency p50 %v, p99 %v; longest stretch behind schedule %v (limit %v)",
-		roundDur(o.SendLag.P50), roundDur(o.SendLag.P99), roundDur(o.SendLag.Max), roundDur(lat.P50), roundDur(lat.P99), roundDur(o.Behind), SustainedBehind)
+	o.Saturation = fmt.Sprintf("not saturated: the generator's send lag (connection free) p50 %v, p99 %v, max %v against latency p50 %v, p99 %v; longest stretch behind schedule %v (limit %v)",
+		roundDur(o.GeneratorLag.P50), roundDur(o.GeneratorLag.P99), roundDur(o.GeneratorLag.Max), roundDur(lat.P50), roundDur(lat.P99), roundDur(o.Behind), SustainedBehind)
 	if o.GeneratorLate > 0 {
 		o.Saturation += fmt.Sprintf("; %d of %d sends more than %v late with a connection free, in bursts that do not distort the percentiles", o.GeneratorLate, requests, o.LateAfter)
 	}
@@ -535,11 +539,11 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 			o.Intended, o.Achieved = m.intended, m.achieved
 		}
 		o.Dropped = max(0, o.Intended-o.Dispatched)
-		var lags []*hdrhistogram.Histogram
+		var lags, gen []*hdrhistogram.Histogram
 		for _, sh := range e.shards {
-			lags = append(lags, sh.sendLag)
+			lags, gen = append(lags, sh.sendLag), append(gen, sh.genLag)
 		}
-		o.SendLag = summarize(merged(lags))
+		o.SendLag, o.GeneratorLag = summarize(merged(lags)), summarize(merged(gen))
 		o.Late, o.GeneratorLate = tot.late, tot.genLate
 		o.Behind = e.pacer.behind
 		judgeSaturation(o, r.Total.Latency, tot.requests)

@@ -426,7 +426,7 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 			sh.eps = append(sh.eps, newEpStats(open, e.keep()))
 		}
 		if open {
-			sh.sendLag = newCoarse()
+			sh.sendLag, sh.genLag = newCoarse(), newCoarse()
 		}
 		e.shards = append(e.shards, sh)
 	}
@@ -1003,7 +1003,8 @@ func (w *worker) one(tok token, open bool) {
 		o.service = w.a.end.Sub(w.a.start)
 		o.sendLag = first.Sub(tok.at)
 		o.late = o.sendLag > e.opts.LateAfter
-		o.genLate = o.late && !tok.waited
+		o.free = !tok.waited
+		o.genLate = o.late && o.free
 	} else {
 		o.latency = w.a.end.Sub(first)
 	}
