@@ -53,7 +53,7 @@
 // BenchmarkPacer (a 2-core VM, a canned target in another process)
 // measures the whole generator (pacer, client, recording): about 35-50 ms
 // of CPU per second at 100 req/s, 100-125 ms at 1,000 req/s (about twice
-// what a millisecond-late runtime timer costs) and 115-125 ms at 10,000
+// what a millisecond-late runtime timer costs) and 115-200 ms at 10,000
 // req/s; send lag p50 about 0.12 ms at 100 and 1,000 req/s and 0.7 ms at
 // 10,000 req/s, p99 0.4-1.1 ms at 1,000 req/s on a quiet machine. On a
 // busy machine the tail of the send lag is the time the generator's

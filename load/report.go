@@ -548,8 +548,11 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 		o.Behind = e.pacer.behind
 		judgeSaturation(o, r.Total.Latency, tot.requests)
 		r.Open = o
-		if o.Saturated || o.GeneratorLate > 0 {
+		switch {
+		case o.Saturated:
 			r.Warnings = append(r.Warnings, "generator "+o.Saturation)
+		case o.GeneratorLate > 0:
+			r.Warnings = append(r.Warnings, "generator late in bursts, not failed: "+o.Saturation)
 		}
 		if o.Waited > 0 {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%d requests became due while all %d connections were busy; their latency includes the wait (raise load.concurrency if the target should absorb more in flight)", o.Waited, e.load.Concurrency))

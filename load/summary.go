@@ -31,7 +31,8 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	}
 	if r.Open != nil && r.Open.Saturated {
 		fmt.Fprintln(ew, "GENERATOR SATURATED: the latencies below include the generator's own delay and do not describe the target; "+r.Open.Saturation)
-	} else if r.Open != nil && r.Open.Saturation != "" {
+	} else if r.Open != nil && r.Open.Saturation != "" && r.Open.GeneratorLate == 0 {
+		// With late sends the reason is a warning below instead.
 		fmt.Fprintln(ew, "generator "+r.Open.Saturation)
 	}
 	fmt.Fprintln(ew)
