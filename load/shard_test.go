@@ -360,3 +360,19 @@ func TestStartAfterTheWholeRunSendsNothing(t *testing.T) {
 		t.Errorf("a start 2s after the shared start of a 1s run sent %d requests (%d reached the target)", rep.Open.Dispatched, hits.Load())
 	}
 }
+
+// A request due before the end is sent however late the pacer wakes: a
+// start 9.5s into a 10s run finds 95 of its 100 requests due and sends
+// them all, and the last five on time.
+func TestRequestsDueBeforeTheEndAreSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{
+		Load: Load{Model: ModelOpen, Rate: 10, Duration: 10 * time.Second, Concurrency: 2}, StartAt: time.Now().Add(-9500 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := rep.Open; o.Intended != 100 || o.Dispatched != 100 || o.Dropped != 0 || rep.Total.Requests != 100 {
+		t.Errorf("intended %d dispatched %d dropped %d completed %d, want 100 sent", o.Intended, o.Dispatched, o.Dropped, rep.Total.Requests)
+	}
+}
