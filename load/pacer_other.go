@@ -2,18 +2,16 @@
 
 package load
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
-// preciseSleep waits until at, never returning earlier: a runtime timer
-// until shortly before, then yielding.
+// preciseSleep waits until at, never returning earlier, on the runtime's
+// timers (kqueue and Windows waits take sub-millisecond timeouts).
 func preciseSleep(at time.Time) {
-	if d := time.Until(at) - 2*time.Millisecond; d > 0 {
+	for {
+		d := time.Until(at)
+		if d <= 0 {
+			return
+		}
 		time.Sleep(d)
-	}
-	for time.Now().Before(at) {
-		runtime.Gosched()
 	}
 }
