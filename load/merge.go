@@ -197,6 +197,7 @@ type merger struct {
 	first  time.Time
 	last   time.Time
 	late   time.Duration
+	behind time.Duration // the longest of the shards' stretches behind schedule
 	warns  []string
 	refr   int64
 	refrE  []string
@@ -226,7 +227,7 @@ func newMerger(e *engine, ref *ShardResult) *merger {
 	m.rrate = make([][]float64, len(e.eps))
 	m.rate = make([]float64, len(e.eps))
 	if m.open {
-		m.acc.sendLag = newCoarse()
+		m.acc.sendLag, m.acc.genLag = newCoarse(), newCoarse()
 	}
 	e.setup = &shard{}
 	for range e.steps {
@@ -384,8 +385,12 @@ func (m *merger) add(sr *ShardResult) error {
 		m.disp += o.Dispatched
 		m.waited += o.Waited
 		m.end = max(m.end, o.End)
+		m.behind = max(m.behind, o.Behind)
 		if err := m.into(m.acc.sendLag, o.SendLag, coarseDigits); err != nil {
 			return fmt.Errorf("send lag: %w", err)
+		}
+		if err := m.into(m.acc.genLag, o.GeneratorLag, coarseDigits); err != nil {
+			return fmt.Errorf("generator lag: %w", err)
 		}
 	}
 	m.refr += sr.Refreshes
@@ -451,7 +456,7 @@ func (m *merger) report(shards []*ShardResult) (*Report, error) {
 	e, ref := m.e, shards[0]
 	e.shards = []*shard{m.acc}
 	e.merge = &m.state
-	e.pacer = pacerStats{dispatched: m.disp, waited: m.waited}
+	e.pacer = pacerStats{dispatched: m.disp, waited: m.waited, behind: m.behind}
 	e.stopAt.Store(int64(m.end))
 	e.refreshes, e.refreshErrs = m.refr, m.refrE
 	e.rounds.wins = m.wins

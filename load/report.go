@@ -193,14 +193,72 @@ type OpenReport struct {
 	Waited int64 `json:"waited"`
 	// SendLag is actual send − intended send over every request; Late and
 	// GeneratorLate as in EndpointReport, summed.
-	SendLag       Summary       `json:"send_lag"`
+	SendLag Summary `json:"send_lag"`
+	// GeneratorLag is the send lag of the requests that became due with a
+	// connection free: the generator's own delay, without the waits for a
+	// busy connection.
+	GeneratorLag  Summary       `json:"generator_lag"`
 	LateAfter     time.Duration `json:"late_after_ns"`
 	Late          int64         `json:"late"`
 	GeneratorLate int64         `json:"generator_late"`
-	// Saturated is true when more than 1% of requests were sent late
-	// although a connection was free: the generator could not keep the
-	// rate, so latencies include its own delay.
-	Saturated bool `json:"saturated"`
+	// Behind is the longest stretch of the schedule (from the intended
+	// time of its first request to that of its last) over which every
+	// request the pacer handed to a free connection was more than
+	// LateAfter late: the generator fell behind its schedule for that long.
+	Behind time.Duration `json:"behind_longest_ns,omitempty"`
+	// Saturated is true when the generator materially distorted the
+	// latencies: it fell behind its schedule for at least [SustainedBehind]
+	// (Behind), or GeneratorLag at p50 or p99 exceeds both LateAfter and
+	// [DistortionFraction] of the latency at that percentile while the
+	// generator's own late sends alone reach that percentile. Bursts of
+	// lateness below these bounds are reported (Late, GeneratorLate,
+	// SendLag, Behind) but do not saturate the run. Saturation says why
+	// the verdict is what it is, in either case.
+	Saturated  bool   `json:"saturated"`
+	Saturation string `json:"saturation"`
+}
+
+// The saturation rule's bounds (see [OpenReport].Saturated).
+const (
+	// SustainedBehind is how long the generator may fall behind its
+	// schedule without a break before the run is saturated.
+	SustainedBehind = time.Second
+	// DistortionFraction is the share of a latency percentile that the
+	// generator's send lag at that percentile may take.
+	DistortionFraction = 0.10
+)
+
+// judgeSaturation applies the saturation rule to o, whose latency
+// percentiles over requests measured requests are lat. Merged shards are
+// judged by the same rule on the merged figures.
+func judgeSaturation(o *OpenReport, lat Summary, requests int64) {
+	o.Saturated, o.Saturation = false, ""
+	if requests == 0 {
+		o.Saturation = "no request measured"
+		return
+	}
+	if o.Behind >= SustainedBehind {
+		o.Saturated = true
+		o.Saturation = fmt.Sprintf("saturated: the generator fell behind its schedule for %v without a break (every send more than %v late with a connection free; limit %v)", roundDur(o.Behind), o.LateAfter, SustainedBehind)
+		return
+	}
+	for _, q := range []struct {
+		name     string
+		lag, lat time.Duration
+		tail     float64 // share of requests at or above the percentile
+	}{{"p50", o.GeneratorLag.P50, lat.P50, 0.5}, {"p99", o.GeneratorLag.P99, lat.P99, 0.01}} {
+		if q.lag > o.LateAfter && float64(q.lag) > DistortionFraction*float64(q.lat) && float64(o.GeneratorLate) >= q.tail*float64(requests) {
+			o.Saturated = true
+			o.Saturation = fmt.Sprintf("saturated: the generator's send lag %s %v is %.0f%% of latency %s %v (limit %.0f%% when above %v) and %d of %d sends were late with a connection free: the generator's delay distorts the latency",
+				q.name, roundDur(q.lag), 100*float64(q.lag)/float64(max(q.lat, 1)), q.name, roundDur(q.lat), 100*DistortionFraction, o.LateAfter, o.GeneratorLate, requests)
+			return
+		}
+	}
+	o.Saturation = fmt.Sprintf("not saturated: the generator's send lag (connection free) p50 %v, p99 %v, max %v against latency p50 %v, p99 %v; longest stretch behind schedule %v (limit %v)",
+		roundDur(o.GeneratorLag.P50), roundDur(o.GeneratorLag.P99), roundDur(o.GeneratorLag.Max), roundDur(lat.P50), roundDur(lat.P99), roundDur(o.Behind), SustainedBehind)
+	if o.GeneratorLate > 0 {
+		o.Saturation += fmt.Sprintf("; %d of %d sends more than %v late with a connection free, in bursts that do not distort the percentiles", o.GeneratorLate, requests, o.LateAfter)
+	}
 }
 
 // Series is a time series of a run's traffic.
@@ -481,17 +539,20 @@ func (e *engine) report(started, finished time.Time, partial bool) *Report {
 			o.Intended, o.Achieved = m.intended, m.achieved
 		}
 		o.Dropped = max(0, o.Intended-o.Dispatched)
-		var lags []*hdrhistogram.Histogram
+		var lags, gen []*hdrhistogram.Histogram
 		for _, sh := range e.shards {
-			lags = append(lags, sh.sendLag)
+			lags, gen = append(lags, sh.sendLag), append(gen, sh.genLag)
 		}
-		o.SendLag = summarize(merged(lags))
+		o.SendLag, o.GeneratorLag = summarize(merged(lags)), summarize(merged(gen))
 		o.Late, o.GeneratorLate = tot.late, tot.genLate
-		o.Saturated = tot.requests > 0 && float64(tot.genLate) > 0.01*float64(tot.requests)
+		o.Behind = e.pacer.behind
+		judgeSaturation(o, r.Total.Latency, tot.requests)
 		r.Open = o
-		if o.Saturated {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("generator saturated: %d of %d requests (%.1f%%) were sent more than %v late although a connection was free; latencies include the generator's own delay (send lag p99 %v)",
-				o.GeneratorLate, tot.requests, 100*float64(o.GeneratorLate)/float64(tot.requests), o.LateAfter, o.SendLag.P99))
+		switch {
+		case o.Saturated:
+			r.Warnings = append(r.Warnings, "generator "+o.Saturation)
+		case o.GeneratorLate > 0:
+			r.Warnings = append(r.Warnings, "generator late in bursts, not failed: "+o.Saturation)
 		}
 		if o.Waited > 0 {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%d requests became due while all %d connections were busy; their latency includes the wait (raise load.concurrency if the target should absorb more in flight)", o.Waited, e.load.Concurrency))

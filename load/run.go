@@ -278,6 +278,7 @@ type engine struct {
 
 type pacerStats struct {
 	dispatched, waited int64
+	behind             time.Duration // longest stretch behind schedule
 }
 
 func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) {
@@ -425,7 +426,7 @@ func newEngine(ctx context.Context, s *Scenario, opts Options) (*engine, error) 
 			sh.eps = append(sh.eps, newEpStats(open, e.keep()))
 		}
 		if open {
-			sh.sendLag = newCoarse()
+			sh.sendLag, sh.genLag = newCoarse(), newCoarse()
 		}
 		e.shards = append(e.shards, sh)
 	}
@@ -769,7 +770,7 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 	stopAbort := context.AfterFunc(e.abort, e.stop)
 	defer stopAbort()
 	var durTimer *time.Timer
-	if e.load.Duration > 0 {
+	if e.load.Duration > 0 && e.load.Model != ModelOpen {
 		durTimer = time.AfterFunc(time.Until(e.start.Add(e.load.Duration)), e.stop)
 		defer durTimer.Stop()
 	}
@@ -825,17 +826,29 @@ func (e *engine) run(ctx context.Context) (*Report, error) {
 
 // pace is the open model's arrival process: it hands each request to a
 // free worker at its intended time, never earlier; requests due while
-// every worker is busy wait, keeping their intended time.
+// every worker is busy wait, keeping their intended time. See the package
+// doc ("The pacer") for its design and cost.
+//
+// Every request due before the end of the run is dispatched, however late
+// the pacer itself wakes: the end of a duration-bounded open run is the
+// pacer's to declare (no duration timer races its last requests). Past the
+// end, requests still waiting for a connection wait at most one request
+// timeout (the longest a connection stays busy); the rest are dropped.
 func (e *engine) pace() {
 	defer close(e.tokens)
+	defer e.stop()
 	defer e.recoverWorker()
 	sched := newSchedule(e.load)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// Note: timers cost tens of microseconds; a request due sooner than
-	// spin is awaited by yielding instead, so it is never sent early.
-	const spin = 50 * time.Microsecond
-	var busyUntil time.Time
+	// Note: the runtime's timers are late by up to a millisecond or two
+	// (epoll_pwait has millisecond resolution); the pacer sleeps on one
+	// until coarse before the due time, then on a precise clock.
+	const coarse = 2 * time.Millisecond
+	// A request due sooner than batchBelow (rates above some 4,000 req/s)
+	// is awaited on the runtime timer.
+	const batchBelow = 250 * time.Microsecond
+	var busyUntil, behindFrom time.Time
 	// A shard sends the schedule's requests of its residue class; those
 	// already due when a late shard starts queued behind its start, not
 	// behind a slow generator.
@@ -844,29 +857,55 @@ func (e *engine) pace() {
 		first, step = int64(e.shard.Index), int64(e.shard.Count)
 	}
 	startedAt := e.start.Add(e.late)
+	var end time.Time
+	if e.load.Duration > 0 {
+		end = e.start.Add(e.load.Duration)
+		if e.late >= e.load.Duration {
+			return // started after the whole run: nothing to measure
+		}
+	}
 	for i := first; ; i += step {
 		if e.stopped.Load() {
-			return
+			return // cancelled or a worker panicked
 		}
 		if e.load.Requests > 0 && i >= e.load.Requests {
-			e.stop()
 			return
 		}
 		off := sched.at(i)
 		if e.load.Duration > 0 && off >= e.load.Duration {
+			// The sending window is the whole duration.
+			if d := time.Until(end); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-e.stopCh:
+				}
+			}
 			return
 		}
 		at := e.start.Add(off)
-		if d := time.Until(at); d > spin {
+		switch d := time.Until(at); {
+		case d > coarse:
+			timer.Reset(d - coarse)
+			select {
+			case <-timer.C:
+			case <-e.stopCh:
+				return
+			}
+			preciseSleep(at)
+		case d > batchBelow:
+			preciseSleep(at)
+		case d > 0:
+			// Note: at high rates a precise wake-up per request costs
+			// more than the request; the runtime timer wakes within the
+			// scheduler's next round and the pacer then hands out every
+			// request due by then.
 			timer.Reset(d)
 			select {
 			case <-timer.C:
 			case <-e.stopCh:
 				return
 			}
-		}
-		for time.Now().Before(at) {
-			runtime.Gosched()
 		}
 		// A request that became due while the pacer was still handing out
 		// requests that had waited for a connection waited too: it queued
@@ -876,18 +915,45 @@ func (e *engine) pace() {
 		case e.tokens <- tok:
 		default:
 			tok.waited = true
-			select {
-			case e.tokens <- tok:
-			case <-e.stopCh:
+			if !e.handOff(tok, end) {
 				return
 			}
 		}
+		now := time.Now()
 		if tok.waited {
 			e.pacer.waited++
-			busyUntil = time.Now()
+			busyUntil = now
+		} else if now.Sub(at) > e.opts.LateAfter {
+			// Behind schedule with a connection free: the generator's
+			// own delay, measured over the schedule it fell behind.
+			if behindFrom.IsZero() {
+				behindFrom = at
+			}
+			e.pacer.behind = max(e.pacer.behind, at.Sub(behindFrom))
+		} else {
+			behindFrom = time.Time{}
 		}
 		e.pacer.dispatched++
 	}
+}
+
+// handOff waits for a free worker to take tok. Past end (when not zero)
+// it waits at most one request timeout after end; it returns false when
+// tok was not taken.
+func (e *engine) handOff(tok token, end time.Time) bool {
+	var giveUp <-chan time.Time
+	if !end.IsZero() {
+		t := time.NewTimer(time.Until(end.Add(e.cfg.timeout)))
+		defer t.Stop()
+		giveUp = t.C
+	}
+	select {
+	case e.tokens <- tok:
+		return true
+	case <-e.stopCh:
+	case <-giveUp:
+	}
+	return false
 }
 
 // worker is one virtual user (closed) or connection (open).
@@ -954,7 +1020,8 @@ func (w *worker) one(tok token, open bool) {
 		o.service = w.a.end.Sub(w.a.start)
 		o.sendLag = first.Sub(tok.at)
 		o.late = o.sendLag > e.opts.LateAfter
-		o.genLate = o.late && !tok.waited
+		o.free = !tok.waited
+		o.genLate = o.late && o.free
 	} else {
 		o.latency = w.a.end.Sub(first)
 	}

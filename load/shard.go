@@ -189,6 +189,12 @@ type ShardOpen struct {
 	// End is the sending window's end from the start.
 	End     time.Duration `json:"end_ns"`
 	SendLag string        `json:"send_lag"`
+	// GeneratorLag is the send lag of the requests sent with a connection
+	// free ([OpenReport].GeneratorLag).
+	GeneratorLag string `json:"generator_lag,omitempty"`
+	// Behind is the shard's longest stretch behind its schedule
+	// ([OpenReport].Behind); a merge takes the longest.
+	Behind time.Duration `json:"behind_longest_ns,omitempty"`
 }
 
 // keep reports whether the run keeps the lossless data of a shard result.
@@ -385,11 +391,12 @@ func (e *engine) shardResult(rep *Report, scenario []byte) *ShardResult {
 		sr.Setup = append(sr.Setup, exportEndpoint(e.steps[i].name, []*epStats{st}, st.latency))
 	}
 	if o := rep.Open; o != nil {
-		var lags []*hdrhistogram.Histogram
+		var lags, gen []*hdrhistogram.Histogram
 		for _, sh := range e.shards {
-			lags = append(lags, sh.sendLag)
+			lags, gen = append(lags, sh.sendLag), append(gen, sh.genLag)
 		}
-		sr.Open = &ShardOpen{Intended: o.Intended, Dispatched: o.Dispatched, Waited: o.Waited, Achieved: o.Achieved, End: e.sendEnd(), SendLag: encodeOrEmpty(merged(lags))}
+		sr.Open = &ShardOpen{Intended: o.Intended, Dispatched: o.Dispatched, Waited: o.Waited, Achieved: o.Achieved, End: e.sendEnd(),
+			SendLag: encodeOrEmpty(merged(lags)), GeneratorLag: encodeOrEmpty(merged(gen)), Behind: o.Behind}
 	}
 	return sr
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,4 +313,66 @@ func FuzzReadAndMergeShard(f *testing.F) {
 			t.Fatal("no report and no error")
 		}
 	})
+}
+
+// A merge judges saturation by the single run's rule on the merged data:
+// the longest stretch behind schedule of any shard, and the merged send
+// lag against the merged latency percentiles.
+func TestMergeJudgesSaturationByTheRunsRule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	reps, _, _ := runShards(t, scenario(srv.URL, ep("a", "/a")), Options{Load: Load{Model: ModelOpen, Rate: 400, Requests: 80, Concurrency: 4}}, 2)
+	srs := shardResults(reps)
+	rep, err := MergeShards(srs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Saturation == "" {
+		t.Fatalf("merged report does not say why its generator verdict is what it is: %+v", rep.Open)
+	}
+	want := rep.Open
+	got := *rep.Open
+	judgeSaturation(&got, rep.Total.Latency, rep.Total.Requests)
+	if got.Saturated != want.Saturated || got.Saturation != want.Saturation {
+		t.Errorf("merged verdict %q, the rule on the merged figures gives %q", want.Saturation, got.Saturation)
+	}
+
+	srs[1].Open.Behind = SustainedBehind
+	rep, err = MergeShards(srs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Behind != SustainedBehind || !rep.Open.Saturated || !strings.Contains(rep.Open.Saturation, "fell behind its schedule") || rep.Verdict().Pass {
+		t.Errorf("a shard behind its schedule for %v: merged %+v", SustainedBehind, rep.Open)
+	}
+}
+
+func TestStartAfterTheWholeRunSendsNothing(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{
+		Load: Load{Model: ModelOpen, Rate: 100, Duration: time.Second, Concurrency: 2}, StartAt: time.Now().Add(-2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open.Dispatched != 0 || hits.Load() != 0 {
+		t.Errorf("a start 2s after the shared start of a 1s run sent %d requests (%d reached the target)", rep.Open.Dispatched, hits.Load())
+	}
+}
+
+// A request due before the end is sent however late the pacer wakes: a
+// start 9.5s into a 10s run finds 95 of its 100 requests due and sends
+// them all, and the last five on time.
+func TestRequestsDueBeforeTheEndAreSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), scenario(srv.URL, ep("a", "/a")), Options{
+		Load: Load{Model: ModelOpen, Rate: 10, Duration: 10 * time.Second, Concurrency: 2}, StartAt: time.Now().Add(-9500 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := rep.Open; o.Intended != 100 || o.Dispatched != 100 || o.Dropped != 0 || rep.Total.Requests != 100 {
+		t.Errorf("intended %d dispatched %d dropped %d completed %d, want 100 sent", o.Intended, o.Dispatched, o.Dropped, rep.Total.Requests)
+	}
 }

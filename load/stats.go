@@ -253,6 +253,7 @@ type shard struct {
 	mu      sync.Mutex
 	eps     []*epStats
 	sendLag *hdrhistogram.Histogram // open model: actual send − intended
+	genLag  *hdrhistogram.Histogram // open model: send lag of requests sent with a connection free
 }
 
 // outcome is what a worker records for one logical request.
@@ -262,6 +263,7 @@ type outcome struct {
 	sendLag          time.Duration
 	open             bool
 	late, genLate    bool
+	free             bool // open model: a connection was free when the request became due
 	a                *attempt
 	reauth           bool
 }
@@ -285,6 +287,9 @@ func (sh *shard) add(ep int, o *outcome, expect *statusSet) {
 	}
 	if o.open {
 		record(sh.sendLag, o.sendLag)
+		if o.free {
+			record(sh.genLag, o.sendLag)
+		}
 		if o.late {
 			s.late++
 		}

@@ -30,7 +30,10 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		fmt.Fprintln(ew, "latency is measured from the intended send time; svc p99 is the service time from the actual send")
 	}
 	if r.Open != nil && r.Open.Saturated {
-		fmt.Fprintln(ew, "GENERATOR SATURATED: the generator fell behind its schedule; the latencies below include its own delay and do not describe the target")
+		fmt.Fprintln(ew, "GENERATOR SATURATED: the latencies below include the generator's own delay and do not describe the target; "+r.Open.Saturation)
+	} else if r.Open != nil && r.Open.Saturation != "" && r.Open.GeneratorLate == 0 {
+		// With late sends the reason is a warning below instead.
+		fmt.Fprintln(ew, "generator "+r.Open.Saturation)
 	}
 	fmt.Fprintln(ew)
 

@@ -91,10 +91,9 @@ func (r *Report) Verdict() Verdict {
 		add(c)
 	}
 	if r.Open != nil {
-		c := Check{Metric: "generator", Value: 0, Limit: 0, Op: "<=", Pass: !r.Open.Saturated, Message: "generator kept the intended rate"}
+		c := Check{Metric: "generator", Value: 0, Limit: 0, Op: "<=", Pass: !r.Open.Saturated, Message: "generator " + r.Open.Saturation}
 		if r.Open.Saturated {
 			c.Value = 1
-			c.Message = fmt.Sprintf("generator saturated: %d requests sent more than %v late with a connection free; latency percentiles include the generator's delay", r.Open.GeneratorLate, r.Open.LateAfter)
 		}
 		add(c)
 	}
