@@ -136,6 +136,17 @@ func suite(o Options) []bench.Spec {
 	scale := extraWork()
 	for i := range bs {
 		bs[i].Category = Category
+		// Every round starts from a collected heap, so the GC work
+		// inside it depends on the round, not on the garbage that the
+		// benchmark before it (or another process's history) left.
+		setup := bs[i].Setup
+		bs[i].Setup = func(ctx context.Context) (func(), error) {
+			runtime.GC()
+			if setup != nil {
+				return setup(ctx)
+			}
+			return func() {}, nil
+		}
 		if fn := bs[i].N; fn != nil && scale > 0 {
 			bs[i].N = func(ctx context.Context, n int) error {
 				// One call with the extra operations, so per-call
