@@ -324,3 +324,15 @@ func CheckUnit(unit string) error {
 	}
 	return nil
 }
+
+// ListNames renders benchmark names for a one-line message: at most five,
+// then "and N more"; "no benchmarks" when there are none.
+func ListNames(names []string) string {
+	if len(names) == 0 {
+		return "no benchmarks"
+	}
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(", and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}

@@ -289,18 +289,11 @@ func checkMatched(plan *Plan, base, head *side, ref string) error {
 }
 
 func seriesNames(s *side) string {
-	if len(s.order) == 0 {
-		return "none"
-	}
-	var out []string
+	names := make([]string, len(s.order))
 	for i, sr := range s.order {
-		if i == 5 {
-			out = append(out, fmt.Sprintf("and %d more", len(s.order)-5))
-			break
-		}
-		out = append(out, sr.name)
+		names[i] = sr.name
 	}
-	return strings.Join(out, ", ")
+	return results.ListNames(names)
 }
 
 // listFlags are the build flags that change which packages and files go

@@ -354,7 +354,7 @@ func TestNothingInCommon(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "fresh", "fresh_test.go"), "package fresh\n\nimport \"testing\"\n\nfunc BenchmarkFresh(b *testing.B) {\n\tfor b.Loop() {\n\t}\n}\n")
 	_, err := ab.Run(context.Background(), ab.Config{Ref: "HEAD", Dir: filepath.Join(dir, "fresh"), Rounds: 2, OutputDir: t.TempDir(),
 		GoTest: []string{"-bench", ".", "-benchtime", "10ms"}})
-	if !errors.Is(err, ab.ErrInput) || !strings.Contains(err.Error(), "no benchmark in common: HEAD has none; the working tree has Fresh") {
+	if !errors.Is(err, ab.ErrInput) || !strings.Contains(err.Error(), "no benchmark in common: HEAD has no benchmarks; the working tree has Fresh") {
 		t.Errorf("error %v, want no benchmark in common", err)
 	}
 }

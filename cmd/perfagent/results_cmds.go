@@ -174,18 +174,11 @@ func compareCommand() command {
 
 // names lists a run's benchmark names for messages (at most five).
 func names(res *results.Run) string {
-	if len(res.Benchmarks) == 0 {
-		return "no benchmarks"
-	}
-	var out []string
+	out := make([]string, len(res.Benchmarks))
 	for i, b := range res.Benchmarks {
-		if i == 5 {
-			out = append(out, fmt.Sprintf("and %d more", len(res.Benchmarks)-5))
-			break
-		}
-		out = append(out, b.Name)
+		out[i] = b.Name
 	}
-	return strings.Join(out, ", ")
+	return results.ListNames(out)
 }
 
 func reportCommand() command {
