@@ -7,7 +7,8 @@ import (
 )
 
 // machineMeter measures how much CPU the rest of the machine uses over a
-// run: the machine's busy time minus the process's own CPU time.
+// run: the machine's busy time minus the CPU time of the process and of
+// its finished children.
 type machineMeter struct {
 	ok         bool
 	wall       time.Time
@@ -16,7 +17,7 @@ type machineMeter struct {
 
 func startMachineMeter() machineMeter {
 	busy, ok1 := machineBusy()
-	self, ok2 := processCPU()
+	self, ok2 := processTreeCPU()
 	return machineMeter{ok: ok1 && ok2, wall: time.Now(), busy: busy, self: self}
 }
 
@@ -28,7 +29,7 @@ func (m machineMeter) load() *results.MachineLoad {
 		return nil
 	}
 	busy, ok1 := machineBusy()
-	self, ok2 := processCPU()
+	self, ok2 := processTreeCPU()
 	wall := time.Since(m.wall)
 	if !ok1 || !ok2 || wall < time.Second {
 		return nil

@@ -319,6 +319,22 @@ func (r *Runner) RunSuite(ctx context.Context, specs []Spec) ([]results.Benchmar
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("bench: not started: %w", err)
 	}
+	states, errs := r.runStates(ctx, specs)
+	out := make([]results.Benchmark, 0, len(states))
+	for _, st := range states {
+		res, err := st.finish()
+		out = append(out, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// runStates validates specs, measures them with their rounds interleaved
+// and returns their states (with ctx's error recorded in those it cut
+// short) and the specs' validation errors.
+func (r *Runner) runStates(ctx context.Context, specs []Spec) ([]*state, []error) {
 	var errs []error
 	states := make([]*state, 0, len(specs))
 	for _, sp := range specs {
@@ -341,18 +357,12 @@ func (r *Runner) RunSuite(ctx context.Context, specs []Spec) ([]results.Benchmar
 			}
 		}
 	}
-	out := make([]results.Benchmark, 0, len(states))
 	for _, st := range states {
 		if ctx.Err() != nil && st.err == nil && len(st.rounds) < st.o.Rounds {
 			st.err = ctx.Err()
 		}
-		res, err := st.finish()
-		out = append(out, res)
-		if err != nil {
-			errs = append(errs, err)
-		}
 	}
-	return out, errors.Join(errs...)
+	return states, errs
 }
 
 // Add appends a result measured elsewhere (an HTTP benchmark from package

@@ -211,7 +211,9 @@ func Run(ctx context.Context, r *bench.Runner, o Options) error {
 	}
 	o = o.withDefaults()
 	r.SetQuick(o.Quick)
-	r.SetParameters(o.Parameters())
+	params := o.Parameters()
+	params[ParamIsolation] = "none"
+	r.SetParameters(params)
 	var specs []bench.Spec
 	for _, b := range suite(o) {
 		if o.Filter == nil || o.Filter(b.Name) {
@@ -219,13 +221,7 @@ func Run(ctx context.Context, r *bench.Runner, o Options) error {
 		}
 	}
 	res, err := r.RunSuite(ctx, specs)
-	for _, b := range res {
-		if b.Name == "sched/latency/idle" && b.PerOp != nil {
-			if merr := r.AddMetrics(b.Name, results.Metric{Unit: results.UnitSchedLagP99, Value: b.PerOp.P99}); merr != nil {
-				err = errors.Join(err, merr)
-			}
-		}
-	}
+	err = errors.Join(err, addSchedLag(r, res))
 	if err != nil {
 		return fmt.Errorf("system: %w", err)
 	}

@@ -3,7 +3,10 @@ package system_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +19,25 @@ import (
 	"github.com/perfagent/perfagent/results"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// roundEnv makes this test binary act as a round process of
+// [system.RunIsolated] ("1"), or as a broken one ("garbage").
+const roundEnv = "PERFAGENT_TEST_SYSTEM_ROUND"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(roundEnv) {
+	case "1":
+		if err := system.RunRound(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	case "garbage":
+		fmt.Println("not json")
+		fmt.Fprintln(os.Stderr, "child: something went wrong")
+		os.Exit(2)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func metric(b results.Benchmark, unit string) (float64, bool) {
 	for _, m := range b.Metrics {
@@ -147,5 +168,70 @@ func TestInterruptDuringBenchmark(t *testing.T) {
 	res := r.Results()
 	if !res.Partial || len(res.Benchmarks) != 1 || !strings.HasPrefix(res.Benchmarks[0].Error, "interrupted") || res.Benchmarks[0].Stats.N == 0 {
 		t.Errorf("partial %v benchmarks %+v", res.Partial, res.Benchmarks)
+	}
+}
+
+// roundProcess starts this test binary as a round process in mode.
+func roundProcess(mode string) system.Command {
+	return func(ctx context.Context) (*exec.Cmd, error) {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), roundEnv+"="+mode, bench.EnvRounds+"=7")
+		return cmd, nil
+	}
+}
+
+// TestRunIsolated runs the quick suite with every round in a new process
+// (this test binary) and checks that the merged results are those of the
+// in-process suite: every benchmark, one sample per round process, the
+// per-operation distributions and the scheduler-lag metric.
+func TestRunIsolated(t *testing.T) {
+	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()), bench.WithSuite("system"))
+	o := system.Options{Quick: true, Duration: 90 * time.Millisecond, Rounds: 3,
+		Filter: func(n string) bool { return n != "gc/live-heap-4MiB" }}
+	if err := system.RunIsolated(context.Background(), r, o, roundProcess("1")); err != nil {
+		t.Fatal(err)
+	}
+	res := r.Results()
+	if got, want := len(res.Benchmarks), len(system.Names(o)); got != want || !res.Quick || res.Partial {
+		t.Fatalf("%d benchmarks (want %d), quick %v partial %v", got, want, res.Quick, res.Partial)
+	}
+	if res.Parameters[system.ParamIsolation] != "process" || res.Parameters["system.rounds"] != "3" {
+		t.Errorf("parameters %v", res.Parameters)
+	}
+	for _, b := range res.Benchmarks {
+		// Three rounds although the children's environment asks for 7: a
+		// round process measures one round.
+		if b.Error != "" || len(b.Samples) != 3 || b.Stats.N != 3 || b.Iterations <= 0 {
+			t.Errorf("%s: error %q samples %v iterations %d", b.Name, b.Error, b.Samples, b.Iterations)
+		}
+		if strings.HasPrefix(b.Name, "sched/") && (b.PerOp == nil || b.PerOp.N < 3) {
+			t.Errorf("%s: per-operation distribution %+v", b.Name, b.PerOp)
+		}
+	}
+	if _, ok := metric(res.Benchmarks[0], results.UnitSchedLagP99); !ok {
+		t.Error("sched/latency/idle has no scheduler-lag metric")
+	}
+}
+
+// TestRunIsolatedBrokenChild checks that a round process that prints
+// something else than its result fails the round with what it said.
+func TestRunIsolatedBrokenChild(t *testing.T) {
+	r := bench.NewRunner(bench.WithOutputDir(t.TempDir()))
+	o := system.Options{Quick: true, Rounds: 2, Filter: func(n string) bool { return n == "json/encode" }}
+	err := system.RunIsolated(context.Background(), r, o, roundProcess("garbage"))
+	if err == nil || !strings.Contains(err.Error(), "unreadable result") || !strings.Contains(err.Error(), "child: something went wrong") {
+		t.Fatalf("error %v", err)
+	}
+	b := r.Results().Benchmarks
+	if len(b) != 1 || b[0].Error == "" {
+		t.Fatalf("results %+v", b)
+	}
+}
+
+func TestRunRoundRejectsBadRequest(t *testing.T) {
+	var out strings.Builder
+	err := system.RunRound(context.Background(), strings.NewReader(`{"schema":"perfagent.system-round-request/v9"}`), &out)
+	if err == nil || !strings.Contains(err.Error(), "v9") || out.Len() != 0 {
+		t.Fatalf("err %v, out %q", err, out.String())
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,6 +26,9 @@ import (
 // benchOptions are the flags every suite may use.
 type benchOptions struct {
 	quick  bool
+	// inProcess measures the system suite's rounds in this process
+	// instead of one process per round.
+	inProcess bool
 	filter *regexp.Regexp
 	api    apiOptions
 	memory memoryOptions
@@ -71,6 +76,7 @@ func benchCommand() command {
 		var o benchOptions
 		quickDefault, _ := strconv.ParseBool(e.getenv("PERFAGENT_QUICK"))
 		fs.BoolVar(&o.quick, "quick", quickDefault, "shorter benchmarks, seconds in all (env PERFAGENT_QUICK=1): a smoke test")
+		fs.BoolVar(&o.inProcess, "in-process", false, "measure the system suite's rounds in this process, not one process per round (faster, but two runs then differ by more than their rounds show, so compare may flag an unchanged build)")
 		runRe := fs.String("run", "", "run only benchmarks whose name matches this regular expression")
 		alpha := fs.Float64("alpha", bench.DefaultAlpha, "family-wise error rate of the baseline comparison (Holm-adjusted over the gated rows)")
 		threshold := fs.Float64("threshold", bench.DefaultThreshold, "relative worsening (0.05 = 5%) that fails the baseline comparison")
@@ -348,7 +354,12 @@ func runSystemSuite(ctx context.Context, e *env, r *bench.Runner, o *benchOption
 	if o.filter != nil {
 		so.Filter = o.filter.MatchString
 	}
-	err := system.Run(ctx, r, so)
+	var err error
+	if o.inProcess {
+		err = system.Run(ctx, r, so)
+	} else {
+		err = system.RunIsolated(ctx, r, so, systemRoundProcess)
+	}
 	if o.cold.enabled {
 		if cerr := measureColdStart(ctx, e, r, &o.cold); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -359,3 +370,33 @@ func runSystemSuite(ctx context.Context, e *env, r *bench.Runner, o *benchOption
 
 // timeNow is time.Now, named so commands read clearly.
 func timeNow() time.Time { return time.Now() }
+
+// systemRoundCommand is the hidden command a system-suite round process
+// runs (see [system.RunIsolated]).
+const systemRoundCommand = "internal-system-round"
+
+// systemRoundProcess starts this binary as one round process of the system
+// suite; an interrupt reaches it as SIGINT, so it ends its round cleanly.
+func systemRoundProcess(ctx context.Context) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding perfagent's own binary for the round processes: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, self, systemRoundCommand)
+	// Tells a test binary standing in for perfagent to run the command
+	// rather than its tests; perfagent itself ignores it.
+	cmd.Env = append(os.Environ(), selfExecEnv+"=1")
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd, nil
+}
+
+// systemRound runs one round process of the system suite: the request on
+// standard input, the result on standard output.
+func systemRound(e *env) int {
+	if err := system.RunRound(e.ctx, os.Stdin, e.stdout); err != nil {
+		fmt.Fprintln(e.stderr, "perfagent:", err)
+		return exitRunError
+	}
+	return exitOK
+}

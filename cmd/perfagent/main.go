@@ -84,6 +84,9 @@ func runEnv(e *env, args []string) int {
 		}
 		return exitOK
 	}
+	if args[0] == systemRoundCommand {
+		return systemRound(e)
+	}
 	c, ok := findCommand(args[0])
 	if !ok {
 		fmt.Fprintf(e.stderr, "perfagent: unknown command %q (run 'perfagent help' for the list)\n", args[0])
