@@ -25,14 +25,14 @@ import (
 
 // benchOptions are the flags every suite may use.
 type benchOptions struct {
-	quick  bool
+	quick bool
 	// inProcess measures the system suite's rounds in this process
 	// instead of one process per round.
 	inProcess bool
-	filter *regexp.Regexp
-	api    apiOptions
-	memory memoryOptions
-	cold   coldStartOptions
+	filter    *regexp.Regexp
+	api       apiOptions
+	memory    memoryOptions
+	cold      coldStartOptions
 }
 
 // benchSuite is one suite of `perfagent bench`.
