@@ -200,7 +200,13 @@ func TestParseName(t *testing.T) {
 	if !ok || kind != "memory-chart" || !at.Equal(t0) {
 		t.Errorf("got %q %v %v", kind, at, ok)
 	}
-	for _, bad := range []string{"heap.pb.gz", "heap-20260304T050607Z.pb.gz", "-20260304T050607.890Z.json", "heap-20261304T050607.890Z.json", "x-20260304T050607.890Z.txt"} {
+	// Second-resolution names of earlier versions (perfagent monitor's).
+	for _, old := range []string{"metrics-history-20260304T050607Z.json", "report-20260304T050607Z_0002.md"} {
+		if _, at, ok := ParseName(old); !ok || !at.Equal(t0.Truncate(time.Second)) {
+			t.Errorf("%q: %v %v", old, at, ok)
+		}
+	}
+	for _, bad := range []string{"heap.pb.gz", "heap-20260304T050607Z_2.pb.gz", "heap-20260304T050607,890Z.pb.gz", "-20260304T050607.890Z.json", "heap-20261304T050607.890Z.json", "x-20260304T050607.890Z.txt"} {
 		if _, _, ok := ParseName(bad); ok {
 			t.Errorf("%q parsed as a store name", bad)
 		}
