@@ -13,7 +13,7 @@ func FuzzReadHistoryFile(f *testing.F) {
 	var buf bytes.Buffer
 	NewHistoryFile([]Snapshot{snapAt(1), snapAt(2)}, 3).Write(&buf)
 	f.Add(buf.Bytes())
-	f.Add([]byte(`{"schema":"perfagent.history/v1","snapshots":null}`))
+	f.Add([]byte(`{"schema":"perfagent.metrics-history/v1","snapshots":null}`))
 	f.Add([]byte(`{"schema":"perfagent.history/v1","snapshots":[{"time":"2026-01-01T00:00:02Z","goroutines":{"total":-1}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := ReadHistoryFile(bytes.NewReader(data), "fuzz.json")
