@@ -22,7 +22,7 @@ const (
 
 // TimeLayout is the layout of the timestamp in file names: perfagent's one
 // file-name layout (UTC, millisecond resolution, fixed width), so names of
-// one kind sort lexically in time order. It is [results.TimestampLayout].
+// one kind sort lexically in time order; results.TimestampLayout is the same.
 const TimeLayout = outfile.Layout
 
 // Errors of [Store.WriteFile].
