@@ -181,6 +181,13 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 	if !slices.Contains(storeExts, ext) {
 		return "", fmt.Errorf("snapshot: invalid file extension %q (want one of %s)", ext, strings.Join(storeExts, ", "))
 	}
+	return s.write(kind, data, func() (string, error) { return s.place(kind, ext, at, data) })
+}
+
+// write runs place, which writes data and returns the file's path, with the
+// store locked and the quotas checked before and enforced after (keeping
+// the new file); what names the file in errors.
+func (s *Store) write(what string, data []byte, place func() (string, error)) (path string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
@@ -190,12 +197,12 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 		}
 	}()
 	if s.opts.MaxBytes > 0 && int64(len(data)) > s.opts.MaxBytes {
-		return "", fmt.Errorf("%w: %s of %d bytes, quota %d bytes", ErrTooLarge, kind, len(data), s.opts.MaxBytes)
+		return "", fmt.Errorf("%w: %s of %d bytes, quota %d bytes", ErrTooLarge, what, len(data), s.opts.MaxBytes)
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", fmt.Errorf("snapshot: create directory: %w", err)
 	}
-	path, err = s.place(kind, ext, at, data)
+	path, err = place()
 	if err != nil {
 		return "", err
 	}
@@ -237,7 +244,7 @@ func (s *Store) place(kind, ext string, at time.Time, data []byte) (string, erro
 // enforces the quotas as [Store.WriteFile] does, keeping path. It is for a
 // file that grows during a run (a monitor's history rewritten at each
 // checkpoint); a missing file is created.
-func (s *Store) Replace(path string, data []byte) (err error) {
+func (s *Store) Replace(path string, data []byte) error {
 	if s == nil {
 		return ErrDisabled
 	}
@@ -247,26 +254,13 @@ func (s *Store) Replace(path string, data []byte) (err error) {
 	if _, _, ok := ParseName(filepath.Base(path)); !ok {
 		return fmt.Errorf("snapshot: replace %s: not a store file name", path)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer func() {
-		if err != nil {
-			s.stats.WriteErrors++
-			s.stats.LastError = err.Error()
+	_, err := s.write(filepath.Base(path), data, func() (string, error) {
+		if err := outfile.Replace(path, outfile.Bytes(data)); err != nil {
+			return "", fmt.Errorf("snapshot: replace %s: %w", path, err)
 		}
-	}()
-	if s.opts.MaxBytes > 0 && int64(len(data)) > s.opts.MaxBytes {
-		return fmt.Errorf("%w: %s of %d bytes, quota %d bytes", ErrTooLarge, filepath.Base(path), len(data), s.opts.MaxBytes)
-	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("snapshot: create directory: %w", err)
-	}
-	if err := outfile.Replace(path, outfile.Bytes(data)); err != nil {
-		return fmt.Errorf("snapshot: replace %s: %w", path, err)
-	}
-	s.stats.Written++
-	s.enforce(path)
-	return nil
+		return path, nil
+	})
+	return err
 }
 
 // FreeTime returns the first time at or after at (in millisecond steps)

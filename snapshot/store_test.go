@@ -212,3 +212,46 @@ func TestParseName(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreReplaceAndFreeTimeOf checks rewriting one of the store's files in
+// place under the quotas, and a stamp free for files of several kinds.
+func TestStoreReplaceAndFreeTimeOf(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, StoreOptions{MaxFiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteFile("report", ".md", t0, []byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	at := s.FreeTimeOf(t0, Name{Kind: "metrics-history", Ext: ".json"}, Name{Kind: "report", Ext: ".md"})
+	if !at.Equal(t0.Add(time.Millisecond)) {
+		t.Errorf("FreeTimeOf = %v, want a millisecond after the report's", at)
+	}
+	p, err := s.WriteFile("metrics-history", ".json", at, []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(p, []byte("22")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "22" {
+		t.Errorf("replaced file holds %q", b)
+	}
+	// A third file: the oldest (the report) goes, the replaced one stays.
+	if _, err := s.WriteFile("leak", ".json", t0.Add(time.Second), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(p, []byte("333")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := s.Files()
+	if len(files) != 2 || files[0].Path != p {
+		t.Errorf("files %+v", files)
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "metrics-history-20260304T050607.890Z.json"), filepath.Join(dir, "notes.txt")} {
+		if err := s.Replace(bad, nil); err == nil {
+			t.Errorf("Replace(%s) succeeded", bad)
+		}
+	}
+}
