@@ -362,22 +362,23 @@ func TestSaveResultsAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Base(s1.JSON) != "benchmark-20260301T120000Z.json" || filepath.Base(s1.Benchfmt) != "benchmark-20260301T120000Z.txt" {
+	stamp := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(s1.JSON), "benchmark-"), ".json")
+	if _, ok := results.ParseTimestamp(stamp); !ok || !strings.HasPrefix(stamp, "20260301T120000.") || filepath.Base(s1.Benchfmt) != "benchmark-"+stamp+".txt" {
 		t.Errorf("saved %+v", s1)
 	}
-	// A second runner in the same second must not overwrite the first.
+	// A second runner in the same millisecond must not overwrite the first.
 	r2 := bench.NewRunner(bench.WithClock(clk.now), bench.WithOutputDir(dir))
 	s2, err := r2.SaveResults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Base(s2.JSON) != "benchmark-20260301T120000Z_0002.json" {
+	if s2.JSON == s1.JSON || !strings.HasPrefix(filepath.Base(s2.JSON), "benchmark-20260301T120000.") {
 		t.Errorf("second save %s", s2.JSON)
 	}
 	names := []string{filepath.Base(s2.JSON), filepath.Base(s1.JSON)}
 	slices.Sort(names)
 	if names[0] != filepath.Base(s1.JSON) {
-		t.Errorf("suffixed name sorts before the first: %v", names)
+		t.Errorf("later name sorts before the first: %v", names)
 	}
 	// The first runner rewrites its own files.
 	if _, err := r1.Run(context.Background(), "b", "", costly(clk, &calls), bench.Options{MeasurementRuns: 5, MinDuration: -1}); err != nil {
@@ -404,7 +405,7 @@ func TestSaveResultsAndReport(t *testing.T) {
 
 	// Report: same timestamp as the results, no baseline yet.
 	path, err := r1.GenerateReport()
-	if err != nil || filepath.Base(path) != "report-20260301T120000Z.html" {
+	if err != nil || filepath.Base(path) != "report-"+stamp+".html" {
 		t.Fatalf("report %s %v", path, err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "benchmarks=2 comparison=false" {

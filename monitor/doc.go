@@ -1,7 +1,8 @@
 // Package monitor is perfagent's continuous monitor: it samples a running
 // target at an interval, keeps a bounded history, watches thresholds, asks
 // an agent for heap profiles when one is breached, and writes the history
-// as JSON and a Markdown report with charts. `perfagent monitor` is its
+// as JSON (the metrics-history schema the agent writes too) and a Markdown
+// report with charts. `perfagent monitor` is its
 // command line.
 //
 // # Targets
@@ -50,8 +51,22 @@
 //		Thresholds: []monitor.Threshold{{Series: monitor.RSS, Max: 512 << 20}},
 //	})
 //	if h == nil { ... }              // the target was down at the start
-//	files, _ := monitor.CreateFiles("perf/monitoring", h.StartedAt, h)
+//	store, _ := snapshot.OpenStore("perf/monitoring", snapshot.StoreOptions{})
+//	files, _ := monitor.CreateFiles(store, h.StartedAt, h)
 //	files.WriteReport(h, monitor.ReportOptions{})
+//	files.Release()
+//
+// [RunSession] does all of this, rewriting the history at checkpoints.
+//
+// # Files
+//
+// The history is a document of perfagent's one metrics-history schema
+// (snapshot.HistorySchema, "perfagent.metrics-history/v1"), the one the
+// agent writes into the same monitoring/ directory: snapshot.ReadHistoryFile
+// reads both, and [ReadHistory] also reads the monitor's files of earlier
+// versions. Files are written through a snapshot.Store, so they share the
+// directory's byte and file-count quota with the agent's (oldest first out)
+// and a long or repeated run never fills the disk.
 //
 // # System budgets
 //

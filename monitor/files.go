@@ -1,22 +1,34 @@
 package monitor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/internal/outfile"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
-// Files names the files of one monitoring run in a directory (the output
-// root's monitoring/): metrics-history-<stem>.json, report-<stem>.md and the
-// report's charts report-<stem>-<series key>.svg. The stem is the run's
-// start in [results.TimestampLayout], with a _0002, _0003, ... suffix when
+// Files names the files of one monitoring run in a store's directory (the
+// output root's monitoring/): metrics-history-<ts>.json, report-<ts>.md and
+// the report's charts report-<series>-<ts>.svg (the series key with dashes:
+// report-rss-bytes-<ts>.svg). The stamp is the run's start in perfagent's
+// file-name layout ([snapshot.TimeLayout]), moved on by a millisecond when
 // another run took it.
+//
+// Every file is written through the store: atomically, and under the
+// directory's byte and file-count quota that the agent's files there share
+// (oldest first out), so a long or repeated `perfagent monitor` never fills
+// the disk. Files made by [CreateFiles] write; a Files value made by hand
+// only names.
 type Files struct {
 	Dir, Stem string
+
+	store *snapshot.Store
+	at    time.Time
 }
 
 // History is the path of the history file.
@@ -27,43 +39,81 @@ func (f Files) Report() string { return filepath.Join(f.Dir, "report-"+f.Stem+".
 
 // Chart is the path of the report's chart of series s.
 func (f Files) Chart(s Series) string {
-	return filepath.Join(f.Dir, "report-"+f.Stem+"-"+s.Key()+".svg")
+	return filepath.Join(f.Dir, chartKind(s)+"-"+f.Stem+".svg")
 }
 
-// CreateFiles picks the stem for a run that started at start and claims it
-// by writing h as the history file, with [results.WriteNewSet]: atomically
-// and without replacing anything, and only under a stem whose report name
-// is free too, so two monitors starting in the same second get different
-// stems. It creates dir.
-func CreateFiles(dir string, start time.Time, h *History) (Files, error) {
-	stem, _, err := results.WriteNewSet(dir, start, []results.FileSpec{
-		{Prefix: "metrics-history-", Ext: ".json", Write: h.WriteJSON},
-		{Prefix: "report-", Ext: ".md"}, // written at the end of the run
-	})
+// chartKind is the store kind of the chart of s: "report-rss-bytes".
+func chartKind(s Series) string { return "report-" + strings.ReplaceAll(s.Key(), "_", "-") }
+
+// errNoStore is returned by a Files value not made by CreateFiles.
+var errNoStore = errors.New("monitor: files not created by CreateFiles")
+
+// CreateFiles picks the stamp for a run that started at start and claims it
+// by writing h as the history file into store: atomically and without
+// replacing anything, and only at a stamp whose report name is free too, so
+// two monitors starting in the same millisecond get different stamps. The
+// history file is pinned in the store (kept from quota eviction) until
+// [Files.Release]. The store creates its directory.
+func CreateFiles(store *snapshot.Store, start time.Time, h *History) (Files, error) {
+	if store == nil {
+		return Files{}, fmt.Errorf("monitor: %w", snapshot.ErrDisabled)
+	}
+	var buf bytes.Buffer
+	if err := h.WriteJSON(&buf); err != nil {
+		return Files{}, fmt.Errorf("monitor: encode history: %w", err)
+	}
+	at := store.FreeTimeOf(start, snapshot.Name{Kind: "metrics-history", Ext: ".json"}, snapshot.Name{Kind: "report", Ext: ".md"})
+	path, err := store.WriteFile("metrics-history", ".json", at, buf.Bytes())
 	if err != nil {
 		return Files{}, fmt.Errorf("monitor: %w", err)
 	}
-	return Files{Dir: dir, Stem: stem}, nil
+	_, at, _ = snapshot.ParseName(filepath.Base(path)) // later when another writer took at meanwhile
+	store.Pin(path)
+	return Files{Dir: store.Dir(), Stem: outfile.Stamp(at), store: store, at: at}, nil
+}
+
+// Release lets the store's quota evict the history file again, once the run
+// is over.
+func (f Files) Release() {
+	if f.store != nil {
+		f.store.Unpin(f.History())
+	}
 }
 
 // WriteHistory replaces the history file with h, atomically.
 func (f Files) WriteHistory(h *History) error {
-	if err := results.WriteFileAtomic(f.History(), h.WriteJSON); err != nil {
+	if f.store == nil {
+		return errNoStore
+	}
+	var buf bytes.Buffer
+	if err := h.WriteJSON(&buf); err != nil {
+		return fmt.Errorf("monitor: encode history: %w", err)
+	}
+	if err := f.store.Replace(f.History(), buf.Bytes()); err != nil {
 		return fmt.Errorf("monitor: %w", err)
 	}
 	return nil
 }
 
 // WriteReport writes the report of h: an SVG chart per series with values,
-// then the Markdown report linking them, each atomically. It returns the
-// paths written, the report first. o.Charts is filled in by WriteReport.
+// then the Markdown report linking them, each atomically through the store.
+// It returns the paths written, the report first. o.Charts is filled in by
+// WriteReport.
 func (f Files) WriteReport(h *History, o ReportOptions) ([]string, error) {
+	if f.store == nil {
+		return nil, errNoStore
+	}
 	o.Charts = map[Series]string{}
 	var paths []string
 	var errs []error
+	var buf bytes.Buffer
 	for _, s := range h.Present() {
-		p := f.Chart(s)
-		err := results.WriteFileAtomic(p, func(w io.Writer) error { return WriteChart(w, h, s) })
+		buf.Reset()
+		if err := WriteChart(&buf, h, s); err != nil {
+			errs = append(errs, fmt.Errorf("chart %s: %w", s.Key(), err))
+			continue
+		}
+		p, err := f.store.WriteFile(chartKind(s), ".svg", f.at, buf.Bytes())
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -71,10 +121,16 @@ func (f Files) WriteReport(h *History, o ReportOptions) ([]string, error) {
 		o.Charts[s] = filepath.Base(p)
 		paths = append(paths, p)
 	}
-	if err := results.WriteFileAtomic(f.Report(), func(w io.Writer) error { return WriteMarkdown(w, h, o) }); err != nil {
+	buf.Reset()
+	err := WriteMarkdown(&buf, h, o)
+	var report string
+	if err == nil {
+		report, err = f.store.WriteFile("report", ".md", f.at, buf.Bytes())
+	}
+	if err != nil {
 		return paths, fmt.Errorf("monitor: %w", errors.Join(append(errs, err)...))
 	}
-	paths = append([]string{f.Report()}, paths...)
+	paths = append([]string{report}, paths...)
 	if len(errs) > 0 {
 		return paths, fmt.Errorf("monitor: charts: %w", errors.Join(errs...))
 	}

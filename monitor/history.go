@@ -10,11 +10,18 @@ import (
 	"time"
 
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
-// Schema is the value of [History.Schema] for files this version writes.
-// [ReadHistory] accepts any schema with the "perfagent.monitor/v1" prefix.
-const Schema = "perfagent.monitor/v1"
+// Schema is the value of [History.Schema] for files this version writes:
+// the metrics-history schema the agent writes too ([snapshot.HistorySchema]).
+// [ReadHistory] also reads the monitor's files of earlier versions, whose
+// schema had the "perfagent.monitor/v1" prefix.
+const Schema = snapshot.HistorySchema
+
+// legacySchema prefixes the schema of the monitor's files of earlier
+// versions (their own document, with "samples" in the monitor's keys).
+const legacySchema = "perfagent.monitor/v1"
 
 // Statuses of a [History].
 const (
@@ -30,10 +37,23 @@ const (
 // heap captures and the system figures budgets check. It is what
 // metrics-history-<ts>.json holds, and what the Markdown report renders.
 //
-// The JSON encoding is versioned by Schema; fields are only ever added.
+// Its JSON is a document of the metrics-history schema the agent writes
+// ([snapshot.HistoryFile]: schema, source "monitor", from, to, snapshots),
+// so snapshot.ReadHistoryFile reads it: each sample is a snapshot holding
+// only the fields the monitor measured (see [Sample.MarshalJSON]). The run's
+// own account (target, status, summary keyed by [Series.Key], thresholds,
+// breaches, ...) is in further top-level fields. Fields are only ever
+// added.
 type History struct {
 	Schema string `json:"schema"`
-	Target Target `json:"target"`
+	// Source is snapshot.SourceMonitor.
+	Source string `json:"source"`
+	// From and To are the times of the first and last sample (zero when
+	// there are none), as in every metrics-history document; they are
+	// computed from Samples when the history is written.
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Target Target    `json:"target"`
 	// StartedAt is when the run began; FinishedAt when the last reading
 	// was taken (the checkpoint's time while Status is running).
 	StartedAt  time.Time `json:"started_at"`
@@ -80,8 +100,8 @@ type History struct {
 	// Warnings are findings a reader of the numbers needs (captures off,
 	// downsampling, failed checkpoints), each once.
 	Warnings []string `json:"warnings,omitempty"`
-	// Samples are the points in time order.
-	Samples []Sample `json:"samples"`
+	// Samples are the points in time order: the document's "snapshots".
+	Samples []Sample `json:"snapshots"`
 }
 
 // Failures counts failed reads of the target.
@@ -211,6 +231,29 @@ func (h *History) Duration() time.Duration {
 	return h.FinishedAt.Sub(h.StartedAt)
 }
 
+// MarshalJSON writes h as a metrics-history document (see [History]).
+func (h History) MarshalJSON() ([]byte, error) {
+	type plain History // without this method
+	heap := heapLiveField
+	if o := h.Origins[Heap.Key()]; o != "" && o != "perfagent_go_memory_heap_live_bytes" {
+		heap = heapInUseField
+	}
+	snaps := make([]json.RawMessage, len(h.Samples))
+	for i := range h.Samples {
+		snaps[i] = h.Samples[i].appendJSON(nil, heap)
+	}
+	doc := struct {
+		plain
+		Snapshots []json.RawMessage `json:"snapshots"` // shadows plain's
+	}{plain(h), snaps}
+	doc.Schema, doc.Source = Schema, snapshot.SourceMonitor
+	doc.From, doc.To = time.Time{}, time.Time{}
+	if n := len(h.Samples); n > 0 {
+		doc.From, doc.To = h.Samples[0].Time.UTC(), h.Samples[n-1].Time.UTC()
+	}
+	return json.Marshal(doc)
+}
+
 // WriteJSON writes h as indented JSON.
 func (h *History) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -221,9 +264,13 @@ func (h *History) WriteJSON(w io.Writer) error {
 // maxHistoryBytes bounds what ReadHistory reads.
 const maxHistoryBytes = 256 << 20
 
-// ReadHistory reads a history written by [History.WriteJSON]. name is used
-// in errors. It rejects other schemas, unknown series in thresholds and
-// breaches, and samples out of time order.
+// ReadHistory reads a monitoring run's history: a metrics-history document
+// written by [History.WriteJSON], or a "perfagent.monitor/v1" file of an
+// earlier version (returned as this version's: Schema is [Schema]). name
+// is used in errors. It rejects other schemas and an agent's metrics
+// history (which has no run to report) with an error naming the file and
+// the schema, unknown series in thresholds and breaches, and samples out of
+// time order.
 func ReadHistory(r io.Reader, name string) (*History, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxHistoryBytes+1))
 	if err != nil {
@@ -236,8 +283,22 @@ func ReadHistory(r io.Reader, name string) (*History, error) {
 	if err := json.Unmarshal(data, &h); err != nil {
 		return nil, fmt.Errorf("monitor: read %s: %w", name, err)
 	}
-	if !strings.HasPrefix(h.Schema, "perfagent.monitor/v1") {
-		return nil, fmt.Errorf("monitor: read %s: schema %q is not %s", name, h.Schema, Schema)
+	switch {
+	case h.Schema == Schema && h.Source == snapshot.SourceMonitor:
+	case h.Schema == Schema:
+		return nil, fmt.Errorf("monitor: read %s: schema %s with source %q is an agent's metrics history, not a monitoring run (source %q)",
+			name, h.Schema, h.Source, snapshot.SourceMonitor)
+	case strings.HasPrefix(h.Schema, legacySchema):
+		var old struct {
+			Samples []Sample `json:"samples"`
+		}
+		if err := json.Unmarshal(data, &old); err != nil {
+			return nil, fmt.Errorf("monitor: read %s (schema %s): %w", name, h.Schema, err)
+		}
+		h.Samples = old.Samples
+		h.Schema, h.Source = Schema, snapshot.SourceMonitor
+	default:
+		return nil, fmt.Errorf("monitor: read %s: schema %q is neither %s nor %s", name, h.Schema, Schema, legacySchema)
 	}
 	for i := 1; i < len(h.Samples); i++ {
 		if h.Samples[i].Time.Before(h.Samples[i-1].Time) {
@@ -248,6 +309,11 @@ func ReadHistory(r io.Reader, name string) (*History, error) {
 		if !(t.Max > 0) || math.IsInf(t.Max, 0) {
 			return nil, fmt.Errorf("monitor: read %s: thresholds[%d]: max must be positive and finite", name, i)
 		}
+	}
+	if n := len(h.Samples); n > 0 {
+		h.From, h.To = h.Samples[0].Time.UTC(), h.Samples[n-1].Time.UTC()
+	} else {
+		h.From, h.To = time.Time{}, time.Time{}
 	}
 	return &h, nil
 }
@@ -301,7 +367,7 @@ func newRecorder(t Target, start time.Time, o *Options) *recorder {
 		rc.open[i] = -1
 	}
 	rc.h = History{
-		Schema: Schema, Target: t, StartedAt: start.UTC(), FinishedAt: start.UTC(),
+		Schema: Schema, Source: snapshot.SourceMonitor, Target: t, StartedAt: start.UTC(), FinishedAt: start.UTC(),
 		IntervalSeconds: o.Interval.Seconds(), DurationSeconds: o.Duration.Seconds(),
 		Status: StatusRunning, MaxSamples: o.MaxSamples, Origins: map[string]string{},
 		Thresholds: slices.Clone(o.Thresholds),
@@ -467,6 +533,9 @@ func (rc *recorder) snapshot(status, end string) *History {
 	copy(h.Samples, rc.samples)
 	if rc.pending.N > 0 {
 		h.Samples = append(h.Samples, rc.pending)
+	}
+	if n := len(h.Samples); n > 0 {
+		h.From, h.To = h.Samples[0].Time, h.Samples[n-1].Time
 	}
 	h.Summary = map[string]Summary{}
 	vals := make([]float64, 0, len(h.Samples))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // fast are options for runs against a real child: short, and generous to a
@@ -375,7 +377,11 @@ func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				if files == nil {
-					f, err := CreateFiles(dir, h.StartedAt, h)
+					store, err := snapshot.OpenStore(dir, snapshot.StoreOptions{})
+					if err != nil {
+						return err
+					}
+					f, err := CreateFiles(store, h.StartedAt, h)
 					files = &f
 					return err
 				}
@@ -413,7 +419,7 @@ func TestInterruptKeepsWhatWasMeasured(t *testing.T) {
 		if err != nil || len(paths) < 2 {
 			t.Fatalf("report: %v %v", paths, err)
 		}
-		md, _ := os.ReadFile(files.Report())
+		md, _ := os.ReadFile(paths[0])
 		if tc.partial && !strings.Contains(string(md), "**partial**") {
 			t.Errorf("the report of an interrupted run does not say partial")
 		}

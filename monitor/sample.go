@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,39 +82,78 @@ func (p *Sample) merge(q *Sample) {
 	p.N = p.weight() + q.weight()
 }
 
-// MarshalJSON writes the sample as one flat object:
+// MarshalJSON writes the sample as a snapshot of the metrics-history
+// schema (snapshot.Snapshot's JSON) holding only the fields the sample has:
 //
-//	{"time":"2026-11-25T19:00:05.001Z","rss_bytes":2.1e+07,"cpu_cores":0.02}
+//	{"time":"2026-11-25T19:00:05.001Z","process_cpu_utilization":0.02,"rss_bytes":2.1e+07,"goroutines":{"total":12}}
 //
-// with "n" only when the point stands for more than one reading, and only
-// the series it has.
+// with "readings" only when the point stands for more than one reading.
+// Heap is written as heap_live_bytes; a [History] writes it as
+// heap_in_use_bytes when it came from client_golang's heap-alloc gauge.
 func (p Sample) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 64+24*NumSeries)
-	return p.appendJSON(b), nil
+	b := make([]byte, 0, 64+32*NumSeries)
+	return p.appendJSON(b, heapLiveField), nil
 }
 
-func (p *Sample) appendJSON(b []byte) []byte {
+// field returns the snapshot field series s is written under, with
+// heapField for Heap.
+func field(s Series, heapField string) string {
+	if s == Heap {
+		return heapField
+	}
+	return s.info().field
+}
+
+func (p *Sample) appendJSON(b []byte, heapField string) []byte {
 	b = append(b, `{"time":"`...)
 	b = p.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
 	if p.N > 1 {
-		b = append(b, `,"n":`...)
+		b = append(b, `,"readings":`...)
 		b = strconv.AppendInt(b, int64(p.N), 10)
 	}
+	// Note: every nested field has a parent of its own (goroutines,
+	// sched_latency), so each is written as a one-member object.
 	for s := Series(0); s < NumSeries; s++ {
 		if v, ok := p.Get(s); ok {
+			parent, child, nested := strings.Cut(field(s, heapField), ".")
 			b = append(b, ',', '"')
-			b = append(b, s.Key()...)
+			b = append(b, parent...)
 			b = append(b, '"', ':')
+			if nested {
+				b = append(b, '{', '"')
+				b = append(b, child...)
+				b = append(b, '"', ':')
+			}
 			b = appendNumber(b, v)
+			if nested {
+				b = append(b, '}')
+			}
 		}
 	}
 	return append(b, '}')
 }
 
-// UnmarshalJSON reads what MarshalJSON writes. Unknown keys are ignored so
-// files from later versions with more series still load; "time" is
-// required, and values must be numbers.
+// readPaths returns where a series may be found in a sample object, in
+// order of preference: its metrics-history field (either heap field for
+// Heap), then its key in the "perfagent.monitor/v1" files of earlier
+// versions.
+func readPaths(s Series) []string {
+	info := s.info()
+	if s == Heap {
+		return []string{heapLiveField, heapInUseField, info.key}
+	}
+	if info.key == info.field {
+		return []string{info.field}
+	}
+	return []string{info.field, info.key}
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, a snapshot of an agent's
+// metrics history (the fields the series map onto), and the samples of
+// "perfagent.monitor/v1" files. Unknown keys are ignored so files from
+// later versions with more fields still load; "time" is required, and
+// values must be numbers.
 func (p *Sample) UnmarshalJSON(data []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -127,26 +167,64 @@ func (p *Sample) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(t, &p.Time); err != nil {
 		return fmt.Errorf("sample time: %w", err)
 	}
-	if n, ok := raw["n"]; ok {
-		if err := json.Unmarshal(n, &p.N); err != nil || p.N < 0 {
-			return fmt.Errorf("sample n %s: not a count", n)
+	for _, key := range []string{"readings", "n"} {
+		if n, ok := raw[key]; ok {
+			if err := json.Unmarshal(n, &p.N); err != nil || p.N < 0 {
+				return fmt.Errorf("sample %s %s: not a count", key, n)
+			}
+			break
 		}
 	}
-	for key, msg := range raw {
-		s, ok := SeriesByKey(key)
-		if !ok {
-			continue
+	objects := map[string]map[string]json.RawMessage{}
+	for s := Series(0); s < NumSeries; s++ {
+		for _, path := range readPaths(s) {
+			msg, ok, err := lookup(raw, objects, path)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			var v float64
+			if err := json.Unmarshal(msg, &v); err != nil {
+				return fmt.Errorf("sample %s: %w", path, err)
+			}
+			p.Set(s, v)
+			break
 		}
-		if bytes.Equal(msg, []byte("null")) {
-			continue
-		}
-		var v float64
-		if err := json.Unmarshal(msg, &v); err != nil {
-			return fmt.Errorf("sample %s: %w", key, err)
-		}
-		p.Set(s, v)
 	}
 	return nil
+}
+
+// lookup finds path ("key" or "parent.child") in a sample object; objects
+// caches the parsed nested objects. A null, or a number where an object is
+// expected (and the reverse), is not found: "goroutines" is an object in
+// the metrics-history schema and a number in earlier monitor files.
+func lookup(raw map[string]json.RawMessage, objects map[string]map[string]json.RawMessage, path string) (json.RawMessage, bool, error) {
+	parent, child, nested := strings.Cut(path, ".")
+	msg, ok := raw[parent]
+	if !ok || bytes.Equal(msg, []byte("null")) {
+		return nil, false, nil
+	}
+	isObject := len(msg) > 0 && msg[0] == '{'
+	if !nested {
+		return msg, !isObject, nil
+	}
+	if !isObject {
+		return nil, false, nil
+	}
+	obj, ok := objects[parent]
+	if !ok {
+		if err := json.Unmarshal(msg, &obj); err != nil {
+			return nil, false, fmt.Errorf("sample %s: %w", parent, err)
+		}
+		objects[parent] = obj
+	}
+	msg, ok = obj[child]
+	if !ok || bytes.Equal(msg, []byte("null")) {
+		return nil, false, nil
+	}
+	return msg, true, nil
 }
 
 // appendNumber formats v as encoding/json does: shortest exact digits, with

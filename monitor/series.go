@@ -47,35 +47,50 @@ const (
 )
 
 type seriesInfo struct {
-	key   string // JSON key in samples and summaries
+	key   string // name in summaries, origins, thresholds and chart names
 	title string // for reports
 	q     quantity
 	gauge bool // read as it is; otherwise derived from counters over an interval
+	// field is the series' place in a snapshot of the metrics-history
+	// schema (snapshot.Snapshot's JSON), "parent.child" inside an object.
+	field string
 }
 
 // seriesInfos returns the description of every series, indexed by Series.
 // It is a function, not a package variable, so nothing can change it.
 func seriesInfos() [NumSeries]seriesInfo {
 	return [NumSeries]seriesInfo{
-		CPU:         {"cpu_cores", "CPU (cores)", qCores, false},
-		RSS:         {"rss_bytes", "RSS", qBytes, true},
-		Heap:        {"heap_bytes", "Heap", qBytes, true},
-		HeapGoal:    {"heap_goal_bytes", "Heap goal", qBytes, true},
-		Goroutines:  {"goroutines", "Goroutines", qCount, true},
-		Threads:     {"threads", "Threads", qCount, true},
-		FDs:         {"open_fds", "Open FDs", qCount, true},
-		GCRate:      {"gc_per_second", "GC cycles/s", qRate, false},
-		GCCPU:       {"gc_cpu_fraction", "GC CPU", qFraction, true},
-		SchedLagP99: {"sched_lag_p99_seconds", "Scheduler lag p99", qSeconds, false},
+		CPU:         {"cpu_cores", "CPU (cores)", qCores, false, "process_cpu_utilization"},
+		RSS:         {"rss_bytes", "RSS", qBytes, true, "rss_bytes"},
+		Heap:        {"heap_bytes", "Heap", qBytes, true, heapLiveField},
+		HeapGoal:    {"heap_goal_bytes", "Heap goal", qBytes, true, "heap_goal_bytes"},
+		Goroutines:  {"goroutines", "Goroutines", qCount, true, "goroutines.total"},
+		Threads:     {"threads", "Threads", qCount, true, "threads"},
+		FDs:         {"open_fds", "Open FDs", qCount, true, "open_fds"},
+		GCRate:      {"gc_per_second", "GC cycles/s", qRate, false, "gc_cycles_per_second"},
+		GCCPU:       {"gc_cpu_fraction", "GC CPU", qFraction, true, "gc_cpu_fraction"},
+		SchedLagP99: {"sched_lag_p99_seconds", "Scheduler lag p99", qSeconds, false, "sched_latency.p99_seconds"},
 	}
 }
+
+// The snapshot fields the Heap series maps onto: the live heap (what the
+// agent exports) or the heap objects in use (client_golang's
+// go_memstats_heap_alloc_bytes), chosen by the series' origin.
+const (
+	heapLiveField  = "heap_live_bytes"
+	heapInUseField = "heap_in_use_bytes"
+)
 
 // info returns the description of a valid series.
 func (s Series) info() seriesInfo { return seriesInfos()[s] }
 
 func (s Series) valid() bool { return s >= 0 && s < NumSeries }
 
-// Key is the series' name in history files ("rss_bytes", "cpu_cores", ...).
+// Key is the series' name in a history's summary, origins and thresholds,
+// on the command line and in chart names ("rss_bytes", "cpu_cores", ...).
+// In the snapshots of a history file a series is written under its
+// metrics-history field instead ("process_cpu_utilization",
+// "goroutines":{"total":...}, ...; see [History]).
 func (s Series) Key() string {
 	if !s.valid() {
 		return "series(" + strconv.Itoa(int(s)) + ")"

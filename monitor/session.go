@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 // SessionOptions configure [RunSession]: a monitoring run, its files and
@@ -18,8 +19,14 @@ type SessionOptions struct {
 	// after it.
 	Options
 	// Dir receives metrics-history-<ts>.json (during the run and at its
-	// end), report-<ts>.md and its charts ([Files]).
+	// end), report-<ts>.md and its charts ([Files]), created when missing.
 	Dir string
+	// Quota bounds Dir's perfagent files (the agent's there included) in
+	// bytes and count, oldest first out; the zero value means the
+	// snapshot store's defaults (snapshot.DefaultMaxBytes,
+	// snapshot.DefaultMaxFiles). The run's history file is never evicted
+	// while the run goes on.
+	Quota snapshot.StoreOptions
 	// ResultsDir receives the run's system figures as a results file
 	// (benchmark-<ts>.json and .txt) when SaveResults is set or Budgets is
 	// given.
@@ -104,11 +111,15 @@ func (s *Session) Outcome() (Outcome, string) {
 // are still written. It returns an error only when the run produced no
 // history at all (the target was unavailable from the start).
 func RunSession(ctx context.Context, src Source, o SessionOptions) (*Session, error) {
+	store, err := snapshot.OpenStore(o.Dir, o.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
 	var files *Files
 	var errs []error
 	writeHistory := func(h *History) error {
 		if files == nil {
-			f, err := CreateFiles(o.Dir, h.StartedAt, h)
+			f, err := CreateFiles(store, h.StartedAt, h)
 			if err != nil {
 				return err
 			}
@@ -143,9 +154,10 @@ func RunSession(ctx context.Context, src Source, o SessionOptions) (*Session, er
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if len(paths) > 0 && paths[0] == files.Report() {
+		if len(paths) > 0 && strings.HasSuffix(paths[0], ".md") {
 			s.Files.Report, s.Files.Charts = paths[0], paths[1:]
 		}
+		files.Release()
 	}
 	if o.Push != nil || o.SaveResults || o.Budgets != nil {
 		env := results.CurrentEnvironment()

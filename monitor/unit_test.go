@@ -13,6 +13,7 @@ import (
 
 	"github.com/perfagent/perfagent/budget"
 	"github.com/perfagent/perfagent/results"
+	"github.com/perfagent/perfagent/snapshot"
 )
 
 var t0 = time.Date(2026, 11, 25, 19, 0, 0, 0, time.UTC)
@@ -92,7 +93,7 @@ func TestSampleJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"time":"2026-11-25T19:00:01.5Z","n":4,"cpu_cores":0.125,"rss_bytes":1048576}`; string(b) != want {
+	if want := `{"time":"2026-11-25T19:00:01.5Z","readings":4,"process_cpu_utilization":0.125,"rss_bytes":1048576}`; string(b) != want {
 		t.Errorf("got %s\nwant %s", b, want)
 	}
 	var back Sample
@@ -102,7 +103,28 @@ func TestSampleJSON(t *testing.T) {
 	if back != s {
 		t.Errorf("round trip: %+v != %+v", back, s)
 	}
-	for _, bad := range []string{`{}`, `{"time":"x"}`, `{"time":"2026-11-25T19:00:00Z","rss_bytes":"big"}`, `{"time":"2026-11-25T19:00:00Z","n":-1}`, `[]`} {
+	// The samples of "perfagent.monitor/v1" files, in the monitor's keys.
+	var old Sample
+	if err := json.Unmarshal([]byte(`{"time":"2026-11-25T19:00:01.5Z","n":4,"cpu_cores":0.125,"rss_bytes":1048576}`), &old); err != nil || old != s {
+		t.Errorf("old sample: %+v, %v; want %+v", old, err, s)
+	}
+	// Nested fields, old and new, and the heap in use (client_golang).
+	var nested Sample
+	err = json.Unmarshal([]byte(`{"time":"2026-11-25T19:00:00Z","goroutines":{"total":7},"sched_latency":{"p99_seconds":0.25},"heap_in_use_bytes":9}`), &nested)
+	if g, _ := nested.Get(Goroutines); err != nil || g != 7 {
+		t.Errorf("goroutines.total: %v, %v", g, err)
+	}
+	if v, _ := nested.Get(SchedLagP99); v != 0.25 {
+		t.Errorf("sched_latency.p99_seconds: %v", v)
+	}
+	if v, _ := nested.Get(Heap); v != 9 {
+		t.Errorf("heap_in_use_bytes: %v", v)
+	}
+	if err := json.Unmarshal([]byte(`{"time":"2026-11-25T19:00:00Z","goroutines":7}`), &nested); err != nil || !nested.Has(Goroutines) {
+		t.Errorf("old goroutines: %+v, %v", nested, err)
+	}
+	for _, bad := range []string{`{}`, `{"time":"x"}`, `{"time":"2026-11-25T19:00:00Z","rss_bytes":"big"}`, `{"time":"2026-11-25T19:00:00Z","n":-1}`,
+		`{"time":"2026-11-25T19:00:00Z","goroutines":{"total":"x"}}`, `[]`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
@@ -292,6 +314,7 @@ func TestHistoryJSONRoundTrip(t *testing.T) {
 	}
 	for _, tc := range []struct{ in, want string }{
 		{`{"schema":"other/v1"}`, "schema"},
+		{`{"schema":"perfagent.metrics-history/v1","source":"agent","snapshots":[]}`, "agent's metrics history"},
 		{`{"schema":"perfagent.monitor/v1","samples":[{"time":"2026-11-25T19:00:01Z"},{"time":"2026-11-25T19:00:00Z"}]}`, "earlier"},
 		{`{"schema":"perfagent.monitor/v1","thresholds":[{"series":"nope","max":1}]}`, "unknown series"},
 		{`{"schema":"perfagent.monitor/v1","thresholds":[{"series":"rss_bytes","max":-1}]}`, "positive"},
@@ -306,15 +329,19 @@ func TestHistoryJSONRoundTrip(t *testing.T) {
 func TestCreateFilesNeverCollide(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "monitoring")
 	h := syntheticHistory(t)
-	a, err := CreateFiles(dir, t0, h)
+	store, err := snapshot.OpenStore(dir, snapshot.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := CreateFiles(dir, t0, h)
+	a, err := CreateFiles(store, t0, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Stem != "20261125T190000Z" || b.Stem != "20261125T190000Z_0002" {
+	b, err := CreateFiles(store, t0, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Stem != "20261125T190000.000Z" || b.Stem != "20261125T190000.001Z" {
 		t.Errorf("stems %q %q", a.Stem, b.Stem)
 	}
 	paths, err := a.WriteReport(h, ReportOptions{})
@@ -329,7 +356,7 @@ func TestCreateFilesNeverCollide(t *testing.T) {
 		t.Errorf("RSS chart: %v\n%s", err, svg)
 	}
 	md, _ := os.ReadFile(a.Report())
-	if !bytes.Contains(md, []byte("![RSS](report-20261125T190000Z-rss_bytes.svg)")) {
+	if !bytes.Contains(md, []byte("![RSS](report-rss-bytes-20261125T190000.000Z.svg)")) {
 		t.Errorf("the report does not link the RSS chart:\n%s", md)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -338,7 +365,8 @@ func TestCreateFilesNeverCollide(t *testing.T) {
 			t.Errorf("temporary file left: %s", e.Name())
 		}
 	}
-	if _, err := CreateFiles(filepath.Join(a.History(), "sub"), t0, h); err == nil {
+	under, _ := snapshot.OpenStore(filepath.Join(a.History(), "sub"), snapshot.StoreOptions{})
+	if _, err := CreateFiles(under, t0, h); err == nil {
 		t.Error("CreateFiles under a file succeeded")
 	}
 }

@@ -1,7 +1,6 @@
 package results
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/perfagent/perfagent/internal/outfile"
 )
 
 // The output root's layout (the CLI's default root is ./perf): the
@@ -20,42 +21,39 @@ const (
 )
 
 // TimestampLayout is the time layout of the <ts> part of file names
-// (benchmark-<ts>.json, report-<ts>.html): UTC, second resolution, sorting
-// lexically in time order. When a name is taken, a suffix _0002, _0003, ...
-// is appended, which still sorts after the unsuffixed name and before the next
-// second.
-const TimestampLayout = "20060102T150405Z"
+// (benchmark-<ts>.json, report-<ts>.html): perfagent's one file-name layout
+// (UTC, millisecond resolution, sorting lexically in time order). When a
+// name is taken, the time is moved on by a millisecond until it is free.
+// [ParseTimestamp] also reads the second-resolution names (with their
+// _0002, _0003, ... suffixes) of earlier versions.
+const TimestampLayout = outfile.Layout
 
 // Timestamp formats t for a file name with [TimestampLayout].
-func Timestamp(t time.Time) string { return t.UTC().Format(TimestampLayout) }
+func Timestamp(t time.Time) string { return outfile.Stamp(t) }
+
+// ParseTimestamp parses the <ts> part of a file name written by this or an
+// earlier version.
+func ParseTimestamp(s string) (time.Time, bool) { return outfile.ParseStamp(s) }
 
 // FreePath returns dir/<prefix><stem><ext> for the first stem derived from
 // t (as [WriteNewSet] derives them) whose file does not exist yet, for a
 // file that another program writes (a heap profile from go test). Unlike
 // WriteNewSet it does not claim the name.
 func FreePath(dir, prefix, ext string, t time.Time) (string, error) {
-	base := Timestamp(t)
-	for try := 1; try <= maxStemTries; try++ {
-		stem := stemFor(base, try)
-		p := filepath.Join(dir, prefix+stem+ext)
+	for try := range outfile.MaxTries {
+		p := filepath.Join(dir, prefix+stemFor(t, try)+ext)
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, base, maxStemTries)
+	return "", fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, Timestamp(t), outfile.MaxTries)
 }
 
-// stemFor returns the stem of the try'th attempt at a timestamp: base, then
-// base_0002, base_0003, ...
-func stemFor(base string, try int) string {
-	if try <= 1 {
-		return base
-	}
-	return fmt.Sprintf("%s_%04d", base, try)
+// stemFor returns the stem of the try'th attempt (from 0) at a time: its
+// timestamp moved on by try milliseconds.
+func stemFor(t time.Time, try int) string {
+	return outfile.Stamp(outfile.Truncate(t).Add(time.Duration(try) * outfile.Step))
 }
-
-// maxStemTries bounds the search for a free timestamp suffix.
-const maxStemTries = 10000
 
 // WriteFileAtomic writes a file at path through write, so that path is either
 // absent or complete: write fills a temporary file in the same directory,
@@ -63,52 +61,10 @@ const maxStemTries = 10000
 // replaced. write's error (or any I/O error) aborts, removes the temporary file
 // and leaves path untouched. The file gets mode 0644.
 func WriteFileAtomic(path string, write func(w io.Writer) error) error {
-	tmp, err := writeTemp(path, write)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := outfile.Replace(path, write); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeTemp writes a complete temporary file beside path and returns its
-// name.
-func writeTemp(path string, write func(w io.Writer) error) (string, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (string, error) {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if err := write(bw); err != nil {
-		return fail(err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return tmp, nil
 }
 
 // FileSpec is one member of a set of files sharing a timestamp stem, such as
@@ -145,15 +101,14 @@ func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, e
 		if s.Write == nil {
 			continue
 		}
-		tmp, err := writeTemp(s.Path(dir, "x"), s.Write)
+		tmp, err := outfile.WriteTemp(dir, s.Write)
 		if err != nil {
-			return "", nil, err
+			return "", nil, fmt.Errorf("write %s: %w", s.Path(dir, "<ts>"), err)
 		}
 		tmps[i] = tmp
 	}
-	base := Timestamp(t)
-	for try := 1; try <= maxStemTries; try++ {
-		stem := stemFor(base, try)
+	for try := range outfile.MaxTries {
+		stem := stemFor(t, try)
 		paths, err := linkSet(dir, stem, specs, tmps)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -163,7 +118,7 @@ func WriteNewSet(dir string, t time.Time, specs []FileSpec) (string, []string, e
 		}
 		return stem, paths, nil
 	}
-	return "", nil, fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, base, maxStemTries)
+	return "", nil, fmt.Errorf("write %s: no free file name for timestamp %s after %d tries", dir, Timestamp(t), outfile.MaxTries)
 }
 
 // linkSet links each temporary file to its final name under stem. If any
@@ -196,24 +151,10 @@ func linkSet(dir, stem string, specs []FileSpec, tmps []string) ([]string, error
 
 // linkNew gives the complete file tmp the name path unless path exists.
 func linkNew(tmp, path string) error {
-	err := os.Link(tmp, path)
-	if err == nil || errors.Is(err, fs.ErrExist) {
-		if err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return nil
+	if err := outfile.Link(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	// Note: file systems without hard links fall back to check-then-rename,
-	// which is atomic for readers but may replace a file created by another
-	// process between the check and the rename.
-	if _, serr := os.Lstat(path); serr == nil {
-		return fmt.Errorf("write %s: %w", path, fs.ErrExist)
-	}
-	data, rerr := os.ReadFile(tmp)
-	if rerr != nil {
-		return fmt.Errorf("write %s: %w", path, rerr)
-	}
-	return WriteFileAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+	return nil
 }
 
 // SaveRun writes res under dir as benchmark-<ts>.json and its Go benchmark

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 )
 
 // BaselineFile is the name of the baseline in an output directory.
@@ -234,7 +236,9 @@ func (b Benchmark) Validate() error {
 }
 
 // LatestFile returns the path of the newest benchmark-<ts>.json in
-// dir (names sort in time order, see [TimestampLayout]). It returns an error
+// dir, by the time in its name ([ParseTimestamp]: this version's names and
+// earlier versions' sort together; names without a timestamp sort first,
+// by name). It returns an error
 // wrapping fs.ErrNotExist when there is none.
 func LatestFile(dir string) (string, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, "benchmark-*.json"))
@@ -244,7 +248,16 @@ func LatestFile(dir string) (string, error) {
 	if len(matches) == 0 {
 		return "", fmt.Errorf("bench: latest results in %s: no benchmark-<ts>.json: %w", dir, fs.ErrNotExist)
 	}
-	slices.Sort(matches)
+	stamp := func(p string) time.Time {
+		t, _ := ParseTimestamp(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "benchmark-"), ".json"))
+		return t
+	}
+	slices.SortFunc(matches, func(a, b string) int {
+		if c := stamp(a).Compare(stamp(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	return matches[len(matches)-1], nil
 }
 

@@ -14,8 +14,14 @@ import (
 // of snapshots at the agent's default 5s interval, about 0.4 MiB.
 const DefaultHistorySize = 1440
 
-// HistorySchema is the value of [HistoryFile.Schema] this version writes.
-const HistorySchema = "perfagent.history/v1"
+// HistorySchema is the value of [HistoryFile.Schema]: the one
+// metrics-history schema, written by the agent ([History.Flush]) and by
+// `perfagent monitor` (package monitor) alike.
+const HistorySchema = "perfagent.metrics-history/v1"
+
+// legacyHistorySchema is the schema the agent wrote before the monitor
+// shared it; [ReadHistoryFile] still reads it (the document is the same).
+const legacyHistorySchema = "perfagent.history/v1"
 
 // History is a bounded ring of Snapshots: when full, each new snapshot
 // replaces the oldest, so its memory is fixed at creation whatever the run
@@ -131,11 +137,25 @@ func (h *History) Stats() (added, lost uint64) {
 	return h.total, h.lost
 }
 
-// HistoryFile is the JSON document of a history file
-// (monitoring/metrics-history-<ts>.json) and of /debug/perfagent/history.
+// HistoryFile is the metrics-history schema ([HistorySchema]): the JSON
+// document of every monitoring/metrics-history-<ts>.json and of
+// /debug/perfagent/history.
+//
+// Both writers fill the same fields with the same meaning. The agent fills
+// every field of each [Snapshot]. `perfagent monitor` reads a target from
+// outside (a Prometheus exposition or /proc), so its snapshots hold only the
+// fields it measured (heap, RSS, goroutines, threads, FDs, GC, CPU,
+// scheduler latency p99, ...): the others are omitted from the file, not
+// written as zero, and decode as zero here. A writer may add top-level
+// fields of its own (the monitor adds its run: target, status, summary,
+// thresholds, breaches, captures); readers ignore fields they do not know,
+// so one decoder ([ReadHistoryFile]) reads the files of both.
 type HistoryFile struct {
 	// Schema is HistorySchema.
 	Schema string `json:"schema"`
+	// Source says which writer made the file: "agent" or "monitor" (empty
+	// in files of earlier versions, which were the agent's).
+	Source string `json:"source,omitempty"`
 	// From and To are the times of the first and last snapshot (zero when
 	// there are none).
 	From time.Time `json:"from"`
@@ -148,9 +168,15 @@ type HistoryFile struct {
 	Snapshots []Snapshot `json:"snapshots"`
 }
 
-// NewHistoryFile returns the document holding snaps.
+// Sources of a [HistoryFile].
+const (
+	SourceAgent   = "agent"
+	SourceMonitor = "monitor"
+)
+
+// NewHistoryFile returns the agent's document holding snaps.
 func NewHistoryFile(snaps []Snapshot, lost uint64) *HistoryFile {
-	f := &HistoryFile{Schema: HistorySchema, Lost: lost, Snapshots: snaps}
+	f := &HistoryFile{Schema: HistorySchema, Source: SourceAgent, Lost: lost, Snapshots: snaps}
 	if f.Snapshots == nil {
 		f.Snapshots = []Snapshot{}
 	}
@@ -240,9 +266,14 @@ func (f *HistoryFile) Write(w io.Writer) error {
 // maxHistoryFile bounds what ReadHistoryFile reads.
 const maxHistoryFile = 256 << 20
 
-// ReadHistoryFile parses a history file. It rejects other schemas and
-// snapshots out of time order with an error saying which; name (the file's
-// path, or "" ) prefixes errors.
+// ReadHistoryFile parses a history file written by the agent or by
+// `perfagent monitor` (the same schema; fields a writer omitted decode as
+// zero). It also reads the agent's files of the earlier "perfagent.history/v1"
+// schema, returned with Schema set to HistorySchema. It rejects other
+// schemas (naming the file and the schema: a monitor file of an earlier
+// version is read by package monitor's ReadHistory) and snapshots out of
+// time order with an error saying which; name (the file's path, or "")
+// prefixes errors.
 func ReadHistoryFile(r io.Reader, name string) (*HistoryFile, error) {
 	prefix := "snapshot: history"
 	if name != "" {
@@ -252,6 +283,9 @@ func ReadHistoryFile(r io.Reader, name string) (*HistoryFile, error) {
 	var f HistoryFile
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix, err)
+	}
+	if f.Schema == legacyHistorySchema {
+		f.Schema = HistorySchema
 	}
 	if f.Schema != HistorySchema {
 		return nil, fmt.Errorf("%s: schema %q, want %q", prefix, f.Schema, HistorySchema)

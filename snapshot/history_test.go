@@ -110,13 +110,23 @@ func TestReadHistoryFileErrors(t *testing.T) {
 	cases := map[string]string{
 		`{"schema":"other/v1","snapshots":[]}`: `schema "other/v1"`,
 		`{"schema":"perfagent.history/v1","snapshots":[{"time":"2026-01-01T00:00:02Z"},{"time":"2026-01-01T00:00:01Z"}]}`: "snapshot 1",
-		`{"schema":"perfagent.history/v1"} {}`: "trailing data",
-		`{"schema":`:                           "unexpected EOF",
+		`{"schema":"perfagent.history/v1"} {}`:           "trailing data",
+		`{"schema":`:                                     "unexpected EOF",
+		`{"schema":"perfagent.monitor/v1","samples":[]}`: `schema "perfagent.monitor/v1"`,
 	}
 	for in, want := range cases {
 		_, err := ReadHistoryFile(strings.NewReader(in), "h.json")
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "h.json") {
 			t.Errorf("%s: error %v, want %q and the file name", in, err, want)
 		}
+	}
+}
+
+// TestReadHistoryFileLegacySchema checks that the agent's files of the
+// earlier schema name still read, as the current schema.
+func TestReadHistoryFileLegacySchema(t *testing.T) {
+	f, err := ReadHistoryFile(strings.NewReader(`{"schema":"perfagent.history/v1","snapshots":[{"time":"2026-01-01T00:00:01Z","rss_bytes":7}]}`), "old.json")
+	if err != nil || f.Schema != HistorySchema || len(f.Snapshots) != 1 || f.Snapshots[0].RSS != 7 {
+		t.Fatalf("%+v, %v", f, err)
 	}
 }

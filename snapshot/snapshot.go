@@ -53,6 +53,9 @@ type Snapshot struct {
 
 	// GCCycles is the cumulative number of completed GC cycles.
 	GCCycles uint64 `json:"gc_cycles"`
+	// GCRate is the number of GC cycles completed per second over the
+	// interval.
+	GCRate float64 `json:"gc_cycles_per_second"`
 	// GCCPUFraction is the share of the available CPU the GC used over the
 	// interval, in [0, 1]: the GC's part of /cpu/classes over the same
 	// span. The runtime updates these estimates at the end of each GC, so
@@ -84,6 +87,11 @@ type Snapshot struct {
 	// Threads is the number of OS threads of the process (from /proc on
 	// Linux, else the runtime's count).
 	Threads int64 `json:"threads"`
+
+	// Readings is the number of readings the snapshot averages when its
+	// writer downsampled a long history (`perfagent monitor` merges
+	// neighbouring points); 0 (omitted) means one.
+	Readings uint32 `json:"readings,omitempty"`
 }
 
 // Goroutines counts goroutines by state (Go 1.26 /sched/goroutines*
@@ -213,6 +221,7 @@ func fill(out *Snapshot, cur, prev *rtsample.Sample, havePrev bool) {
 	if dt > 0 {
 		out.AllocRate = float64(sub(u(cur, rtsample.HeapAllocBytes), u(prev, rtsample.HeapAllocBytes))) / dt
 		out.AllocObjectsRate = float64(sub(u(cur, rtsample.HeapAllocObjects), u(prev, rtsample.HeapAllocObjects))) / dt
+		out.GCRate = float64(sub(u(cur, rtsample.GCCycles), u(prev, rtsample.GCCycles))) / dt
 		if p.OK && prev.Process.OK {
 			out.CPUUtilization = math.Max(0, out.CPUSeconds-(prev.Process.CPUUser+prev.Process.CPUSystem)) / dt
 		}

@@ -47,6 +47,9 @@ func TestSamplerValues(t *testing.T) {
 	if snap.GCCycles <= first.GCCycles {
 		t.Errorf("GC cycles %d → %d after runtime.GC", first.GCCycles, snap.GCCycles)
 	}
+	if want := float64(snap.GCCycles-first.GCCycles) / snap.IntervalSeconds; snap.GCRate != want {
+		t.Errorf("GC rate %v, want %v", snap.GCRate, want)
+	}
 	if snap.HeapLive < 4<<20 {
 		t.Errorf("live heap %d after keeping 4 MiB live", snap.HeapLive)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/perfagent/perfagent/internal/outfile"
 )
 
 // Store defaults.
@@ -18,9 +20,10 @@ const (
 	DefaultMaxFiles = 500       // file-count quota of a store's directory
 )
 
-// TimeLayout is the layout of the timestamp in file names: UTC, fixed width,
-// so names of one kind sort lexically in time order.
-const TimeLayout = "20060102T150405.000Z"
+// TimeLayout is the layout of the timestamp in file names: perfagent's one
+// file-name layout (UTC, millisecond resolution, fixed width), so names of
+// one kind sort lexically in time order; results.TimestampLayout is the same.
+const TimeLayout = outfile.Layout
 
 // Errors of [Store.WriteFile].
 var (
@@ -45,11 +48,13 @@ type StoreOptions struct {
 // within a byte and a file-count quota by deleting its own oldest files.
 //
 // A store's own files are named <kind>-<timestamp><ext>, with kind made of
-// lowercase letters, digits and inner dashes, timestamp in [TimeLayout] and
-// ext one of .pb.gz, .json, .jsonl, .md, .csv, .svg, .out (execution traces). Quotas count and delete
-// only such files (written by this store or an earlier one on the same
-// directory); anything else in the directory is left alone and not
-// counted.
+// lowercase letters, digits and inner dashes, timestamp in [TimeLayout] (or
+// the second-resolution layout of earlier versions, see [ParseName]) and
+// ext one of .pb.gz, .json, .jsonl, .md, .csv, .svg, .out (execution
+// traces). Quotas count and delete only such files (written by this store,
+// an earlier one on the same directory, or another perfagent process such
+// as `perfagent monitor`); anything else in the directory is left alone and
+// not counted.
 //
 // Methods are safe for concurrent use. A nil *Store is valid: writes return
 // [ErrDisabled].
@@ -176,6 +181,13 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 	if !slices.Contains(storeExts, ext) {
 		return "", fmt.Errorf("snapshot: invalid file extension %q (want one of %s)", ext, strings.Join(storeExts, ", "))
 	}
+	return s.write(kind, data, func() (string, error) { return s.place(kind, ext, at, data) })
+}
+
+// write runs place, which writes data and returns the file's path, with the
+// store locked and the quotas checked before and enforced after (keeping
+// the new file); what names the file in errors.
+func (s *Store) write(what string, data []byte, place func() (string, error)) (path string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
@@ -185,12 +197,12 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 		}
 	}()
 	if s.opts.MaxBytes > 0 && int64(len(data)) > s.opts.MaxBytes {
-		return "", fmt.Errorf("%w: %s of %d bytes, quota %d bytes", ErrTooLarge, kind, len(data), s.opts.MaxBytes)
+		return "", fmt.Errorf("%w: %s of %d bytes, quota %d bytes", ErrTooLarge, what, len(data), s.opts.MaxBytes)
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return "", fmt.Errorf("snapshot: create directory: %w", err)
 	}
-	path, err = s.place(kind, ext, at, data)
+	path, err = place()
 	if err != nil {
 		return "", err
 	}
@@ -202,54 +214,53 @@ func (s *Store) WriteFile(kind, ext string, at time.Time, data []byte) (path str
 var storeExts = []string{".pb.gz", ".json", ".jsonl", ".md", ".csv", ".svg", ".out"}
 
 // tempPrefix starts the names of the store's temporary files.
-const tempPrefix = ".perfagent-tmp-"
+const tempPrefix = outfile.TempPrefix
 
 // place writes data to a temporary file and links it to a free name.
 func (s *Store) place(kind, ext string, at time.Time, data []byte) (string, error) {
-	tmp, err := os.CreateTemp(s.dir, tempPrefix+"*")
+	tmpName, err := outfile.WriteTemp(s.dir, outfile.Bytes(data))
 	if err != nil {
-		return "", fmt.Errorf("snapshot: create file: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a link, the name; after a failure, the data
-	// CreateTemp makes the file private; the output is for people and tools.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("snapshot: chmod %s: %w", kind, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
 		return "", fmt.Errorf("snapshot: write %s: %w", kind, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("snapshot: sync %s: %w", kind, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("snapshot: close %s: %w", kind, err)
-	}
-	at = at.UTC().Truncate(time.Millisecond)
-	for range 1000 {
+	defer os.Remove(tmpName) // after a link, the name; after a failure, the data
+	at = outfile.Truncate(at)
+	for range outfile.MaxTries {
 		path := filepath.Join(s.dir, kind+"-"+at.Format(TimeLayout)+ext)
-		err := os.Link(tmpName, path)
+		err := outfile.Link(tmpName, path)
 		if err == nil {
 			return path, nil
 		}
 		if errors.Is(err, fs.ErrExist) {
-			at = at.Add(time.Millisecond)
+			at = at.Add(outfile.Step)
 			continue
 		}
-		// File systems without hard links: rename over a name checked to
-		// be free (a race with another writer could replace its file).
-		if _, serr := os.Lstat(path); !errors.Is(serr, fs.ErrNotExist) {
-			return "", fmt.Errorf("snapshot: link %s: %w", path, err)
-		}
-		if rerr := os.Rename(tmpName, path); rerr != nil {
-			return "", fmt.Errorf("snapshot: rename to %s: %w", path, rerr)
-		}
-		return path, nil
+		return "", fmt.Errorf("snapshot: link %s: %w", path, err)
 	}
 	return "", fmt.Errorf("snapshot: no free name for %s at %s", kind, at.Format(TimeLayout))
+}
+
+// Replace rewrites path, one of the store's own files in its directory,
+// with data atomically (readers see the old file or the new one), then
+// enforces the quotas as [Store.WriteFile] does, keeping path. It is for a
+// file that grows during a run (a monitor's history rewritten at each
+// checkpoint); a missing file is created.
+func (s *Store) Replace(path string, data []byte) error {
+	if s == nil {
+		return ErrDisabled
+	}
+	if filepath.Dir(path) != s.dir {
+		return fmt.Errorf("snapshot: replace %s: not in the store's directory %s", path, s.dir)
+	}
+	if _, _, ok := ParseName(filepath.Base(path)); !ok {
+		return fmt.Errorf("snapshot: replace %s: not a store file name", path)
+	}
+	_, err := s.write(filepath.Base(path), data, func() (string, error) {
+		if err := outfile.Replace(path, outfile.Bytes(data)); err != nil {
+			return "", fmt.Errorf("snapshot: replace %s: %w", path, err)
+		}
+		return path, nil
+	})
+	return err
 }
 
 // FreeTime returns the first time at or after at (in millisecond steps)
@@ -257,14 +268,27 @@ func (s *Store) place(kind, ext string, at time.Time, data []byte) (string, erro
 // files written together (a report and its Markdown twin) share one
 // timestamp and can name each other before they are written.
 func (s *Store) FreeTime(kind string, at time.Time, exts ...string) time.Time {
-	at = at.UTC().Truncate(time.Millisecond)
+	names := make([]Name, len(exts))
+	for i, ext := range exts {
+		names[i] = Name{Kind: kind, Ext: ext}
+	}
+	return s.FreeTimeOf(at, names...)
+}
+
+// Name is the kind and extension of a store file, without its time.
+type Name struct{ Kind, Ext string }
+
+// FreeTimeOf is [Store.FreeTime] for files of several kinds (a monitor's
+// metrics-history-<ts>.json and report-<ts>.md).
+func (s *Store) FreeTimeOf(at time.Time, names ...Name) time.Time {
+	at = outfile.Truncate(at)
 	if s == nil {
 		return at
 	}
-	for range 1000 {
+	for range outfile.MaxTries {
 		free := true
-		for _, ext := range exts {
-			if _, err := os.Lstat(filepath.Join(s.dir, kind+"-"+at.Format(TimeLayout)+ext)); !errors.Is(err, fs.ErrNotExist) {
+		for _, n := range names {
+			if _, err := os.Lstat(filepath.Join(s.dir, n.Kind+"-"+at.Format(TimeLayout)+n.Ext)); !errors.Is(err, fs.ErrNotExist) {
 				free = false
 				break
 			}
@@ -272,7 +296,7 @@ func (s *Store) FreeTime(kind string, at time.Time, exts ...string) time.Time {
 		if free {
 			return at
 		}
-		at = at.Add(time.Millisecond)
+		at = at.Add(outfile.Step)
 	}
 	return at
 }
@@ -283,7 +307,7 @@ func (s *Store) Path(kind, ext string, at time.Time) string {
 	if s == nil {
 		return ""
 	}
-	return filepath.Join(s.dir, kind+"-"+at.UTC().Truncate(time.Millisecond).Format(TimeLayout)+ext)
+	return filepath.Join(s.dir, kind+"-"+outfile.Stamp(at)+ext)
 }
 
 // StoredFile describes one of a store's own files.
@@ -386,7 +410,10 @@ func (s *Store) enforce(keep string) {
 }
 
 // ParseName splits a store file name (base name) into its kind and time. ok
-// is false for names the store does not own.
+// is false for names the store does not own. Besides [TimeLayout] it reads
+// the second-resolution stamps (with their _0002, ... suffixes) that
+// `perfagent monitor` wrote in earlier versions, so those files count
+// against the quotas and are evicted oldest first too.
 func ParseName(name string) (kind string, t time.Time, ok bool) {
 	var ext string
 	for _, e := range storeExts {
@@ -398,17 +425,8 @@ func ParseName(name string) (kind string, t time.Time, ok bool) {
 	if ext == "" {
 		return "", time.Time{}, false
 	}
-	stem := name[:len(name)-len(ext)]
-	n := len(TimeLayout)
-	if len(stem) < n+2 || stem[len(stem)-n-1] != '-' {
-		return "", time.Time{}, false
-	}
-	kind = stem[:len(stem)-n-1]
-	stamp := stem[len(stem)-n:]
-	t, err := time.Parse(TimeLayout, stamp)
-	// time.Parse also accepts a comma before the fraction: only names the
-	// store would write are its own.
-	if err != nil || t.Format(TimeLayout) != stamp || !validKind(kind) {
+	kind, t, ok = outfile.SplitStamp(name[:len(name)-len(ext)])
+	if !ok || !validKind(kind) {
 		return "", time.Time{}, false
 	}
 	return kind, t, true

@@ -200,9 +200,58 @@ func TestParseName(t *testing.T) {
 	if !ok || kind != "memory-chart" || !at.Equal(t0) {
 		t.Errorf("got %q %v %v", kind, at, ok)
 	}
-	for _, bad := range []string{"heap.pb.gz", "heap-20260304T050607Z.pb.gz", "-20260304T050607.890Z.json", "heap-20261304T050607.890Z.json", "x-20260304T050607.890Z.txt"} {
+	// Second-resolution names of earlier versions (perfagent monitor's).
+	for _, old := range []string{"metrics-history-20260304T050607Z.json", "report-20260304T050607Z_0002.md"} {
+		if _, at, ok := ParseName(old); !ok || !at.Equal(t0.Truncate(time.Second)) {
+			t.Errorf("%q: %v %v", old, at, ok)
+		}
+	}
+	for _, bad := range []string{"heap.pb.gz", "heap-20260304T050607Z_2.pb.gz", "heap-20260304T050607,890Z.pb.gz", "-20260304T050607.890Z.json", "heap-20261304T050607.890Z.json", "x-20260304T050607.890Z.txt"} {
 		if _, _, ok := ParseName(bad); ok {
 			t.Errorf("%q parsed as a store name", bad)
+		}
+	}
+}
+
+// TestStoreReplaceAndFreeTimeOf checks rewriting one of the store's files in
+// place under the quotas, and a stamp free for files of several kinds.
+func TestStoreReplaceAndFreeTimeOf(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir, StoreOptions{MaxFiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteFile("report", ".md", t0, []byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	at := s.FreeTimeOf(t0, Name{Kind: "metrics-history", Ext: ".json"}, Name{Kind: "report", Ext: ".md"})
+	if !at.Equal(t0.Add(time.Millisecond)) {
+		t.Errorf("FreeTimeOf = %v, want a millisecond after the report's", at)
+	}
+	p, err := s.WriteFile("metrics-history", ".json", at, []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(p, []byte("22")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "22" {
+		t.Errorf("replaced file holds %q", b)
+	}
+	// A third file: the oldest (the report) goes, the replaced one stays.
+	if _, err := s.WriteFile("leak", ".json", t0.Add(time.Second), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replace(p, []byte("333")); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := s.Files()
+	if len(files) != 2 || files[0].Path != p {
+		t.Errorf("files %+v", files)
+	}
+	for _, bad := range []string{filepath.Join(t.TempDir(), "metrics-history-20260304T050607.890Z.json"), filepath.Join(dir, "notes.txt")} {
+		if err := s.Replace(bad, nil); err == nil {
+			t.Errorf("Replace(%s) succeeded", bad)
 		}
 	}
 }

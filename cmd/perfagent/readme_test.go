@@ -95,7 +95,7 @@ func TestReadmeCommands(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "api.yaml"), []byte("name: shop\nbase_url: "+srv.URL()+"\nendpoints:\n  - {name: health, path: /health, category: health}\n"), 0o644)
 
 	vars := map[string]string{"PERFAGENT_OUTPUT_DIR": root, "PERFAGENT_QUICK": "1"}
-	tsFile := regexp.MustCompile(`perf/benchmarks/benchmark-\d{8}T\d{6}Z\.json`)
+	tsFile := regexp.MustCompile(`perf/benchmarks/benchmark-\d{8}T\d{6}(?:\.\d{3})?Z\.json`)
 	for _, line := range cmds {
 		line = strings.ReplaceAll(line, "http://127.0.0.1:8080", srv.URL())
 		line = strings.ReplaceAll(line, "--pid 4242", "--pid "+strconv.Itoa(os.Getpid()))
