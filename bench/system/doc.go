@@ -33,6 +33,16 @@
 // case saturates the CPU on purpose, and a budget on it would judge the
 // overload, not the machine.
 //
+// Rounds can run in one process ([Run]) or each in a new process
+// ([RunIsolated], what `perfagent bench system` does). Two processes of the
+// same build differ by more than two rounds of one process do (heap layout,
+// code alignment, what the runtime grew during warm-up): measured in one
+// process, that difference is one offset shared by every round, and a
+// comparison of two runs calls it significant. With one process per round it
+// is part of the rounds' spread, so an unchanged build passes the gate, at
+// the cost of a calibration and warm-up per process (about a second per
+// round process in quick mode).
+//
 // Usage:
 //
 //	r := bench.NewRunner(bench.WithSuite("system"))
