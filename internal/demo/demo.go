@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Default credentials and settings.
@@ -31,9 +33,18 @@ type Options struct {
 	// port). A non-loopback address exposes the demo to the network.
 	Addr string
 	// Handler, when set, serves /metrics and /debug/ (the perfagent
-	// agent's handler). When nil, /metrics serves the demo's own counters
-	// in Prometheus text format from a private registry and /debug/ is 404.
+	// agent's handler). When nil, /metrics serves the demo's own metrics
+	// (unless MeterProvider is set) and /debug/ is 404.
 	Handler http.Handler
+	// MeterProvider records the demo's request metrics (MetricRequests,
+	// MetricDuration, MetricTokens). Give the agent's
+	// (agent.Agent.MeterProvider) so they reach the agent's /metrics and its
+	// OTLP export with the runtime metrics. When nil the demo records them
+	// on a private provider that only its own /metrics serves, and only
+	// when Handler is nil: with Handler set and no MeterProvider they are
+	// recorded but exported nowhere. One demo per provider: two would add
+	// to the same counters and report conflicting token gauges.
+	MeterProvider metric.MeterProvider
 	// Users maps user names to passwords; nil means {demo: demo}.
 	Users map[string]string
 	// TokenTTL is the lifetime of a token from /auth/login; default
@@ -51,6 +62,7 @@ type Server struct {
 	ln      net.Listener
 	url     string
 	handler http.Handler
+	metrics *metrics
 	served  chan struct{}
 	serveMu sync.Mutex
 	err     error
@@ -60,7 +72,7 @@ type Server struct {
 // Start listens on opts.Addr and serves the demo routes until Shutdown or
 // Close. ctx bounds the start only (as in net.ListenConfig.Listen).
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	h, err := NewHandler(opts)
+	h, m, err := newHandler(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +83,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
+		m.close(ctx)
 		return nil, fmt.Errorf("demo: listen: %w", err)
 	}
 	var protos http.Protocols
@@ -87,6 +100,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ln:      ln,
 		url:     "http://" + ln.Addr().String(),
 		handler: h,
+		metrics: m,
 		served:  make(chan struct{}),
 	}
 	go func() {
@@ -114,8 +128,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Shutdown stops accepting connections, waits for requests in flight until
 // ctx is done (returning ctx.Err() then, after closing what remains), and
-// returns once the serving goroutine has exited. Later calls return
-// ErrClosed.
+// returns once the serving goroutine has exited. It then detaches the
+// demo's metrics from Options.MeterProvider (values already recorded stay
+// with the provider). Later calls return ErrClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.markClosed() {
 		return ErrClosed
@@ -125,24 +140,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.srv.Close()
 	}
 	<-s.served
+	merr := s.metrics.close(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("demo: shutdown: %w", err)
 	}
-	return s.serveErr()
+	return errors.Join(s.serveErr(), merr)
 }
 
-// Close closes the listener and every connection at once and returns once
-// the serving goroutine has exited. Later calls return ErrClosed.
+// Close closes the listener and every connection at once, returns once the
+// serving goroutine has exited and, like Shutdown, detaches the demo's
+// metrics. Later calls return ErrClosed.
 func (s *Server) Close() error {
 	if !s.markClosed() {
 		return ErrClosed
 	}
 	err := s.srv.Close()
 	<-s.served
+	merr := s.metrics.close(context.Background())
 	if err != nil {
 		return fmt.Errorf("demo: close: %w", err)
 	}
-	return s.serveErr()
+	return errors.Join(s.serveErr(), merr)
 }
 
 func (s *Server) markClosed() bool {

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 )
 
@@ -283,4 +287,66 @@ func TestShutdownWaitsForRequests(t *testing.T) {
 	}
 	close(release)
 	<-got
+}
+
+// TestMeterProvider records the demo's metrics on a provider it is given
+// and detaches from it at Close.
+func TestMeterProvider(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	s := start(t, Options{MeterProvider: mp})
+	login(t, s.URL())
+	for range 2 {
+		do(t, "GET", s.URL()+"/health", "", "")
+	}
+	do(t, "GET", s.URL()+"/api/items", "", "")
+	if code, _, _ := do(t, "GET", s.URL()+"/metrics", "", ""); code != http.StatusNotFound {
+		t.Errorf("/metrics with a MeterProvider and no Handler: %d, want 404", code)
+	}
+
+	collect := func() map[string]metricdata.Metrics {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]metricdata.Metrics{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				byName[m.Name] = m
+			}
+		}
+		return byName
+	}
+	got := collect()
+	counts := map[string]int64{}
+	for _, p := range got[MetricRequests].Data.(metricdata.Sum[int64]).DataPoints {
+		route, _ := p.Attributes.Value("route")
+		code, _ := p.Attributes.Value("code")
+		counts[route.AsString()+" "+code.Emit()] = p.Value
+	}
+	want := map[string]int64{"login 200": 1, "health 200": 2, "items 401": 1}
+	if !maps.Equal(counts, want) {
+		t.Errorf("%s: %v, want %v", MetricRequests, counts, want)
+	}
+	for _, p := range got[MetricDuration].Data.(metricdata.Histogram[float64]).DataPoints {
+		if !slices.Equal(p.Bounds, durationBounds) {
+			t.Errorf("%s bounds %v", MetricDuration, p.Bounds)
+		}
+		if route, _ := p.Attributes.Value("route"); route.AsString() == "health" && p.Count != 2 {
+			t.Errorf("%s{route=health} count %d, want 2", MetricDuration, p.Count)
+		}
+	}
+	if g, ok := got[MetricTokens].Data.(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 1 || g.DataPoints[0].Value != 1 {
+		t.Errorf("%s: %+v, want one point of 1", MetricTokens, got[MetricTokens].Data)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := collect()[MetricTokens].Data.(metricdata.Gauge[int64]); ok && len(g.DataPoints) > 0 {
+		t.Errorf("%s still observed after Close: %+v", MetricTokens, g)
+	}
 }

@@ -14,8 +14,8 @@
 //	GET  /api/cache/{key}     "cache operation": bounded map, X-Cache: HIT|MISS; needs the token
 //	POST /api/infer           "AI inference": a small MLP over {"input":[8 numbers]}; needs the token
 //	GET  /metrics, /debug/    Options.Handler (the perfagent agent) when given; otherwise
-//	                          /metrics serves the demo's own counters in Prometheus text
-//	                          format (private registry) and /debug/ is 404
+//	                          /metrics serves the demo's own metrics (see Metrics) and
+//	                          /debug/ is 404
 //	GET  /                    a demo page: HTML, /static/app.css, /static/app.js,
 //	                          /static/logo.png (about 4 KB in all)
 //
@@ -23,9 +23,22 @@
 // token is missing, unknown or expired (Options.TokenTTL). The server speaks
 // HTTP/1.1 and unencrypted HTTP/2 (h2c with prior knowledge).
 //
+// # Metrics
+//
+// Every route records MetricRequests (a counter by route and status code)
+// and MetricDuration (a latency histogram by route, nine buckets from 100µs
+// to 1.6s) through the OpenTelemetry metric API, and MetricTokens is
+// observed at each collection. They go to Options.MeterProvider: give the
+// agent's, as a service embedding perfagent does for its own metrics, and
+// they appear on the agent's /metrics (demo_http_requests_total,
+// demo_http_request_duration_seconds, demo_token_count) and in its OTLP
+// export with the runtime metrics and the agent's resource. Without one
+// the demo records them on a private provider that its own /metrics
+// serves when Options.Handler is nil.
+//
 // Usage:
 //
-//	srv, err := demo.Start(ctx, demo.Options{Handler: agent.Handler()})
+//	srv, err := demo.Start(ctx, demo.Options{Handler: a.Handler(), MeterProvider: a.MeterProvider()})
 //	if err != nil {
 //		return err
 //	}

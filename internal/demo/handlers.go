@@ -16,18 +16,24 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 //go:embed static
 var staticFS embed.FS
 
 // NewHandler returns the demo routes as a handler, without a listener.
+// With Options.MeterProvider set, the token gauge's callback stays
+// registered with that provider for the provider's life; Start's Server
+// unregisters it at Shutdown or Close.
 func NewHandler(opts Options) (http.Handler, error) {
+	h, _, err := newHandler(opts)
+	return h, err
+}
+
+// newHandler is NewHandler returning the metrics to close as well.
+func newHandler(opts Options) (http.Handler, *metrics, error) {
 	if opts.TokenTTL < 0 || opts.MaxTokens < 0 {
-		return nil, errors.New("demo: TokenTTL and MaxTokens must not be negative")
+		return nil, nil, errors.New("demo: TokenTTL and MaxTokens must not be negative")
 	}
 	users := opts.Users
 	if users == nil {
@@ -50,29 +56,17 @@ func NewHandler(opts Options) (http.Handler, error) {
 	}
 	a.model = newModel()
 
-	reg := prometheus.NewRegistry()
-	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "demo_http_requests_total",
-		Help: "Requests served by the perfagent demo target, by route and status code.",
-	}, []string{"route", "code"})
-	a.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "demo_http_request_duration_seconds",
-		Help:    "Time to serve a request of the perfagent demo target, by route.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 8),
-	}, []string{"route"})
-	a.liveTokens = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "demo_live_tokens",
-		Help: "Tokens issued by /auth/login and not yet forgotten.",
-	}, func() float64 { return float64(a.tokens.len()) })
-	reg.MustRegister(a.requests, a.duration, a.liveTokens)
-
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	m, err := newMetrics(opts.MeterProvider, a.tokens.len)
+	if err != nil {
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h http.HandlerFunc) {
-		mux.Handle(pattern, a.instrument(name, h))
+		mux.Handle(pattern, m.instrument(name, h))
 	}
 	route("GET /health", "health", a.health)
 	route("POST /auth/login", "login", a.login)
@@ -84,14 +78,14 @@ func NewHandler(opts Options) (http.Handler, error) {
 	route("GET /{$}", "page", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
-	mux.Handle("GET /static/", a.instrument("static", http.StripPrefix("/static/", http.FileServerFS(static))))
+	mux.Handle("GET /static/", m.instrument("static", http.StripPrefix("/static/", http.FileServerFS(static))))
 	if opts.Handler != nil {
 		mux.Handle("/metrics", opts.Handler)
 		mux.Handle("/debug/", opts.Handler)
-	} else {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	} else if m.handler != nil {
+		mux.Handle("GET /metrics", m.handler)
 	}
-	return mux, nil
+	return mux, m, nil
 }
 
 type app struct {
@@ -103,47 +97,6 @@ type app struct {
 	cache  *cache
 	model  *model
 	start  time.Time
-
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	liveTokens prometheus.GaugeFunc
-}
-
-// statusWriter records the status code for the metrics.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (a *app) instrument(route string, h http.Handler) http.Handler {
-	byCode := a.requests.MustCurryWith(prometheus.Labels{"route": route})
-	dur := a.duration.WithLabelValues(route)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t0 := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
-		if sw.code == 0 {
-			sw.code = http.StatusOK
-		}
-		dur.Observe(time.Since(t0).Seconds())
-		byCode.WithLabelValues(strconv.Itoa(sw.code)).Inc()
-	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
