@@ -267,13 +267,14 @@ func (o *apiOptions) validate() error {
 }
 
 // startDemo starts the built-in demo target with a perfagent agent serving
-// its /metrics and /debug/. The returned stop function shuts both down.
+// its /metrics and /debug/ and exporting its request metrics. The returned
+// stop function shuts both down.
 func startDemo(ctx context.Context, addr string, logger *slog.Logger, opts ...agent.Option) (*demo.Server, *agent.Agent, func(), error) {
 	return startDemoWith(ctx, demo.Options{Addr: addr}, logger, opts...)
 }
 
-// startDemoWith is startDemo with the demo's options (Handler is the
-// agent's).
+// startDemoWith is startDemo with the demo's options (Handler and
+// MeterProvider are the agent's).
 func startDemoWith(ctx context.Context, dopts demo.Options, logger *slog.Logger, opts ...agent.Option) (*demo.Server, *agent.Agent, func(), error) {
 	// The demo is a self-contained target: it may run beside an agent the
 	// embedding process already has (tests, or a host calling run()).
@@ -283,7 +284,7 @@ func startDemoWith(ctx context.Context, dopts demo.Options, logger *slog.Logger,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dopts.Handler = a.Handler()
+	dopts.Handler, dopts.MeterProvider = a.Handler(), a.MeterProvider()
 	srv, err := demo.Start(ctx, dopts)
 	if err != nil {
 		_ = a.Shutdown(context.Background())
